@@ -1,0 +1,156 @@
+"""Throughput of ``Lattice.nearest`` per named lattice, as ratios measured in one run.
+
+For each lattice, on ``--points`` random points (default 10^6), numpy and torch
+inputs, float32 and float64: points per second of ``nearest``, the ratio to a
+plain copy of the same array (the memory-bandwidth ceiling) and the ratio to
+the exact generic decoder (LLL + Schnorr–Euchner) on the same lattice.  The
+torch rows on the CPU use the fused kernel through a zero-copy view; the
+``torch-eager`` rows time the device-agnostic torch path (what a CUDA tensor
+gets) on the CPU, for reference.
+
+Usage::
+
+    python -m benchmarks.decoders [--json] [--points N] [--lattices e8,a2,...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
+                    "a2^16", "e8^4"]
+
+
+def _best_time(fn, repeats):
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _lattice(name):
+    import lattices
+
+    if "^" in name:
+        base, k = name.split("^")
+        return lattices.product([lattices.get(base)] * int(k))
+    return lattices.get(name)
+
+
+def measure(name, n_points, repeats, generic_points, seed, eager_points):
+    """All figures for one lattice (a list of result rows)."""
+    import torch
+
+    import lattices
+
+    lat = _lattice(name)
+    rng = np.random.default_rng(seed)
+    x64 = rng.normal(scale=4.0, size=(n_points, lat.dim))
+    rows = []
+    # the generic exact decoder on the same lattice (the independent reference)
+    gen = lattices.from_basis(lat.basis)
+    xg = x64[:generic_points].copy()
+    gen.nearest(xg[:8])
+    t_gen = _best_time(lambda: gen.nearest(xg), max(1, repeats // 2)) / generic_points
+    for dtype in (np.float32, np.float64):
+        x = x64.astype(dtype)
+        lat.nearest(x[:8])  # compile / warm up
+        t_copy = _best_time(lambda: np.copy(x), repeats) / n_points
+        t_np = _best_time(lambda: lat.nearest(x), repeats) / n_points
+        xt = torch.from_numpy(x)
+        t_torch = _best_time(lambda: lat.nearest(xt), repeats) / n_points
+        t_tcopy = _best_time(lambda: xt.clone(), repeats) / n_points
+        xe = xt[:eager_points]
+        lat._nearest_torch(xe[:8], force_eager=True)
+        t_eager = _best_time(lambda: lat._nearest_torch(xe, force_eager=True),
+                             max(1, repeats // 2)) / eager_points
+        for backend, t, tc in (("numpy", t_np, t_copy), ("torch", t_torch, t_tcopy),
+                               ("torch-eager", t_eager, t_tcopy)):
+            rows.append({
+                "lattice": name, "dim": lat.dim, "backend": backend,
+                "dtype": np.dtype(dtype).name,
+                "points_per_s": 1.0 / t,
+                "copy_points_per_s": 1.0 / tc,
+                "ratio_to_copy": tc / t,
+                "generic_points_per_s": 1.0 / t_gen,
+                "speedup_vs_generic": t_gen / t,
+            })
+    return rows
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--points", type=int, default=10**6, help="points per timing (default 1e6)")
+    p.add_argument("--generic-points", type=int, default=20000,
+                   help="points for the generic-decoder baseline (default 2e4)")
+    p.add_argument("--eager-points", type=int, default=10**5,
+                   help="points for the torch-eager rows (default 1e5)")
+    p.add_argument("--repeats", type=int, default=5, help="timings per figure; the best is kept")
+    p.add_argument("--lattices", default=",".join(DEFAULT_LATTICES),
+                   help="comma-separated names; 'name^k' is the k-fold product")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import lattices
+
+    for name, v in (("--points", args.points), ("--generic-points", args.generic_points),
+                    ("--eager-points", args.eager_points), ("--repeats", args.repeats)):
+        if v < 1:
+            print(f"error: {name} must be a positive integer, got {v}", file=sys.stderr)
+            return 2
+    names = [s.strip() for s in args.lattices.split(",") if s.strip()]
+    for name in names:
+        try:
+            _lattice(name)
+        except (ValueError, TypeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    import numba
+    import torch
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        def tqdm(it, **kw):
+            return it
+    rows = []
+    for name in tqdm(names, desc="lattices", disable=args.json, file=sys.stderr):
+        rows += measure(name, args.points, args.repeats, min(args.generic_points, args.points),
+                        args.seed, min(args.eager_points, args.points))
+    env = {
+        "command": "python -m benchmarks.decoders " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "numba": numba.__version__, "torch": torch.__version__,
+        "machine": platform.machine(), "seed": args.seed, "points": args.points,
+    }
+    if args.json:
+        print(json.dumps({"environment": env, "results": rows}, indent=2))
+        return 0
+    print(f"# nearest-point throughput ({args.points} points, best of {args.repeats}; "
+          f"{env['cpu_count']} cores, numba {env['numba']}, torch {env['torch']})\n")
+    print("| lattice | dim | backend | dtype | M points/s | x copy | copy M/s | generic M/s | x generic |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | "
+              f"{r['points_per_s'] / 1e6:.2f} | {r['ratio_to_copy']:.3f} | "
+              f"{r['copy_points_per_s'] / 1e6:.1f} | {r['generic_points_per_s'] / 1e6:.3f} | "
+              f"{r['speedup_vs_generic']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

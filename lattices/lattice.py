@@ -1,0 +1,350 @@
+"""The :class:`Lattice` object: basis, decoder, dithers, products and scalings.
+
+A lattice is ``Lambda(B) = {i B : i in Z^m}`` with the basis vectors as the
+rows of ``B`` (paper, Sec. 2).  Internally it is a sequence of *segments*, each
+``r`` copies of one block lattice with per-copy scales, which is exactly the
+product construction ``diag(D_1 B, D_2 B, ...)`` of the paper's Sec. 4.1.  A
+named lattice is one segment with ``r = 1``; ``scaled`` multiplies every scale;
+``product`` concatenates segments.  Decoding a product decodes each block
+independently, which is exact because the Voronoi cell of a product is the
+product of the cells.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._rng import as_generator, as_torch_generator
+from ._spec import FastSpec, GenericSpec
+from ._validation import (as_float_points, check_basis, check_count, check_scale, check_tensor_points,
+                          is_torch_tensor)
+
+__all__ = ["Lattice"]
+
+
+@dataclass(frozen=True, eq=False)
+class _Segment:
+    spec: object  # FastSpec | GenericSpec
+    offset: int  # first ambient coordinate of the segment
+    scales: np.ndarray  # (r,) float64: one scale per copy
+
+    @property
+    def copies(self) -> int:
+        return self.scales.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.spec.dim
+
+    @property
+    def size(self) -> int:
+        return self.copies * self.width
+
+
+class Lattice:
+    """A full-rank lattice in R^dim with an exact nearest-point decoder.
+
+    Do not construct directly: use :func:`lattices.get`,
+    :func:`lattices.from_basis`, :func:`lattices.product` or :meth:`scaled`.
+
+    Examples
+    --------
+    >>> import lattices
+    >>> e8 = lattices.get("e8")
+    >>> e8.dim, round(e8.volume, 12)
+    (8, 1.0)
+    >>> len(e8.relevant_vectors())  # the 240 roots of E8
+    240
+    >>> e8.nearest([[0.3] * 8]).tolist()
+    [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]
+    """
+
+    def __init__(self, name: str, segments: Sequence[_Segment]):
+        self.name = name
+        self._segments = tuple(segments)
+        self.dim = sum(s.size for s in self._segments)
+        blocks = []
+        for seg in self._segments:
+            for s in seg.scales:
+                blocks.append(s * seg.spec.basis)
+        B = np.zeros((self.dim, self.dim))
+        i = 0
+        for b in blocks:
+            m = b.shape[0]
+            B[i:i + m, i:i + m] = b
+            i += m
+        B.setflags(write=False)
+        self._basis = B
+        self._inverse = None
+
+    # ------------------------------------------------------------ basic data
+    @property
+    def basis(self) -> np.ndarray:
+        """float64 (dim, dim); rows are basis vectors, a point is ``i @ basis``."""
+        return self._basis
+
+    @property
+    def gram(self) -> np.ndarray:
+        """Gram matrix ``B B^T``."""
+        return self._basis @ self._basis.T
+
+    @property
+    def volume(self) -> float:
+        """Volume of a fundamental cell, ``|det B|`` (= V_Lambda of Sec. 3.5)."""
+        sign, logdet = np.linalg.slogdet(self._basis)
+        return float(np.exp(logdet))
+
+    @property
+    def is_product(self) -> bool:
+        return len(self._segments) > 1 or self._segments[0].copies > 1
+
+    def __repr__(self) -> str:
+        return f"Lattice({self.name!r}, dim={self.dim})"
+
+    def _basis_inverse(self) -> np.ndarray:
+        if self._inverse is None:
+            self._inverse = np.linalg.inv(self._basis)
+        return self._inverse
+
+    # ------------------------------------------------------------ scalings
+    def scaled(self, delta) -> "Lattice":
+        """The lattice ``delta * Lambda`` (basis ``delta B``), with the same fast decoder."""
+        delta = check_scale(delta, "delta")
+        segs = [_Segment(s.spec, s.offset, s.scales * delta) for s in self._segments]
+        return Lattice(_scaled_name(self.name, delta), segs)
+
+    # ------------------------------------------------------------ coordinates
+    def to_coordinates(self, points):
+        """Real coefficients ``c`` with ``points = c @ basis`` (integers for lattice points)."""
+        if is_torch_tensor(points):
+            import torch
+
+            x = check_tensor_points(points, self.dim, "points")
+            inv = torch.tensor(self._basis_inverse(), dtype=x.dtype, device=x.device)
+            return x @ inv
+        x = as_float_points(points, self.dim, "points")
+        return x @ self._basis_inverse()
+
+    def from_coordinates(self, coeffs):
+        """Points ``coeffs @ basis`` from (integer or real) coefficient vectors."""
+        if is_torch_tensor(coeffs):
+            import torch
+
+            c = check_tensor_points(coeffs, self.dim, "coeffs")
+            B = torch.tensor(np.array(self._basis), dtype=c.dtype, device=c.device)
+            return c @ B
+        c = as_float_points(coeffs, self.dim, "coeffs")
+        return c @ self._basis
+
+    # ------------------------------------------------------------ decoding
+    def nearest(self, x):
+        """K_Lambda(x): the exact closest lattice point in L2 (paper, Sec. 2).
+
+        Parameters
+        ----------
+        x : numpy array, array-like or torch tensor of shape ``(..., dim)``
+            float32 or float64 (integers are decoded as float64).
+
+        Returns
+        -------
+        Same type, dtype, shape and device as ``x`` (no autograd history).
+
+        Notes
+        -----
+        Named lattices, their scalings and products use the fast algorithms of
+        Conway & Sloane (1982) as one fused numba kernel per block on the CPU,
+        and an eager torch path on other devices; ``from_basis`` lattices use
+        the exact generic decoder (LLL + Schnorr–Euchner).  Ties are broken
+        deterministically (see :mod:`lattices._kernels`).
+
+        .. warning:: With float32 input the decoding is exact for the given
+           float32 values, but the returned point is rounded to float32.
+        """
+        if is_torch_tensor(x):
+            return self._nearest_torch(x)
+        arr = as_float_points(x, self.dim)
+        out_dtype = arr.dtype
+        if arr.dtype not in (np.float32, np.float64):
+            arr = arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
+        flat = arr.reshape(-1, self.dim)
+        out = np.empty(flat.shape, dtype=arr.dtype)
+        self._decode_numpy(flat, out)
+        return out.reshape(arr.shape).astype(out_dtype, copy=False)
+
+    def _decode_numpy(self, flat, out):
+        N = flat.shape[0]
+        if N == 0:
+            return
+        for seg in self._segments:
+            sl = slice(seg.offset, seg.offset + seg.size)
+            x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
+            o3 = out[:, sl].reshape(N, seg.copies, seg.width)
+            bad = seg.spec.decode_numpy(x3, o3, seg.scales)
+            if bad >= 0:
+                raise ValueError(
+                    f"x has non-finite coordinates (NaN or inf): point {bad} of the flattened "
+                    f"input is {flat[bad].tolist()}")
+
+    def _nearest_torch(self, x, force_eager: bool = False):
+        import torch
+
+        x = check_tensor_points(x, self.dim)
+        x = x.detach()
+        if x.device.type == "cpu" and not force_eager:
+            dt = x.dtype
+            xn = x if dt in (torch.float32, torch.float64) else x.to(torch.float32)
+            out = self.nearest(xn.numpy())
+            return torch.from_numpy(out).to(dt)
+        flat = x.reshape(-1, self.dim)
+        N = flat.shape[0]
+        pieces = []
+        for seg in self._segments:
+            x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(N, seg.copies, seg.width)
+            pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(N, seg.size))
+        return torch.cat(pieces, dim=-1).reshape(x.shape)
+
+    def nearest_coordinates(self, x) -> np.ndarray:
+        """Integer coefficients (int64 numpy array) of K_Lambda(x) w.r.t. ``basis``."""
+        if is_torch_tensor(x):
+            x = check_tensor_points(x, self.dim).detach().to("cpu", copy=False).double().numpy()
+        c = self.nearest(as_float_points(x, self.dim).astype(np.float64))
+        return np.rint(c @ self._basis_inverse()).astype(np.int64)
+
+    # ------------------------------------------------------------ geometry
+    def relevant_vectors(self) -> np.ndarray:
+        """The Voronoi-relevant vectors (float64, (M, dim)), computed by Voronoi's criterion.
+
+        A vector v is relevant iff +-v are the only shortest vectors of the coset
+        v + 2 Lambda (Conway & Sloane, SPLAG ch. 2 / ch. 21).  For a product the
+        relevant vectors are those of the factors (the cell is a product).
+        """
+        from ._generic import relevant_vectors as _relevant
+
+        out = []
+        for seg in self._segments:
+            cache = seg.spec._cache
+            if "relevant" not in cache:
+                cache["relevant"] = _relevant(seg.spec.basis)
+            rv = cache["relevant"]
+            for j, s in enumerate(seg.scales):
+                v = np.zeros((rv.shape[0], self.dim))
+                start = seg.offset + j * seg.width
+                v[:, start:start + seg.width] = s * rv
+                out.append(v)
+        return np.concatenate(out, axis=0)
+
+    # ------------------------------------------------------------ dithers
+    def sample_cell(self, n, rng=None) -> np.ndarray:
+        """``n`` points uniform over the Voronoi cell P_0(Lambda), shape (n, dim), float64.
+
+        Paper, Sec. 8.1: with V uniform on [0, 1)^m, ``W = V B`` is uniform over
+        the fundamental parallelepiped and ``W - K_Lambda(W)`` is uniform over
+        P_0(Lambda) (the parallelepiped tiles space, K maps each tile piece to
+        a translate of the cell).  ``rng``: None, an int seed or a Generator.
+        """
+        n = check_count(n, "n")
+        gen = as_generator(rng)
+        W = gen.random((n, self.dim)) @ self._basis
+        return W - self.nearest(W)
+
+    def sample_cell_torch(self, n, generator=None, device=None, dtype=None):
+        """Torch counterpart of :meth:`sample_cell`: samples made on ``device``.
+
+        ``generator``: None (torch's global RNG), an int seed, or a
+        ``torch.Generator`` (which must live on ``device``).
+        """
+        import torch
+
+        n = check_count(n, "n")
+        dtype = torch.float64 if dtype is None else dtype
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating torch dtype, got {dtype}")
+        if device is None:
+            device = generator.device if isinstance(generator, torch.Generator) else "cpu"
+        device = torch.device(device)
+        gen = as_torch_generator(generator, device)
+        V = torch.rand((n, self.dim), generator=gen, device=device, dtype=dtype)
+        W = V @ torch.tensor(np.array(self._basis), dtype=dtype, device=device)
+        return W - self.nearest(W)
+
+
+def _scaled_name(name: str, delta: float) -> str:
+    """``0.5*e8``; a name holding a product is parenthesized: ``0.5*(a2 x e8)``."""
+    return f"{delta:g}*({name})" if " " in name else f"{delta:g}*{name}"
+
+
+def make_lattice(name: str, spec, scale: float = 1.0) -> Lattice:
+    """A one-segment lattice (used by the registry and by ``from_basis``)."""
+    return Lattice(name, [_Segment(spec, 0, np.array([float(scale)]))])
+
+
+def product(factors, scales=None) -> Lattice:
+    """The product lattice with block-diagonal basis ``diag(D_1 B_1, D_2 B_2, ...)`` (Sec. 4.1).
+
+    Parameters
+    ----------
+    factors : sequence of :class:`Lattice` or names understood by :func:`lattices.get`
+    scales : sequence of positive floats, one per factor (default all 1)
+
+    Consecutive factors that share a decoder are merged into one segment, so
+    ``product([a2] * 16, scales)`` is decoded by a single fused kernel call.
+    """
+    from ._registry import get
+
+    if isinstance(factors, (Lattice, str)) or not hasattr(factors, "__iter__"):
+        raise TypeError(f"factors must be a sequence of lattices or names, got {factors!r}")
+    factors = [get(f) if isinstance(f, str) else f for f in factors]
+    if not factors:
+        raise ValueError("product needs at least one factor, got an empty sequence")
+    for f in factors:
+        if not isinstance(f, Lattice):
+            raise TypeError(f"each factor must be a Lattice or a lattice name, got {f!r}")
+    if scales is None:
+        scales = [1.0] * len(factors)
+    if is_torch_tensor(scales):
+        scales = scales.detach().cpu().tolist()
+    scales = list(np.asarray(scales, dtype=object).ravel()) if not isinstance(scales, list) else scales
+    if len(scales) != len(factors):
+        raise ValueError(f"scales must have one entry per factor ({len(factors)}), "
+                         f"got {len(scales)}: {scales!r}")
+    scales = [check_scale(s, f"scales[{i}]") for i, s in enumerate(scales)]
+    segs = []
+    offset = 0
+    for f, s in zip(factors, scales):
+        for seg in f._segments:
+            new_scales = seg.scales * s
+            if segs and segs[-1].spec is seg.spec:
+                last = segs.pop()
+                segs.append(_Segment(last.spec, last.offset, np.concatenate([last.scales, new_scales])))
+            else:
+                segs.append(_Segment(seg.spec, offset, new_scales))
+            offset += seg.size
+    return Lattice(_product_name(factors, scales), segs)
+
+
+def _product_name(factors, scales) -> str:
+    parts = []
+    for f, s in zip(factors, scales):
+        parts.append(f.name if s == 1.0 else _scaled_name(f.name, s))
+    # compress runs: a2 x a2 x a2 -> a2^3
+    out = []
+    i = 0
+    while i < len(parts):
+        j = i
+        while j < len(parts) and parts[j] == parts[i]:
+            j += 1
+        out.append(parts[i] if j - i == 1 else f"{parts[i]}^{j - i}")
+        i = j
+    return " x ".join(out)
+
+
+def from_basis(B, name: str | None = None) -> Lattice:
+    """The lattice generated by the rows of any full-rank basis ``B``.
+
+    Decoded by the exact generic algorithm (LLL reduction, then Schnorr–Euchner
+    enumeration; Agrell, Eriksson, Vardy & Zeger 2002).
+    """
+    B = check_basis(B)
+    return make_lattice(name or f"from_basis({B.shape[0]})", GenericSpec(B))

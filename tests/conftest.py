@@ -1,0 +1,24 @@
+"""Shared pytest configuration: hypothesis profiles (STYLE 11).
+
+``HYPOTHESIS_PROFILE=thorough pytest -m theorem`` runs the property tests with
+many more examples; the default ``ci`` profile keeps the suite fast.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+# differing_executors: the shared contract suites (one test class subclassed per
+# lattice, STYLE 11) run the same @given method on different instances by design;
+# each subclass fixes its lattice, so examples replay deterministically.
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.differing_executors]
+
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
+settings.register_profile("dev", max_examples=10, deadline=None, suppress_health_check=_SUPPRESS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,0 +1,55 @@
+"""The command-line entry points, called through ``main(argv)`` (STYLE 10)."""
+from __future__ import annotations
+
+import json
+
+from benchmarks import decoders as bench
+from lattices import __main__ as cli
+
+
+def test_table(capsys):
+    assert cli.main(["e8", "a2", "a3*"]) == 0
+    out = capsys.readouterr().out
+    assert "| e8 | 8 | 1 | 2 | 240 | 240 |" in out
+    assert "| a2 | 2 | 0.866025 | 1 | 6 | 6 |" in out
+    assert "| a3* | 3 | 0.5 | 0.75 | 8 | 14 |" in out
+
+
+def test_table_json(capsys):
+    assert cli.main(["--json", "d4"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["kissing_number"] == 24 and row["relevant_vectors"] == 24 and row["dim"] == 4
+
+
+def test_decode(capsys):
+    assert cli.main(["decode", "e8", "--json"] + ["0.3"] * 8) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["nearest"] == [0.5] * 8
+    assert out["coordinates"] == [0, 0, 0, 0, 0, 0, 0, 1]
+    assert abs(out["squared_distance"] - 8 * 0.04) < 1e-12
+
+
+def test_bad_usage_exit_2(capsys):
+    assert cli.main(["q7"]) == 2
+    assert "valid names" in capsys.readouterr().err
+    assert cli.main(["decode", "e8", "1", "2"]) == 2
+    assert "shape (..., 8)" in capsys.readouterr().err
+    assert cli.main(["decode", "e8"] + ["x"] * 8) == 2
+    assert "numbers" in capsys.readouterr().err
+
+
+def test_benchmark_small_run(capsys):
+    assert bench.main(["--json", "--points", "2000", "--generic-points", "200",
+                       "--eager-points", "200", "--repeats", "1", "--lattices", "a2,e8^2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = out["results"]
+    assert {r["lattice"] for r in rows} == {"a2", "e8^2"}
+    assert {r["backend"] for r in rows} == {"numpy", "torch", "torch-eager"}
+    assert all(r["points_per_s"] > 0 and r["ratio_to_copy"] > 0 for r in rows)
+    assert out["environment"]["points"] == 2000
+
+
+def test_benchmark_bad_usage(capsys):
+    assert bench.main(["--lattices", "nope"]) == 2
+    assert "valid names" in capsys.readouterr().err
+    assert bench.main(["--points", "0"]) == 2
