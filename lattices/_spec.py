@@ -87,6 +87,7 @@ class FastSpec:
     T: Optional[np.ndarray]  # (m, k) user -> canonical, None for identity
     scale0: float = 1.0
     canonical_pinv: Optional[np.ndarray] = None  # (k, m): z -> integer coefficients
+    canonical: Optional[np.ndarray] = None  # (m, k): the canonical basis S
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -112,7 +113,7 @@ class FastSpec:
         glue = np.atleast_2d(np.asarray(glue, dtype=float))
         if basis is None:
             if k == m:
-                return cls(family, width, blocks, glue, scale0 * S, None, scale0)
+                return cls(family, width, blocks, glue, scale0 * S, None, scale0, None, S)
             Q, R = np.linalg.qr(S.T)  # S^T = Q R, Q: (k, m)
             signs = np.sign(np.diag(R))
             signs[signs == 0] = 1.0
@@ -126,7 +127,27 @@ class FastSpec:
             T = np.linalg.solve(user_basis / scale0, S)
         if not np.allclose(T @ T.T, np.eye(m), atol=1e-12):  # internal invariant
             raise AssertionError("canonical basis and user basis are not isometric")
-        return cls(family, width, blocks, glue, user_basis, T, scale0, np.linalg.pinv(S))
+        return cls(family, width, blocks, glue, user_basis, T, scale0, np.linalg.pinv(S), S)
+
+    def rebased(self, basis):
+        """The same lattice family in another basis ``basis`` (m x m) whose Gram
+        matrix is ``c^2`` times this spec's, for one c > 0 (a rotated, reflected
+        and/or scaled copy, basis vectors in correspondence).  ``None`` if the
+        Gram matrices do not match."""
+        B = np.asarray(basis, dtype=float)
+        if B.shape != self.basis.shape:
+            return None
+        G_new, G_old = B @ B.T, self.basis @ self.basis.T
+        c2 = np.trace(G_new) / np.trace(G_old)
+        if not np.allclose(G_new, c2 * G_old, rtol=1e-9, atol=1e-12 * np.abs(G_new).max()):
+            return None
+        c = float(np.sqrt(c2))
+        S = self.canonical
+        spec = FastSpec.build(self.family, self.width, self.blocks, self.glue, S,
+                              basis=B, scale0=c * self.scale0)
+        if spec.T is not None and np.allclose(spec.T, np.eye(*spec.T.shape), atol=0, rtol=0):
+            spec.T = None
+        return spec
 
     # ------------------------------------------------------------------ numpy
     def decode_numpy(self, x3, out3, scales):

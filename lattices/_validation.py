@@ -75,7 +75,9 @@ def as_float_points(x, dim: int, what: str = "x"):
     return arr
 
 
-def check_tensor_points(x, dim: int, what: str = "x"):
+def check_tensor_points(x, dim: int, what: str = "x", check_finite: bool = True):
+    """Validate a tensor of points (..., dim).  ``check_finite=False`` leaves the
+    NaN/inf check to the caller (the fused kernels check while decoding)."""
     import torch
 
     if x.dtype == torch.bool or x.is_complex() or not (x.is_floating_point() or x.dtype in (
@@ -86,7 +88,7 @@ def check_tensor_points(x, dim: int, what: str = "x"):
     if x.ndim == 0 or x.shape[-1] != dim:
         raise ValueError(f"{what} must have shape (..., {dim}) for this {dim}-dimensional "
                          f"lattice, got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
+    if check_finite and not bool(torch.isfinite(x).all()):
         bad = torch.nonzero(~torch.isfinite(x))[0].tolist()
         raise ValueError(f"{what} has non-finite coordinates (NaN or inf), first at index {bad}")
     return x

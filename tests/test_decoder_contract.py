@@ -299,3 +299,27 @@ class TestFromBasisSkewed(DecoderContract):
         U = np.array([[1, 1, 0], [2, 3, 1], [1, 2, 2]], dtype=float)  # det 1
         B = np.array([[1.0, 0.1, 0.0], [0.3, 1.2, 0.0], [0.2, -0.4, 0.9]])
         return lattices.from_basis(U @ B)
+
+
+def _rotation(dim, seed):
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+class TestRotatedE8Fast(DecoderContract):
+    """A rotated, scaled E8 basis keeps the fast decoder (``from_basis(..., like="e8")``)."""
+
+    def make(self):
+        return lattices.from_basis(1.7 * lattices.get("e8").basis @ _rotation(8, 0), like="e8")
+
+
+class TestRotatedA2Fast(DecoderContract):
+    def make(self):
+        return lattices.from_basis(0.3 * lattices.get("a2").basis @ _rotation(2, 1), like="a2")
+
+
+class TestReflectedE7DualFast(DecoderContract):
+    def make(self):
+        R = _rotation(7, 2)
+        R[:, 0] *= -1  # an improper isometry
+        return lattices.from_basis(lattices.get("e7*").basis @ R, like="e7*")

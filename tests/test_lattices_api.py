@@ -231,3 +231,15 @@ def test_sample_cell_seeded():
     g = torch.Generator().manual_seed(7)
     assert torch.equal(lat.sample_cell_torch(10, generator=g), a)
     assert lat.sample_cell_torch(5, generator=1, dtype=torch.float32).dtype == torch.float32
+
+
+def test_from_basis_like_mismatch():
+    with pytest.raises(ValueError, match="not a rotated/scaled copy of the e8 basis"):
+        lattices.from_basis(np.eye(8), like="e8")
+    with pytest.raises(ValueError, match="not a rotated/scaled copy"):
+        lattices.from_basis(np.eye(2), like="e8")
+    with pytest.raises(ValueError, match="valid names"):
+        lattices.from_basis(np.eye(2), like="nope")
+    # rows must correspond: a reordered basis has a permuted Gram matrix and is refused
+    with pytest.raises(ValueError, match="not a rotated/scaled copy"):
+        lattices.from_basis(lattices.get("d4").basis[::-1], like="d4")
