@@ -88,6 +88,7 @@ class FastSpec:
     scale0: float = 1.0
     canonical_pinv: Optional[np.ndarray] = None  # (k, m): z -> integer coefficients
     canonical: Optional[np.ndarray] = None  # (m, k): the canonical basis S
+    name: str = ""  # the named lattice this block is (or is a rotated copy of)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -113,7 +114,7 @@ class FastSpec:
         glue = np.atleast_2d(np.asarray(glue, dtype=float))
         if basis is None:
             if k == m:
-                return cls(family, width, blocks, glue, scale0 * S, None, scale0, None, S)
+                return cls(family, width, blocks, glue, scale0 * S, None, scale0, np.linalg.pinv(S), S)
             Q, R = np.linalg.qr(S.T)  # S^T = Q R, Q: (k, m)
             signs = np.sign(np.diag(R))
             signs[signs == 0] = 1.0
@@ -147,6 +148,7 @@ class FastSpec:
                               basis=B, scale0=c * self.scale0)
         if spec.T is not None and np.allclose(spec.T, np.eye(*spec.T.shape), atol=0, rtol=0):
             spec.T = None
+        spec.name = self.name
         return spec
 
     # ------------------------------------------------------------------ numpy

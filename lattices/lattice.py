@@ -236,6 +236,38 @@ class Lattice:
                 out.append(v)
         return np.concatenate(out, axis=0)
 
+    # ------------------------------------------------------------ exact geometry
+    def theta_series(self, max_norm):
+        """Exact integer counts of lattice vectors per squared norm 0..max_norm.
+
+        See :func:`lattices.theta.theta_series` (enumeration over the Gram matrix).
+        """
+        from .theta import theta_series
+
+        return theta_series(self, max_norm)
+
+    def volume_exact(self):
+        """The volume V = |det B| as a sympy expression (see :mod:`lattices.geometry`)."""
+        from .geometry import volume_exact
+
+        return volume_exact(self)
+
+    def second_moment_exact(self, method="auto"):
+        """sigma^2 = (1/(m V)) int_{P_0} |u|^2 du (Sec. 3.5) as a sympy expression."""
+        from .geometry import second_moment_exact
+
+        return second_moment_exact(self, method=method)
+
+    def second_moment(self) -> float:
+        """float(second_moment_exact()): the per-dimension second moment of the cell."""
+        return float(self.second_moment_exact())
+
+    def nsm_exact(self, method="auto"):
+        """The normalized second moment G = sigma^2 / V^{2/m} (Sec. 3.5), exact (sympy)."""
+        from .geometry import nsm_exact
+
+        return nsm_exact(self, method=method)
+
     # ------------------------------------------------------------ dithers
     def sample_cell(self, n, rng=None) -> np.ndarray:
         """``n`` points uniform over the Voronoi cell P_0(Lambda), shape (n, dim), float64.
@@ -278,6 +310,8 @@ def _scaled_name(name: str, delta: float) -> str:
 
 def make_lattice(name: str, spec, scale: float = 1.0) -> Lattice:
     """A one-segment lattice (used by the registry and by ``from_basis``)."""
+    if isinstance(spec, FastSpec) and not spec.name:
+        spec.name = name
     return Lattice(name, [_Segment(spec, 0, np.array([float(scale)]))])
 
 
