@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from ._common import lattice_from_name, parse_lattice_list
+
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
                     "a2^16", "e8^4"]
 
@@ -43,22 +45,13 @@ def _best_time(fn, repeats):
     return float(_times(fn, repeats).min())
 
 
-def _lattice(name):
-    import lattices
-
-    if "^" in name:
-        base, k = name.split("^")
-        return lattices.product([lattices.get(base)] * int(k))
-    return lattices.get(name)
-
-
 def measure(name, n_points, repeats, generic_points, seed, eager_points):
     """All figures for one lattice (a list of result rows)."""
     import torch
 
     import lattices
 
-    lat = _lattice(name)
+    lat = lattice_from_name(name)
     rng = np.random.default_rng(seed)
     x64 = rng.normal(scale=4.0, size=(n_points, lat.dim))
     rows = []
@@ -122,21 +115,15 @@ def main(argv=None):
         if v < 1:
             print(f"error: {name} must be a positive integer, got {v}", file=sys.stderr)
             return 2
-    names = [s.strip() for s in args.lattices.split(",") if s.strip()]
-    for name in names:
-        try:
-            _lattice(name)
-        except (ValueError, TypeError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        names = list(parse_lattice_list(args.lattices))
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import numba
     import torch
+    from tqdm import tqdm
 
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        def tqdm(it, **kw):
-            return it
     rows = []
     for name in tqdm(names, desc="lattices", disable=args.json, file=sys.stderr):
         rows += measure(name, args.points, args.repeats, min(args.generic_points, args.points),

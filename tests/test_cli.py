@@ -53,3 +53,44 @@ def test_benchmark_bad_usage(capsys):
     assert bench.main(["--lattices", "nope"]) == 2
     assert "valid names" in capsys.readouterr().err
     assert bench.main(["--points", "0"]) == 2
+
+
+def test_nsm_exact_cli(capsys):
+    from lattices import nsm
+
+    assert nsm.main(["e8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["nsm"] == "929/12960" and out["second_moment"] == "929/12960"
+    assert out["nsm_10_digits"] == "0.07168209877"
+    assert nsm.main(["a2", "--exact-method", "generic"]) == 0
+    assert "5*sqrt(3)/108" in capsys.readouterr().out
+    assert nsm.main(["e8", "--exact-method", "generic"]) == 2  # dimension 8 > 4
+    assert "dimension <= 4" in capsys.readouterr().err
+    assert nsm.main(["nope"]) == 2
+    assert nsm.main(["e8", "--scale", "-1"]) == 2
+
+
+def test_nsm_monte_carlo_cli(capsys):
+    from lattices import nsm
+
+    assert nsm.main(["a2", "--method", "monte-carlo", "--samples", "200000", "--seed", "3",
+                     "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seed"] == 3 and out["samples"] == 200000
+    assert abs(out["difference_in_standard_errors"]) < 4
+    assert nsm.main(["a2", "--method", "monte-carlo", "--samples", "1"]) == 2
+
+
+def test_tables_cli(tmp_path, capsys):
+    from lattices import tables
+
+    out = tmp_path / "t.md"
+    assert tables.main(["a2", "a3*", "e8", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| e8 | 8 | `1` | `929/12960` | 0.07168209877 | `sqrt(2)/2` | `1` | 240 | 1 | 1, 0, 240, 0, 2160, 0, 6720 |" in text
+    assert "| a2 | 2 | `sqrt(3)/2` | `5*sqrt(3)/108` |" in text
+    assert "| a3* | 3 |" in text and "| 1/4 |" in text  # dual: theta in units of 1/4
+    assert tables.main(["--json", "z"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["theta"] == [1, 2, 0, 0, 2, 0, 0]
+    assert tables.main(["nope"]) == 2
