@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import combinations
-from math import factorial
+from math import factorial, lcm
 
 import numpy as np
 
@@ -52,6 +52,25 @@ def det_exact(M) -> Fraction:
                 for k in range(col, n):
                     A[r][k] -= f * A[col][k]
     return det
+
+
+def _det_int(M) -> int:
+    """Determinant of an integer matrix (Bareiss fraction-free elimination)."""
+    A = [list(r) for r in M]
+    n = len(A)
+    sign, prev = 1, 1
+    for k in range(n - 1):
+        if A[k][k] == 0:
+            piv = next((r for r in range(k + 1, n) if A[r][k] != 0), None)
+            if piv is None:
+                return 0
+            A[k], A[piv] = A[piv], A[k]
+            sign = -sign
+        for i in range(k + 1, n):
+            for j in range(k + 1, n):
+                A[i][j] = (A[i][j] * A[k][k] - A[i][k] * A[k][j]) // prev
+        prev = A[k][k]
+    return sign * A[n - 1][n - 1] if n else 1
 
 
 def solve_exact(M, rhs):
@@ -195,21 +214,37 @@ class ExactPolytope:
 
         ``volume_coef`` is the volume in coefficient coordinates (the Euclidean
         volume is ``sqrt(det G)`` times it); ``second_moment_coef`` is
-        ``int |x|^2 dx`` divided by the same ``sqrt(det G)``.
+        ``int |x|^2 dx`` divided by the same ``sqrt(det G)``.  Computed in
+        integers over a common denominator (vertices scaled by D, G by g), so
+        the result is exact and only divided once at the end.
         """
         n = self.dim
-        G = self.G
-        vol = Fraction(0)
-        mom = Fraction(0)
+        D = 1
+        for v in self.vertices:
+            for x in v:
+                D = lcm(D, x.denominator)
+        g = 1
+        for row in self.G:
+            for x in row:
+                g = lcm(g, x.denominator)
+        V = [[int(x * D) for x in v] for v in self.vertices]
+        Gi = [[int(x * g) for x in row] for row in self.G]
+
+        def quad(u):
+            return sum(u[i] * Gi[i][j] * u[j] for i in range(n) for j in range(n) if u[i] and u[j])
+
+        qv = [quad(v) for v in V]
+        vol_sum = 0
+        mom_sum = 0
         for s in self.simplices():
-            P = [self.vertices[i] for i in s]
-            D = [[P[k][j] - P[0][j] for j in range(n)] for k in range(1, n + 1)]
-            v = abs(det_exact(D)) / factorial(n)
+            P = [V[i] for i in s]
+            vol = abs(_det_int([[P[k][j] - P[0][j] for j in range(n)] for k in range(1, n + 1)]))
             tot = [sum(p[j] for p in P) for j in range(n)]
-            q = sum(_quad(G, p, p) for p in P) + _quad(G, tot, tot)
-            vol += v
-            mom += v * q / ((n + 1) * (n + 2))
-        return vol, mom
+            vol_sum += vol
+            mom_sum += vol * (sum(qv[i] for i in s) + quad(tot))
+        scale = D ** n * factorial(n)
+        return (Fraction(vol_sum, scale),
+                Fraction(mom_sum, scale * D * D * g * (n + 1) * (n + 2)))
 
     def max_vertex_norm2(self) -> Fraction:
         """max |vertex|^2 (the circumradius squared about the origin)."""

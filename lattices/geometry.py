@@ -47,8 +47,8 @@ from ._polytope import ExactPolytope, frac_matrix
 
 __all__ = [
     "exact_gram", "volume_exact", "second_moment_exact", "nsm_exact", "product_nsm",
-    "VoronoiCell", "voronoi_cell", "packing_radius", "covering_radius", "kissing_number",
-    "GENERIC_MAX_DIM",
+    "VoronoiCell", "voronoi_cell", "cell_simplices", "packing_radius", "covering_radius",
+    "kissing_number", "GENERIC_MAX_DIM",
 ]
 
 #: Largest dimension for which the generic method enumerates the whole cell.
@@ -368,6 +368,23 @@ def voronoi_cell(lattice) -> VoronoiCell:
     vf = np.array([[float(x) for x in v] for v in verts]) @ spec.basis * s
     facets = [(tuple(int(x) for x in g.relevant[j]), T) for j, T in enumerate(P.tight)]
     return VoronoiCell(lattice.name, verts, vf, facets, faces)
+
+
+def cell_simplices(lattice) -> np.ndarray:
+    """The Voronoi cell as a union of simplices, ambient float coordinates, (K, n+1, n).
+
+    The exact decomposition used by the generic method (dimension <= 4, single
+    lattice); the simplices have disjoint interiors and their volumes add up to
+    ``lattice.volume``.  For quadrature over the cell (e.g. Theorem 1's
+    p_{Z|U}(z|u) = P(S in z - u + P_0)).
+    """
+    if len(lattice._segments) != 1 or lattice._segments[0].copies != 1:
+        raise ValueError("cell_simplices takes a single lattice, not a product")
+    spec = lattice._segments[0].spec
+    s = float(lattice._segments[0].scales[0])
+    P = _generic_polytope(spec)
+    V = np.array([[float(x) for x in v] for v in P.vertices]) @ spec.basis * s
+    return np.array([V[idx] for idx in P.simplices()])
 
 
 def _block_min_norm(spec) -> Fraction:

@@ -128,3 +128,19 @@ def test_product_dither_is_product_of_dithers():
     for block, scale in ((u[:, :2], 1.0), (u[:, 2:], 3.0)):
         est, se = second_moment(block)
         assert abs(est - scale ** 2 * exact_sigma2("a2")) < K_SE * se
+
+
+@pytest.mark.parametrize("name", ["a3*", "a4*", "d4*", "d5*", "e6", "e6*", "e7", "e7*"])
+def test_sample_cell_second_moment_vs_exact_geometry(name):
+    """Every named lattice against its exact second moment from lattices.geometry
+    (Weyl-chamber reduction), which shares no code with the sampler."""
+    lat = lattices.get(name)
+    est, se = second_moment(lat.sample_cell(N_SAMPLES, rng=17))
+    ref = float(lat.second_moment_exact())
+    assert abs(est - ref) < K_SE * se, f"{name}: {est} +- {se} vs exact {ref}"
+
+
+def test_closed_forms_here_match_exact_geometry():
+    """The closed forms used above agree with the toolkit's exact geometry."""
+    for name in ["z", "z4", "a2", "a3", "a5", "d4", "d5", "e8"]:
+        assert abs(float(lattices.get(name).second_moment_exact()) - exact_sigma2(name)) < 1e-15
