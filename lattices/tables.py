@@ -114,14 +114,9 @@ def main(argv=None):
         return 0
     md = render_markdown(rows)
     if args.out:
-        import os
-        import tempfile
+        from lattices._io import atomic_write_text
 
-        folder = os.path.dirname(os.path.abspath(args.out))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(md)
-        os.replace(tmp, args.out)  # atomic: an interrupted run leaves the old file
+        atomic_write_text(args.out, md)  # an interrupted run leaves the old file
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         print(md)

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -660,11 +658,9 @@ def main(argv=None):
     else:
         md = render_markdown(rows)
         if args.out:
-            folder = os.path.dirname(os.path.abspath(args.out))
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(md)
-            os.replace(tmp, args.out)
+            from lattices._io import atomic_write_text
+
+            atomic_write_text(args.out, md)  # an interrupted run leaves the old file
             print(f"wrote {args.out}", file=sys.stderr)
         else:
             print(md)
