@@ -130,6 +130,8 @@ def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None) 
         seed=seed, method=res.method, n_dithers=res.n_dithers, n_inner=res.n_inner,
         quadrature_error=res.quadrature_error, control_dither=control,
         control_z=ctl.z, notes=res.notes, **extra,
+        detectable_effect=(f"a gap of {4 * res.difference_se:.3g} nats between the two sides "
+                           f"(4 SE of the paired difference at {res.n_dithers} dithers)"),
         rule="|LHS - RHS| < 4 SE of the paired difference", seconds=round(time.perf_counter() - t0, 2))
 
 
