@@ -3,15 +3,10 @@ from __future__ import annotations
 
 
 def lattice_from_name(name: str):
-    """A name understood by :func:`lattices.get`, or ``name^r`` for the r-fold product."""
+    """``e8``, ``a2^16`` (the r-fold product) or ``a2xz``: see :func:`lattices.parse`."""
     import lattices
 
-    if "^" in name:
-        base, _, r = name.partition("^")
-        if not r.isdigit() or int(r) < 1:
-            raise ValueError(f"in {name!r} the power must be a positive integer, got {r!r}")
-        return lattices.product([lattices.get(base)] * int(r))
-    return lattices.get(name)
+    return lattices.parse(name)
 
 
 def parse_lattice_list(text: str) -> dict:

@@ -41,10 +41,11 @@ DEFAULT_LATTICES = "e8,a2,d4"
 
 
 def _exact_nsm(lat):
-    """float(lat.nsm_exact()) where the geometry module provides it, else None."""
+    """float(lat.nsm_exact()), or None where no exact method applies (e.g. a generic
+    lattice of dimension > 4, whose cell the generic method does not enumerate)."""
     try:
         return float(lat.nsm_exact())
-    except (ImportError, NotImplementedError, ValueError, AttributeError):
+    except ValueError:
         return None
 
 

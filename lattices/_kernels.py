@@ -111,6 +111,32 @@ def _decode_base(family, y, z, err, w, nb):
             _decode_a(y, z, err, start, w)
 
 
+@njit(cache=True, inline="always")
+def closest_in_cosets(y, glue, family, w, nb, t, z, err, best):
+    """The closest point to ``y`` of the union of cosets ``glue[g] + base``.
+
+    Writes it to ``best`` and returns the squared distance; the first glue vector
+    attaining the minimum wins (strict ``<``).  ``t``, ``z``, ``err`` are scratch
+    of length k = w * nb.
+    """
+    k = w * nb
+    best_d = np.inf
+    for g in range(glue.shape[0]):
+        for q in range(k):
+            t[q] = y[q] - glue[g, q]
+        _decode_base(family, t, z, err, w, nb)
+        d = 0.0
+        for q in range(k):
+            z[q] += glue[g, q]
+            diff = y[q] - z[q]
+            d += diff * diff
+        if d < best_d:
+            best_d = d
+            for q in range(k):
+                best[q] = z[q]
+    return best_d
+
+
 @njit(cache=True, parallel=True)
 def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, bad):
     """Decode ``x`` of shape (N, r, m) into ``out`` (same shape) in one pass.
@@ -138,7 +164,6 @@ def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, 
     r = x.shape[1]
     m = x.shape[2]
     k = w * nb
-    G = glue.shape[0]
     n_chunks = (N + CHUNK - 1) // CHUNK
     for c in prange(n_chunks):
         y = np.empty(k)
@@ -171,20 +196,7 @@ def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, 
                 else:
                     for q in range(k):
                         y[q] = x[p, j, q] * inv
-                best_d = np.inf
-                for g in range(G):
-                    for q in range(k):
-                        t[q] = y[q] - glue[g, q]
-                    _decode_base(family, t, z, err, w, nb)
-                    d = 0.0
-                    for q in range(k):
-                        z[q] += glue[g, q]
-                        diff = y[q] - z[q]
-                        d += diff * diff
-                    if d < best_d:
-                        best_d = d
-                        for q in range(k):
-                            best[q] = z[q]
+                closest_in_cosets(y, glue, family, w, nb, t, z, err, best)
                 if use_T:
                     for i in range(m):
                         acc = 0.0

@@ -258,3 +258,20 @@ def reduced_rows(S):
     _, R = np.linalg.qr(S.T)  # S = R^T Q^T: the same Gram matrix in a square basis
     _, U = lll_reduce(R.T)
     return U.astype(float) @ S
+
+
+def relevant_coefficients(spec) -> np.ndarray:
+    """The Voronoi-relevant vectors of a block at unit scale, as int64 coefficient vectors
+    w.r.t. ``spec.basis``; computed once per block (Voronoi's criterion, lattices._generic)."""
+    cache = spec._cache
+    if "relevant_coefficients" not in cache:
+        from ._generic import relevant_coefficients as compute
+
+        cache["relevant_coefficients"] = compute(spec.basis)
+    return cache["relevant_coefficients"]
+
+
+def min_norm2(spec) -> float:
+    """The minimal squared norm of a block at unit scale (minimal vectors are relevant)."""
+    rv = relevant_coefficients(spec).astype(np.float64) @ spec.basis
+    return float(np.min(np.sum(rv * rv, axis=1)))

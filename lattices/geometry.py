@@ -48,7 +48,7 @@ from ._polytope import ExactPolytope, frac_matrix
 __all__ = [
     "exact_gram", "volume_exact", "second_moment_exact", "nsm_exact", "product_nsm",
     "VoronoiCell", "voronoi_cell", "cell_simplices", "packing_radius", "covering_radius",
-    "kissing_number", "GENERIC_MAX_DIM",
+    "deep_hole", "kissing_number", "GENERIC_MAX_DIM",
 ]
 
 #: Largest dimension for which the generic method enumerates the whole cell.
@@ -133,10 +133,10 @@ class _BlockGeometry:
 def _block(spec) -> _BlockGeometry:
     cache = spec._cache
     if "geometry" not in cache:
-        from ._generic import relevant_coefficients
+        from ._spec import relevant_coefficients
 
         cache["geometry"] = _BlockGeometry(spec.dim, exact_gram(spec.basis),
-                                           relevant_coefficients(spec.basis))
+                                           relevant_coefficients(spec))
     return cache["geometry"]
 
 
@@ -400,12 +400,37 @@ def packing_radius(lattice):
 
 
 def _block_covering2(spec) -> Fraction:
-    method = _resolve_method(spec, "auto")
-    if method == "structured":
-        P, _ = _structured_piece(spec)
-    else:
-        P = _generic_polytope(spec)
-    return P.max_vertex_norm2()
+    return _block_piece(spec).max_vertex_norm2()
+
+
+def _block_piece(spec):
+    """The exact polytope whose vertices include the block's deepest holes."""
+    if _resolve_method(spec, "auto") == "structured":
+        return _structured_piece(spec)[0]
+    return _generic_polytope(spec)
+
+
+def deep_hole(lattice):
+    """A deep hole: a point at the covering radius R from the lattice, and R^2 exactly.
+
+    Returns ``(x, R2)`` with ``x`` a float64 point of shape (dim,) (the farthest vertex
+    of each block's cell, scaled and concatenated: the deep holes of a product are the
+    products of deep holes) and ``R2`` a sympy number.  Decoding ``x`` must give a
+    lattice point at squared distance exactly ``R2``.
+    """
+    x = np.zeros(lattice.dim)
+    R2 = sympy.Integer(0)
+    for seg in lattice._segments:
+        P = _block_piece(seg.spec)
+        norms = [sum(v[i] * P.G[i][j] * v[j] for i in range(seg.width) for j in range(seg.width))
+                 for v in P.vertices]
+        far = max(range(len(norms)), key=lambda i: norms[i])
+        hole = np.array([float(c) for c in P.vertices[far]]) @ seg.spec.basis
+        for j, s in enumerate(seg.scales):
+            start = seg.offset + j * seg.width
+            x[start:start + seg.width] = s * hole
+            R2 += _exact_scale(s) ** 2 * _to_sympy(norms[far])
+    return x, sympy.nsimplify(R2)
 
 
 def covering_radius(lattice):

@@ -221,14 +221,11 @@ class Lattice:
         v + 2 Lambda (Conway & Sloane, SPLAG ch. 2 / ch. 21).  For a product the
         relevant vectors are those of the factors (the cell is a product).
         """
-        from ._generic import relevant_vectors as _relevant
+        from ._spec import relevant_coefficients
 
         out = []
         for seg in self._segments:
-            cache = seg.spec._cache
-            if "relevant" not in cache:
-                cache["relevant"] = _relevant(seg.spec.basis)
-            rv = cache["relevant"]
+            rv = relevant_coefficients(seg.spec).astype(np.float64) @ seg.spec.basis
             for j, s in enumerate(seg.scales):
                 v = np.zeros((rv.shape[0], self.dim))
                 start = seg.offset + j * seg.width

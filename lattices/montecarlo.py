@@ -99,8 +99,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _decode_base
-from ._spec import FAMILIES, FastSpec
+from ._kernels import closest_in_cosets
+from ._spec import FAMILIES, FastSpec, min_norm2
 
 __all__ = ["nsm_monte_carlo", "second_moment_monte_carlo", "monte_carlo", "MonteCarloResult",
            "CHUNK"]
@@ -231,7 +231,6 @@ def _fused_chunks(key, chunk0, n_total, m, S_ptr, S_row, S_val, center, scale2, 
     n_chunks = out.shape[0]
     k = S_ptr.shape[0] - 1
     r = scale2.shape[0]
-    G = glue.shape[0]
     inv53 = 1.0 / 9007199254740992.0
     for c in prange(n_chunks):
         gc = chunk0 + c
@@ -242,6 +241,7 @@ def _fused_chunks(key, chunk0, n_total, m, S_ptr, S_row, S_val, center, scale2, 
         t = np.empty(k)
         z = np.empty(k)
         err = np.empty(k)
+        best = np.empty(k)
         s0, s1, s2, s3 = _seed_chunk(key, gc)
         sx = 0.0
         sa = 0.0
@@ -266,17 +266,7 @@ def _fused_chunks(key, chunk0, n_total, m, S_ptr, S_row, S_val, center, scale2, 
                         acc += v[S_row[e]] * S_val[e]
                     y[q] = acc
                 if voronoi:
-                    d = np.inf
-                    for g in range(G):
-                        for q in range(k):
-                            t[q] = y[q] - glue[g, q]
-                        _decode_base(family, t, z, err, w, nb)
-                        dg = 0.0
-                        for q in range(k):
-                            diff = t[q] - z[q]
-                            dg += diff * diff
-                        if dg < d:
-                            d = dg
+                    d = closest_in_cosets(y, glue, family, w, nb, t, z, err, best)
                 else:
                     d = 0.0
                     for q in range(k):
@@ -398,21 +388,6 @@ def _as_lattice(lattice):
 
 
 # --------------------------------------------------------------------------- geometry helpers
-def _min_norm2(basis, cache) -> float:
-    """The minimal squared norm of the lattice spanned by ``basis`` (rows), by ball
-    enumeration to the shortest LLL-reduced basis vector (cached in ``cache``)."""
-    if "mc_min_norm2" not in cache:
-        from ._generic import enumerate_ball, lll_reduce
-
-        B_red, _ = lll_reduce(basis)
-        r2 = float(np.min(np.sum(B_red * B_red, axis=1)))
-        coef = enumerate_ball(basis, np.zeros(basis.shape[0]), r2)
-        pts = coef.astype(np.float64) @ basis
-        norms = np.sum(pts * pts, axis=1)
-        cache["mc_min_norm2"] = float(np.min(norms[np.any(coef != 0, axis=1)]))
-    return cache["mc_min_norm2"]
-
-
 def _ball_constants(m: int, rho2: float, volume: float):
     """``p = vol(B_rho) / V`` and ``E min(|U|^2, rho^2) = rho^2 (1 - 2p/(m+2))``."""
     log_ball = 0.5 * m * math.log(math.pi) + 0.5 * m * math.log(rho2) - math.lgamma(0.5 * m + 1)
@@ -452,7 +427,7 @@ def _blocks(lat):
         for idx, seg in enumerate(lat._segments):
             spec = seg.spec
             S = np.ascontiguousarray(spec.canonical, dtype=np.float64)  # (m, k)
-            min2 = _min_norm2(spec.basis, spec._cache) / spec.scale0 ** 2  # canonical units
+            min2 = min_norm2(spec) / spec.scale0 ** 2  # canonical units
             vol = float(np.sqrt(np.linalg.det(S @ S.T)))
             cols = [np.flatnonzero(S[:, q]) for q in range(S.shape[1])]
             payload = {
@@ -470,9 +445,9 @@ def _blocks(lat):
         return out
     seg = lat._segments[0]
     if len(lat._segments) == 1 and seg.copies == 1:  # one generic block: cache on its spec
-        min2 = _min_norm2(seg.spec.basis, seg.spec._cache) * float(seg.scales[0]) ** 2
-    else:
-        min2 = _min_norm2(np.array(lat.basis), lat.__dict__.setdefault("_mc_cache", {}))
+        min2 = min_norm2(seg.spec) * float(seg.scales[0]) ** 2
+    else:  # the minimal vectors of a product are those of its blocks
+        min2 = float(np.min(np.sum(lat.relevant_vectors() ** 2, axis=1)))
     return [_Block(0, False, lat.dim, np.ones(1), min2 / 4.0, lat.volume, {"lattice": lat})]
 
 

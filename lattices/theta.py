@@ -582,19 +582,6 @@ def theta_series(lattice, max_norm) -> list:
 # ---------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------
-def _lattice_from_name(name, scale):
-    """``NAME`` as in :func:`lattices.get`, or ``NAME^r`` for the r-fold product."""
-    import lattices
-
-    if "^" in name:
-        base, _, r = name.partition("^")
-        if not r.strip().isdigit() or int(r) < 1:
-            raise ValueError(f"in {name!r} the power must be a positive integer, got {r!r}")
-        lat = lattices.product([lattices.get(base)] * int(r))
-        return lat if scale == 1.0 else lat.scaled(scale)
-    return lattices.get(name, scale=scale)
-
-
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m lattices.theta",
@@ -613,7 +600,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        lat = _lattice_from_name(args.name, args.scale)
+        from ._registry import parse
+
+        lat = parse(args.name, args.scale)
         theta = theta_series(lat, args.max_norm)
         unit = norm_unit(lat)
     except (ValueError, TypeError) as exc:

@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lattices
+from lattices import geometry
 
 pytestmark = pytest.mark.theorem
 
@@ -173,13 +174,18 @@ class DecoderContract:
         np.testing.assert_array_equal(lat.nearest(wide), lat.nearest(np.ascontiguousarray(wide)))
 
     def test_deep_holes(self):
-        """Known deep holes are decoded to a point at the covering radius, every time."""
+        """Deep holes (the farthest Voronoi vertex, computed exactly by lattices.geometry, and
+        the holes of SPLAG ch. 4 where listed) decode to a point at the covering radius."""
         lat = self.make()
-        for hole, radius2 in self.deep_holes:
-            x = np.array(hole, dtype=float)[None]
-            c = lat.nearest(x)
+        x, R2 = geometry.deep_hole(lat)
+        R2 = float(R2)
+        assert abs(R2 - float(geometry.covering_radius(lat)) ** 2) < 1e-12 * (1 + R2)
+        for hole, radius2 in [(x, R2)] + list(self.deep_holes):
+            assert abs(radius2 - R2) < 1e-12 * (1 + R2)  # a listed hole is a deep hole
+            hx = np.array(hole, dtype=float)[None]
+            c = lat.nearest(hx)
             assert_lattice_points(lat, c)
-            assert abs(_sqdist(x, c)[0] - radius2) < 1e-12, (hole, c)
+            assert abs(_sqdist(hx, c)[0] - R2) < 1e-9 * (1 + R2), (hole, c)
 
     def test_dither_decodes_to_origin(self):
         lat = self.make()

@@ -130,6 +130,10 @@ def test_generic_random_lattice_vs_monte_carlo():
     u = lat.sample_cell(200_000, rng=3)
     s = (u ** 2).sum(-1) / 3
     assert abs(s.mean() - exact) < 5 * s.std(ddof=1) / np.sqrt(len(s))
+    # negative control: the centred fundamental parallelepiped (same volume) is refuted
+    w = (np.random.default_rng(4).random((200_000, 3)) - 0.5) @ lat.basis
+    sw = (w ** 2).sum(-1) / 3
+    assert abs(sw.mean() - exact) > 5 * sw.std(ddof=1) / np.sqrt(len(sw))
 
 
 # ----------------------------------------------------------------------- cells
@@ -197,15 +201,13 @@ def test_radii_of_products_and_scalings():
 
 def test_deep_hole_decodes_at_covering_radius():
     """The cell vertex farthest from 0 (found by the exact geometry) is a deep hole for
-    the fast decoder too."""
+    the fast decoder too, and no point of a random sample is farther from the lattice."""
+    rng = np.random.default_rng(0)
     for name in ["e8", "e7*", "d5*", "a3*"]:
         lat = lattices.get(name)
-        spec = lat._segments[0].spec
-        P, _ = geometry._structured_piece(spec)
-        norms = [sum(v[i] * P.G[i][j] * v[j] for i in range(lat.dim) for j in range(lat.dim))
-                 for v in P.vertices]
-        v = P.vertices[int(np.argmax([float(x) for x in norms]))]
-        x = np.array([float(c) for c in v]) @ lat.basis
+        x, R2 = geometry.deep_hole(lat)
+        assert R2 == geometry.covering_radius(lat) ** 2
         c = lat.nearest(x[None])
-        R2 = float(geometry.covering_radius(lat) ** 2)
-        assert abs(((x - c) ** 2).sum() - R2) < 1e-12
+        assert abs(((x - c) ** 2).sum() - float(R2)) < 1e-12
+        y = rng.normal(size=(20000, lat.dim)) * 3
+        assert (((y - lat.nearest(y)) ** 2).sum(-1) <= float(R2) + 1e-12).all()

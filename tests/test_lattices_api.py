@@ -243,3 +243,15 @@ def test_from_basis_like_mismatch():
     # rows must correspond: a reordered basis has a permuted Gram matrix and is refused
     with pytest.raises(ValueError, match="not a rotated/scaled copy"):
         lattices.from_basis(lattices.get("d4").basis[::-1], like="d4")
+
+
+def test_parse_specs():
+    assert lattices.parse("e8") is lattices.get("e8")
+    p = lattices.parse("A2^3 x z", scale=0.5)
+    assert p.dim == 7 and np.allclose(p.basis[:2, :2], 0.5 * lattices.get("a2").basis)
+    with pytest.raises(ValueError, match="positive integer"):
+        lattices.parse("a2^0")
+    with pytest.raises(ValueError, match="valid names"):
+        lattices.parse("a2xq9")
+    with pytest.raises(TypeError, match="string"):
+        lattices.parse(8)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import ABC, abstractmethod
 
 import numpy as np
 from scipy.special import logsumexp
@@ -51,7 +52,7 @@ def _check_count(n) -> int:
     return int(n)
 
 
-class Prior:
+class Prior(ABC):
     """Base class: a density on R^dim.  Subclasses define ``log_density`` and ``sample``."""
 
     name: str = "prior"
@@ -63,15 +64,17 @@ class Prior:
             raise ValueError(f"points must have shape (..., {self.dim}), got {x.shape}")
         return x
 
-    def log_density(self, x) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def log_density(self, x) -> np.ndarray:
+        """log f_S(x) for points x of shape (..., dim); returns shape (...)."""
 
     def density(self, x) -> np.ndarray:
         """f_S(x), shape (...)."""
         return np.exp(self.log_density(x))
 
-    def sample(self, n, rng=None) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def sample(self, n, rng=None) -> np.ndarray:
+        """n independent draws of S, shape (n, dim)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -38,20 +38,8 @@ __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
 PRIORS = ("gaussian", "laplace", "mixture")
 
 
-def parse_lattice(text: str, scale: float = 1.0):
-    """``a2`` / ``a2^2`` / ``a2xz`` -> Lattice (scaled by ``scale``)."""
-    parts = []
-    for tok in text.strip().lower().split("x"):
-        if "^" in tok:
-            name, _, k = tok.partition("^")
-            if not k.isdigit() or int(k) < 1:
-                raise ValueError(f"bad power in lattice {text!r}: {tok!r}")
-            parts += [name] * int(k)
-        else:
-            parts.append(tok)
-    if len(parts) == 1:
-        return lattices.get(parts[0], scale)
-    return lattices.product([lattices.get(p) for p in parts], [scale] * len(parts))
+#: The lattice spec parser shared by every CLI (``a2``, ``a2^2``, ``a2xz``).
+parse_lattice = lattices.parse
 
 
 def make_prior(kind: str, scale: float, dim: int):
