@@ -49,7 +49,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -57,6 +56,8 @@ from typing import Iterator
 
 import numpy as np
 import torch
+
+from lattices._io import atomic_write
 
 __all__ = [
     "DATASETS",
@@ -205,19 +206,7 @@ def _verify(path: Path, expected: str | None = None) -> None:
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, timeout: float = 60.0) -> Path:

@@ -1,0 +1,189 @@
+r"""Importance-weighted test NLL of a trained run: ``python -m vae.evaluate RUN_DIR --samples 1 5000``.
+
+For ``k`` samples per image the bound is (Burda et al. 2016)
+
+.. math::  -\log p(x) \le -\log \frac1k \sum_{i=1}^k w_i, \qquad
+           \log w_i = \log p(x|z_i) + \log p(z_i) - \log q(z_i|x),
+
+computed as a log-mean-exp in float64.  For the lattice latents the ``k`` samples are ``k``
+dithers and :math:`\log p(z_i) - \log q(z_i|x)` is minus the code length (10) of the
+quantized point, :math:`-\log p_{\hat Z|U}(K(e(x)+U_i)|U_i)` (the bound of Sec. 3.6.3);
+``k = 1`` is the single-sample estimate (9) + (10).  For VQ-VAE the samples coincide
+(deterministic quantization), so its number does not move with ``k``.
+
+The k samples of an image are drawn in chunks and folded into a running log-sum-exp, so
+memory stays bounded (about ``--max-elements`` decoder outputs at a time) for ``k = 10^4``.
+The result is printed (a table, or JSON with ``--json``) and written atomically to
+``RUN_DIR/eval.json`` (merged with earlier evaluations).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lattices._io import atomic_write_text
+
+from . import data as vdata
+from .train import epoch_generator, load_run, resolve_device
+
+__all__ = ["iwae_nll", "logmeanexp_streaming", "evaluate_run", "build_parser", "main"]
+
+EVAL = "eval.json"
+
+
+def logmeanexp_streaming(chunks) -> torch.Tensor:
+    r""":math:`\log\frac1k\sum_i e^{a_i}` per row, folding float64 chunks (batch, k_j) in turn.
+
+    >>> a = torch.tensor([[0.0, 1000.0], [-5.0, -5.0]], dtype=torch.float64)
+    >>> logmeanexp_streaming([a[:, :1], a[:, 1:]]).tolist() == [1000.0 - math.log(2), -5.0]
+    True
+    """
+    total, count = None, 0
+    for chunk in chunks:
+        chunk = chunk.double()
+        part = torch.logsumexp(chunk, dim=1)
+        total = part if total is None else torch.logaddexp(total, part)
+        count += chunk.shape[1]
+    if total is None:
+        raise ValueError("no samples")
+    return total - math.log(count)
+
+
+def _chunk_size(batch: int, k: int, input_dim: int, max_elements: int) -> int:
+    return max(1, min(k, max_elements // max(1, batch * input_dim)))
+
+
+@torch.no_grad()
+def iwae_nll(model, x: torch.Tensor, k: int, *, batch_size: int = 100, generator=None,
+             max_elements: int = 2 ** 24, progress: bool = False) -> torch.Tensor:
+    """Per-image k-sample bound ``-log mean_i w_i`` (float64, shape (n,)) for images ``x`` (n, 784)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (number of importance samples) must be a positive integer, got {k!r}")
+    model.eval()
+    n = x.shape[0]
+    out = torch.empty(n, dtype=torch.float64)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n * k, desc=f"k={k}", unit="sample", unit_scale=True, leave=False,
+                   dynamic_ncols=True)
+    for start in range(0, n, batch_size):
+        xb = x[start:start + batch_size]
+        kc = _chunk_size(xb.shape[0], k, x.shape[1], max_elements)
+
+        def chunks():
+            done = 0
+            while done < k:
+                step = min(kc, k - done)
+                yield model.log_weights(xb, step, generator).cpu()             # (batch, step)
+                done += step
+                if bar is not None:
+                    bar.update(xb.shape[0] * step)
+
+        out[start:start + xb.shape[0]] = -logmeanexp_streaming(chunks())
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, batch_size: int = 100,
+                 limit: int | None = None, device: str = "auto", data_dir=None, which: str = "best",
+                 max_elements: int = 2 ** 24, progress: bool = True) -> dict:
+    """Evaluate ``run_dir`` with each k in ``samples``; returns (and saves) the result dict."""
+    ks = [int(k) for k in samples]
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"--samples must be positive integers, got {list(samples)!r}")
+    if split not in vdata.SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(vdata.SPLITS)}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be a positive integer, got {limit!r}")
+    dev = resolve_device(device)
+    run_dir = Path(run_dir)
+    model, config = load_run(run_dir, which, dev)
+    x = vdata.load_dataset(config.dataset, split, data_dir)
+    if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
+        x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
+    x = (x if limit is None else x[:limit]).to(dev)
+    results = {}
+    for k in ks:
+        t0 = time.perf_counter()
+        gen = epoch_generator(seed, k, 2, dev)
+        nll = iwae_nll(model, x, k, batch_size=batch_size, generator=gen, max_elements=max_elements,
+                       progress=progress)
+        results[str(k)] = {"k": k, "nll": float(nll.mean()),
+                           "standard_error": float(nll.std(unbiased=True) / math.sqrt(len(nll)))
+                           if len(nll) > 1 else None,
+                           "n_images": int(len(nll)), "seconds": time.perf_counter() - t0}
+    report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which,
+              "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
+              "device": str(dev), "results": results,
+              "note": "nll in nats per image: mean over images of -log (1/k) sum_i w_i; standard_error "
+                      "is over images (the spread of the data set, not Monte Carlo error alone)"}
+    path = run_dir / EVAL
+    try:
+        saved = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        saved = {}
+    key = f"{split}/{which}/seed{seed}/limit{limit}"
+    saved.setdefault("evaluations", {}).setdefault(key, {}).update(results)
+    atomic_write_text(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", help="run directory written by python -m vae.train")
+    p.add_argument("--samples", type=int, nargs="+", default=[1, 5000],
+                   help="numbers k of importance samples (the paper: 1 and 10000)")
+    p.add_argument("--split", default="test", help=f"one of {', '.join(vdata.SPLITS)}")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="best validation epoch (the paper's choice) or the last epoch")
+    p.add_argument("--seed", type=int, default=0, help="seed of the dithers / samples")
+    p.add_argument("--batch-size", type=int, default=100, help="images per batch")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--max-elements", type=int, default=2 ** 24,
+                   help="decoder outputs held at once (memory bound: ~4 bytes x 3 each)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.batch_size < 1 or args.max_elements < 1:
+            raise ValueError(f"--batch-size and --max-elements must be positive, got "
+                             f"{args.batch_size} and {args.max_elements}")
+        report = evaluate_run(args.run_dir, args.samples, split=args.split, seed=args.seed,
+                              batch_size=args.batch_size, limit=args.limit, device=args.device,
+                              data_dir=args.data_dir, which=args.checkpoint,
+                              max_elements=args.max_elements, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(f"{report['latent']} / {report['arch']} / hidden {report['hidden']} on "
+              f"{report['dataset']} {report['split']} ({report['checkpoint']} checkpoint, seed {report['seed']})")
+        print(f"{'k':>8}  {'NLL (nats)':>12}  {'SE':>8}  {'images':>7}  {'seconds':>8}")
+        for r in report["results"].values():
+            se = f"{r['standard_error']:.3f}" if r["standard_error"] is not None else "-"
+            print(f"{r['k']:>8}  {r['nll']:>12.3f}  {se:>8}  {r['n_images']:>7}  {r['seconds']:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+r"""The interface every latent layer shares (training terms, inference samples, symbols).
+
+A VAE here is ``encoder -> latent layer -> decoder`` with a Bernoulli likelihood on the
+pixels (:mod:`vae.models`).  The latent layer owns everything between the encoder output
+``e`` and the decoder input, in both regimes of the paper:
+
+**Training** (:meth:`LatentLayer.train_terms`): a differentiable, quantization-free
+objective.  The model's loss per example is
+
+.. math::  \text{loss} = \underbrace{-\log p_{X|\cdot}(x\,|\,\text{decoder\_input})}_{\text{recon}}
+           + \text{rate} + \text{aux}
+
+where ``rate`` is the representation cost that belongs to the bound being trained
+(eq. (5)'s first term for ``z-laplace``, the Gaussian-proxy KL of Sec. 3.6.2, the
+Gaussian KL, ...) and ``aux`` are terms added to the loss that are *not* part of that bound:
+the code-length term of eq. (6) (gradient only into the prior), VQ-VAE's codebook and
+commitment losses.
+
+**Inference** (:meth:`LatentLayer.inference_samples`): the discrete (or, for
+``gaussian``, continuous) model that is actually evaluated.  For ``k`` samples per input
+it returns the decoder inputs and ``log_ratio`` :math:`= \log p(z) - \log q(z|x)` in
+float64, so the importance weight is :math:`\log w = \text{log\_ratio} + \log p(x|\cdot)`
+and :math:`\log p(x) \ge \log \frac1k\sum_i w_i` (Burda et al. 2016).  For the lattice
+layers the ``k`` samples are ``k`` dithers and ``log_ratio`` is minus the code length
+(10): :math:`q_{Z|X,U}` is a point mass and the dither is shared randomness, the bound of
+Sec. 3.6.3.
+
+**Symbols** (:meth:`LatentLayer.encode`, :meth:`LatentLayer.decode`): the discrete
+representation of an input (lattice coordinates, codebook indices, bits) and back, for
+a codec.  Continuous layers (``gaussian``) raise ``TypeError``: they have no symbols.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim"]
+
+
+class TrainTerms(dict):
+    """``dict`` returned by :meth:`LatentLayer.train_terms`.
+
+    Keys
+    ----
+    decoder_input : (batch, dim) tensor fed to the decoder.
+    rate : (batch,) representation cost in nats, part of the trained bound.
+    aux : (batch,) terms added to the loss that are not part of the bound (zeros if none).
+    Further keys: (batch,) diagnostics logged per epoch (e.g. ``code_length``).
+    """
+
+
+class InferenceSamples(dict):
+    """``dict`` returned by :meth:`LatentLayer.inference_samples`.
+
+    Keys
+    ----
+    decoder_input : (batch, k, dim) tensor.
+    log_ratio : (batch, k) float64, :math:`\\log p(z) - \\log q(z|x)` of each sample.
+    """
+
+
+def check_dim(dim, multiple: int = 1, name: str = "hidden") -> int:
+    """Validate a latent size: a positive int divisible by ``multiple`` (block size)."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"{name} must be a positive integer, got {dim!r}")
+    if dim % multiple:
+        raise ValueError(f"{name}={dim} must be a multiple of {multiple} for this latent "
+                         f"(the product lattice is made of {multiple}-dimensional blocks)")
+    return dim
+
+
+class LatentLayer(nn.Module, ABC):
+    """Base class of the latent layers (registry: :data:`vae.latents.LATENTS`).
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"gaussian"``, ``"z-laplace"``, ``"e8"``, ...).
+    dim : int
+        The hidden size ``m``: width of the decoder input.
+    encoder_dim : int
+        Width the encoder must produce (``2 m`` for ``gaussian``: mean and log-variance).
+    discrete : bool
+        Whether :meth:`encode` / :meth:`decode` exist.
+    """
+
+    name: ClassVar[str] = ""
+    discrete: ClassVar[bool] = True
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    @property
+    def encoder_dim(self) -> int:
+        return self.dim
+
+    @abstractmethod
+    def train_terms(self, e: torch.Tensor, generator: torch.Generator | None = None) -> TrainTerms:
+        """Differentiable training-time terms for encoder outputs ``e`` (batch, encoder_dim)."""
+
+    @abstractmethod
+    def inference_samples(self, e: torch.Tensor, k: int,
+                          generator: torch.Generator | None = None) -> InferenceSamples:
+        """``k`` samples per input of the evaluated model (see the module notes)."""
+
+    def encode(self, e: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """Discrete symbols of encoder outputs ``e`` (given the dither ``u`` for lattices)."""
+        raise TypeError(f"the {self.name!r} latent is continuous: it has no discrete symbols")
+
+    def decode(self, symbols: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder input (batch, dim) from the symbols returned by :meth:`encode`."""
+        raise TypeError(f"the {self.name!r} latent is continuous: it has no discrete symbols")
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, dim={self.dim}"

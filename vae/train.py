@@ -1,0 +1,390 @@
+r"""Train a VAE with a lattice (or baseline) latent: ``python -m vae.train``.
+
+The paper's protocol (Sec. 4.1): Adam; the learning rate is halved when the validation loss
+has not improved for ``--patience-halve`` (50) epochs, and training stops after
+``--patience-stop`` (200) epochs without improvement.  The paper sets no epoch limit; here
+``--max-epochs`` caps the total, and ``--epochs`` limits how many epochs this invocation runs
+(a later ``--resume`` continues).
+
+The validation loss is the single-sample test bound of the *evaluated* model: for lattice
+latents the real quantized model of Sec. 3.6.3, (9) + (10), one dither per image.
+
+A run directory holds
+
+* ``config.json``: the training and model configuration;
+* ``checkpoint.pt``: everything needed to continue (weights, Adam state, learning rate,
+  schedule counters, metrics), rewritten atomically after every epoch: an interruption
+  loses at most the epoch in progress;
+* ``best.pt``: the weights of the best validation epoch (what :mod:`vae.evaluate` uses);
+* ``metrics.jsonl``: one JSON line per epoch (train loss parts, validation NLL, lr, time);
+* ``summary.json``: the outcome (best epoch, best validation NLL, why it stopped).
+
+Randomness: the weights are initialized from ``--seed``; epoch ``t`` draws its batch order,
+OMNIGLOT binarization, dithers and noise from a generator seeded by ``(seed, t)``, so a
+resumed run produces the same numbers as an uninterrupted one.  A non-finite loss stops
+the run with exit code 3 and keeps the last good checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lattices._io import atomic_write, atomic_write_text
+
+from . import data as vdata
+from .latents import LATENTS
+from .models import ARCHS, VAE, ModelConfig
+
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "build_parser", "main", "epoch_generator",
+           "resolve_device", "load_run"]
+
+CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY = ("checkpoint.pt", "best.pt", "config.json",
+                                              "metrics.jsonl", "summary.json")
+_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """The training protocol (saved in ``config.json`` and in the checkpoint)."""
+
+    dataset: str = "mnist"
+    batch_size: int = 100
+    lr: float = 1e-3
+    seed: int = 0
+    max_epochs: int = 1000
+    patience_halve: int = 50
+    patience_stop: int = 200
+    train_limit: int | None = None          # use only the first N training images (tests, smoke runs)
+    valid_limit: int | None = None
+    model: dict = field(default_factory=dict)   # ModelConfig.to_dict()
+
+    def __post_init__(self):
+        if self.dataset not in vdata.DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(vdata.DATASETS)}")
+        for name in ("batch_size", "max_epochs", "patience_halve", "patience_stop"):
+            _positive_int(name, getattr(self, name))
+        for name in ("train_limit", "valid_limit"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if _is_bad_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        self.model = ModelConfig.from_dict(self.model).to_dict()    # validates the model part
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _is_bad_int(v) -> bool:
+    return isinstance(v, bool) or not isinstance(v, (int, np.integer))
+
+
+def _positive_int(name, v):
+    if _is_bad_int(v) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a ValueError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but torch sees no CUDA device; use auto or cpu")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda")
+    return torch.device(device)
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0, device="cpu") -> torch.Generator:
+    """The generator of epoch ``epoch`` (stream 0: training, 1: validation), from ``(seed, epoch)``."""
+    state = np.random.SeedSequence([int(seed), int(epoch), int(stream)]).generate_state(1, np.uint64)[0]
+    g = torch.Generator(device=device)
+    g.manual_seed(int(state) & ((1 << 63) - 1))
+    return g
+
+
+def _limit(x: torch.Tensor, n: int | None) -> torch.Tensor:
+    return x if n is None else x[:n]
+
+
+def _save(path: Path, obj) -> None:
+    atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConfig]:
+    """The model of a run directory (``which``: ``best`` or ``last``) and its config."""
+    run_dir = Path(run_dir)
+    name = {"best": BEST, "last": CHECKPOINT}.get(which)
+    if name is None:
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    path = run_dir / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of vae.train "
+                                f"that finished at least one epoch?")
+    state = torch.load(path, map_location=device, weights_only=False)
+    config = TrainConfig.from_dict(state["train_config"])
+    model = VAE(ModelConfig.from_dict(config.model)).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, config
+
+
+@torch.no_grad()
+def validation_nll(model: VAE, x: torch.Tensor, batch_size: int, generator) -> float:
+    """Mean single-sample bound -log w (nats) of the evaluated model over ``x``."""
+    model.eval()
+    total = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        total += float(-model.log_weights(x[start:start + batch_size], 1, generator).sum())
+    model.train()
+    return total / x.shape[0]
+
+
+def _progress(iterable, total, desc, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None = None,
+          device: str = "auto", data_dir=None, progress: bool = True, log=print) -> dict:
+    """Train (or continue) the run in ``out``; returns the summary dict.
+
+    ``epochs``: run at most this many epochs in this call (``None``: until the schedule stops
+    or ``max_epochs``).  ``resume``: continue from ``out/checkpoint.pt`` (the saved
+    configuration is used; ``config`` only supplies ``max_epochs``).
+    """
+    out = Path(out)
+    dev = resolve_device(device)
+    if epochs is not None:
+        _positive_int("epochs", epochs)
+    ckpt_path = out / CHECKPOINT
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
+        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        saved = TrainConfig.from_dict(state["train_config"])
+        config = dataclasses.replace(saved, max_epochs=config.max_epochs)
+    else:
+        if ckpt_path.exists():
+            raise FileExistsError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to "
+                                  f"continue it or choose another --out")
+        state = None
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / CONFIG, config.to_dict())
+
+    x_train = _limit(vdata.load_dataset(config.dataset, "train", data_dir), config.train_limit).to(dev)
+    x_valid = _limit(vdata.load_dataset(config.dataset, "valid", data_dir), config.valid_limit).to(dev)
+
+    torch.manual_seed(config.seed)                       # weight initialization
+    model = VAE(ModelConfig.from_dict(config.model)).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if state is None:
+        state = {"epoch": 0, "lr": config.lr, "best_val": math.inf, "best_epoch": 0,
+                 "since_best": 0, "history": [], "stop_reason": None}
+    else:
+        model.load_state_dict(state["model"])
+        if state["stop_reason"] == "max_epochs" and state["epoch"] < config.max_epochs:
+            state["stop_reason"] = None              # resumed with a higher --max-epochs
+        optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = state["lr"]
+
+    def snapshot():
+        return {"format": _FORMAT, "train_config": config.to_dict(), "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                **{k: state[k] for k in ("epoch", "lr", "best_val", "best_epoch", "since_best",
+                                         "history", "stop_reason")}}
+
+    def write_summary(reason):
+        summary = {"stop_reason": reason, "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+                   "best_valid_nll": state["best_val"] if math.isfinite(state["best_val"]) else None,
+                   "final_lr": state["lr"], "seed": config.seed, "dataset": config.dataset,
+                   **{k: config.model[k] for k in ("latent", "arch", "hidden")},
+                   "device": str(dev), "torch": torch.__version__,
+                   "train_seconds": sum(h["time_s"] for h in state["history"])}
+        _write_json(out / SUMMARY, summary)
+        return summary
+
+    try:
+        reason = _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs,
+                             progress, log, snapshot)
+    except TrainingDiverged:
+        write_summary("non_finite_loss")
+        raise
+    if reason is not None and state["stop_reason"] is None:
+        state["stop_reason"] = reason
+        _save(ckpt_path, snapshot())
+    return write_summary(reason or "epochs_this_call")
+
+
+def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs, progress, log,
+                snapshot):
+    """The epoch loop of :func:`train`; returns the stop reason (None: ``epochs`` reached)."""
+    ckpt_path = out / CHECKPOINT
+    n_batches = math.ceil(x_train.shape[0] / config.batch_size)
+    ran = 0
+    reason = state["stop_reason"]
+    model.train()
+    while reason is None:
+        if state["epoch"] >= config.max_epochs:
+            reason = "max_epochs"
+            break
+        if epochs is not None and ran >= epochs:
+            reason = None
+            break
+        epoch = state["epoch"] + 1
+        gen = epoch_generator(config.seed, epoch, 0, dev)
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        batches = vdata.batches(config.dataset, "train", config.batch_size, generator=gen, data=x_train)
+        for x in _progress(batches, n_batches, f"epoch {epoch}", progress):
+            out_terms = model(x, generator=gen)
+            loss = out_terms["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"epoch {epoch}: the training loss became {float(loss.detach())} (parts: "
+                    + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in out_terms.items()
+                                if k != "per_example_loss") +
+                    f"). Stopped; the last good checkpoint (epoch {epoch - 1}) is kept in {out}. "
+                    "Try a smaller --lr.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for key, value in out_terms.items():
+                if key != "per_example_loss":
+                    sums[key] = sums.get(key, 0.0) + float(value.detach()) * x.shape[0]
+        train_time = time.perf_counter() - t0
+        val = validation_nll(model, x_valid, max(config.batch_size, 500),
+                             epoch_generator(config.seed, epoch, 1, dev))
+        if not math.isfinite(val):
+            raise TrainingDiverged(f"epoch {epoch}: the validation NLL is {val}; the last good "
+                                   f"checkpoint (epoch {epoch - 1}) is kept in {out}.")
+        if val < state["best_val"]:
+            state.update(best_val=val, best_epoch=epoch, since_best=0)
+            _save(out / BEST, {"format": _FORMAT, "train_config": config.to_dict(),
+                               "model": model.state_dict(), "epoch": epoch, "valid_nll": val})
+        else:
+            state["since_best"] += 1
+            if state["since_best"] % config.patience_halve == 0:      # Sec. 4.1: halve the lr
+                state["lr"] /= 2
+                for group in optimizer.param_groups:
+                    group["lr"] = state["lr"]
+        record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "valid_nll": val,
+                  "time_s": train_time, **{f"train_{k}": v / x_train.shape[0] for k, v in sums.items()}}
+        state["history"].append(record)
+        state["epoch"] = epoch
+        if state["since_best"] >= config.patience_stop:
+            state["stop_reason"] = reason = "no_improvement"
+        _save(ckpt_path, snapshot())
+        atomic_write_text(out / METRICS, "".join(json.dumps(h, sort_keys=True) + "\n"
+                                                 for h in state["history"]))
+        ran += 1
+        log(f"epoch {epoch}: train loss {record['train_loss']:.3f} (recon {record['train_recon']:.3f}, "
+            f"rate {record['train_rate']:.3f}, aux {record['train_aux']:.3f}), valid NLL {val:.3f}, "
+            f"lr {record['lr']:.2g}, {train_time:.1f} s")
+    return reason
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="mnist", help=f"one of {', '.join(vdata.DATASETS)}")
+    p.add_argument("--latent", default="e8", help=f"one of {', '.join(LATENTS)}")
+    p.add_argument("--arch", default="linear", help=f"one of {', '.join(ARCHS)}")
+    p.add_argument("--hidden", type=int, default=32, help="latent size m (paper: 16, 24, 32, 200)")
+    p.add_argument("--gate-width", type=int, default=300, help="width of the gated layer (gated arch)")
+    p.add_argument("--latent-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the latent layer (JSON value), e.g. alpha=2.0; repeatable")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="run at most this many epochs in this call (default: until the schedule stops)")
+    p.add_argument("--max-epochs", type=int, default=1000, help="cap on the total number of epochs")
+    p.add_argument("--patience-halve", type=int, default=50, help="halve the lr after this many epochs without improvement")
+    p.add_argument("--patience-stop", type=int, default=200, help="stop after this many epochs without improvement")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--valid-limit", type=int, default=None, help="use only the first N validation images")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--data-dir", default=None, help="folder with the data sets (default: $LRL_DATA_DIR or ../shared/data)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _latent_options(items) -> dict:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--latent-option must be KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
+                            gate_width=args.gate_width, latent_options=_latent_options(args.latent_option))
+        config = TrainConfig(dataset=args.dataset, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             max_epochs=args.max_epochs, patience_halve=args.patience_halve,
+                             patience_stop=args.patience_stop, train_limit=args.train_limit,
+                             valid_limit=args.valid_limit, model=model.to_dict())
+        if not args.resume:
+            VAE(model)                       # bad latent options fail here, before any data is read
+    except (ValueError, TypeError) as exc:   # TypeError: an unknown --latent-option name
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = train(config, args.out, resume=args.resume, epochs=args.epochs, device=args.device,
+                        data_dir=args.data_dir, progress=not args.no_progress)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as exc:
+        print(f"{parser.prog}: stopped: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; the last finished epoch is saved, continue with "
+              f"--resume --out {args.out}", file=sys.stderr)
+        return 130
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
