@@ -44,7 +44,7 @@ from . import data as vdata
 from .latents import LATENTS
 from .models import ARCHS, VAE, ModelConfig
 
-__all__ = ["TrainConfig", "TrainingDiverged", "train", "build_parser", "main", "epoch_generator",
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
 
 CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY = ("checkpoint.pt", "best.pt", "config.json",
@@ -243,11 +243,39 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
     return write_summary(reason or "epochs_this_call")
 
 
+def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=None,
+              on_diverge="") -> tuple[dict, float]:
+    """One pass of Adam over ``x_train`` (shuffled, OMNIGLOT re-binarized, from ``generator``).
+
+    Returns the per-image means of the loss parts and the wall time in seconds.
+    Raises :class:`TrainingDiverged` at the first non-finite loss.
+    """
+    sums: dict[str, float] = {}
+    n_batches = math.ceil(x_train.shape[0] / batch_size)
+    t0 = time.perf_counter()
+    batches = vdata.batches(dataset, "train", batch_size, generator=generator, data=x_train)
+    for x in _progress(batches, n_batches, desc, desc is not None):
+        terms = model(x, generator=generator)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items()
+                              if k != "per_example_loss")
+            raise TrainingDiverged(f"{desc or 'training'}: the training loss became "
+                                   f"{float(loss.detach())} (parts: {parts}). {on_diverge}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for key, value in terms.items():
+            if key != "per_example_loss":
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * x.shape[0]
+    seconds = time.perf_counter() - t0
+    return {k: v / x_train.shape[0] for k, v in sums.items()}, seconds
+
+
 def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs, progress, log,
                 snapshot):
     """The epoch loop of :func:`train`; returns the stop reason (None: ``epochs`` reached)."""
     ckpt_path = out / CHECKPOINT
-    n_batches = math.ceil(x_train.shape[0] / config.batch_size)
     ran = 0
     reason = state["stop_reason"]
     model.train()
@@ -260,26 +288,10 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
             break
         epoch = state["epoch"] + 1
         gen = epoch_generator(config.seed, epoch, 0, dev)
-        sums: dict[str, float] = {}
-        t0 = time.perf_counter()
-        batches = vdata.batches(config.dataset, "train", config.batch_size, generator=gen, data=x_train)
-        for x in _progress(batches, n_batches, f"epoch {epoch}", progress):
-            out_terms = model(x, generator=gen)
-            loss = out_terms["loss"]
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"epoch {epoch}: the training loss became {float(loss.detach())} (parts: "
-                    + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in out_terms.items()
-                                if k != "per_example_loss") +
-                    f"). Stopped; the last good checkpoint (epoch {epoch - 1}) is kept in {out}. "
-                    "Try a smaller --lr.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for key, value in out_terms.items():
-                if key != "per_example_loss":
-                    sums[key] = sums.get(key, 0.0) + float(value.detach()) * x.shape[0]
-        train_time = time.perf_counter() - t0
+        sums, train_time = run_epoch(model, optimizer, x_train, config.dataset, config.batch_size, gen,
+                                     desc=f"epoch {epoch}" if progress else None,
+                                     on_diverge=f"Stopped; the last good checkpoint (epoch {epoch - 1}) "
+                                                f"is kept in {out}. Try a smaller --lr.")
         val = validation_nll(model, x_valid, max(config.batch_size, 500),
                              epoch_generator(config.seed, epoch, 1, dev))
         if not math.isfinite(val):
@@ -296,7 +308,7 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
                 for group in optimizer.param_groups:
                     group["lr"] = state["lr"]
         record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "valid_nll": val,
-                  "time_s": train_time, **{f"train_{k}": v / x_train.shape[0] for k, v in sums.items()}}
+                  "time_s": train_time, **{f"train_{k}": v for k, v in sums.items()}}
         state["history"].append(record)
         state["epoch"] = epoch
         if state["since_best"] >= config.patience_stop:
