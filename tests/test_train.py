@@ -76,7 +76,8 @@ def test_every_latent_trains_resumes_and_evaluates(tmp_path, latent, dataset, ca
     assert r1["n_images"] == r5000["n_images"] == 3
     assert math.isfinite(r1["nll"]) and math.isfinite(r5000["nll"])
     if latent == "vq":       # deterministic quantization: the k samples coincide (Sec. 4.1, point 3)
-        assert r5000["nll"] == pytest.approx(r1["nll"], abs=1e-9)
+        # equal up to float32 round-off of the decoder (batch shapes differ): ~1e-6 relative
+        assert r5000["nll"] == pytest.approx(r1["nll"], rel=1e-5)
     assert (out / "eval.json").exists()
 
 

@@ -33,6 +33,28 @@ by enumerating every point of norm :math:`\le K` (:func:`enumerate_points`).
 index is :math:`\|a\|^2/\Delta^2`, and the MLP sees :math:`u/\Delta`; ``max_norm`` and
 ``t`` are in de-scaled units.
 
+**Escape component (``escape=True``), an addition to the paper:** at inference the
+quantized point :math:`K_\Lambda(e + U)` can land beyond ``K``, where the truncated pmf
+above is 0 and the code length (10) infinite.  With ``escape=True`` the prior is the
+mixture
+
+.. math::
+
+   p(a|u) = (1-\varepsilon)\,p_\text{trunc}(a|u) + \varepsilon\,p_\text{esc}(a), \qquad
+   p_\text{esc}(a) = \prod_{i=1}^m \frac{1-\rho}{1+\rho}\,\rho^{|c_i|}
+
+with :math:`c = a B^{-1} \in \mathbb Z^m` the integer coefficients of ``a`` and learned
+:math:`\varepsilon = \sigma(\cdot)`, :math:`\rho = \sigma(\cdot)` (one each per block).
+Since :math:`\sum_{k \in \mathbb Z}\rho^{|k|} = (1+\rho)/(1-\rho)`, :math:`p_\text{esc}` sums
+to 1 over :math:`\mathbb Z^m`, i.e. over all of :math:`\Lambda` (``c -> c B`` is a bijection),
+so the mixture is exactly normalized and positive everywhere; :math:`\log p` is a
+``logsumexp`` of the two parts.
+
+**Blocks (``n_blocks=R``):** ``R`` independent priors over the same lattice (one set of
+parameters each: ``psi`` (R, C), the MLP weights (R, ...), escape parameters (R,)),
+evaluated in one batched pass (``einsum`` over the block axis, a sorted-key lookup of the
+head points), for the ``R`` blocks of a product :math:`\Lambda^R`.
+
 **Products** (Sec. 4.1): :class:`ProductLatticePrior` factorizes over blocks,
 :math:`\log p(a|u) = \sum_b \log p_b(a_b|u_b)` with one :class:`LatticePrior` per block
 (normalized because each factor is).  A :class:`LatticePrior` on a product lattice
@@ -104,13 +126,26 @@ class LatticePrior(nn.Module):
     lattice : lattices.Lattice
         Its squared norms must be integers after removing a common scale.
     max_norm : int
-        ``K``: support truncated at de-scaled squared norm ``K`` (see module notes).
+        ``K``: support of the Sec. 3.4 part truncated at de-scaled squared norm ``K``
+        (see module notes).
     threshold_t : int
         ``t``: points with norm < t get the U-dependent pmf.
     u_hidden : int
         Width of the MLP ``u -> (logits over low-norm points, flag logit)``.
     dtype : torch.dtype
         Parameter dtype (float64 default so normalization holds to round-off).
+    n_blocks : int or None
+        ``None`` (default): one prior; ``points`` and ``u`` have shape (..., m) and
+        :meth:`log_prob` returns (...).  An int ``R``: ``R`` independent priors (one
+        parameter set each, evaluated in one batched pass, no Python loop over blocks)
+        for the ``R`` blocks of a product :math:`\Lambda^R` (Sec. 4.1); ``points`` and
+        ``u`` have shape (..., R, m) and :meth:`log_prob` returns the per-block
+        log-probabilities (..., R).
+    escape : bool
+        ``False`` (default): points beyond ``K`` have probability 0.  ``True``: the
+        exactly normalized mixture (module notes)
+        :math:`(1-\varepsilon)\,p_\text{trunc}(a|u) + \varepsilon\,p_\text{esc}(a)` with
+        learned :math:`\varepsilon` and geometric ratio :math:`\rho`, finite for every point.
 
     Examples
     --------
@@ -120,10 +155,25 @@ class LatticePrior(nn.Module):
     >>> u = torch.zeros(1, 2, dtype=torch.float64)
     >>> round(prior.log_prob(pts, u).exp().sum().item(), 12)
     1.0
+
+    With the escape component, a point far beyond ``K`` gets exactly
+    :math:`\log\varepsilon + \log p_\text{esc}` (at init :math:`\varepsilon = 10^{-2}`,
+    :math:`\rho = 1/2`: :math:`p_\text{esc}(a) = \prod_i \tfrac13 2^{-|a_i|}`):
+
+    >>> p = LatticePrior(lattices.get("z2"), max_norm=4, threshold_t=2, n_blocks=3, escape=True)
+    >>> far = torch.tensor([[[10, -20]] * 3])                       # (1 sample, 3 blocks, m=2)
+    >>> lp = p.log_prob_coords(far, torch.zeros(1, 3, 2, dtype=torch.float64))
+    >>> lp.shape, round(lp[0, 0].item(), 10) == round(math.log(1e-2) + 2 * math.log(1 / 3) - 30 * math.log(2), 10)
+    (torch.Size([1, 3]), True)
     """
 
+    #: initial escape weight epsilon and geometric ratio rho (``escape=True``): a small
+    #: weight so that the Sec. 3.4 part governs the support, a ratio of 1/2 per coefficient.
+    ESCAPE_INIT = 1e-2
+    RATIO_INIT = 0.5
+
     def __init__(self, lattice, max_norm: int, threshold_t: int, u_hidden: int = 32,
-                 dtype=torch.float64):
+                 dtype=torch.float64, n_blocks: int | None = None, escape: bool = False):
         super().__init__()
         from lattices.theta import norm_unit
 
@@ -131,10 +181,18 @@ class LatticePrior(nn.Module):
             raise ValueError(f"threshold_t must be a non-negative int, got {threshold_t!r}")
         if not isinstance(u_hidden, (int, np.integer)) or u_hidden < 1:
             raise ValueError(f"u_hidden must be a positive int, got {u_hidden!r}")
+        if n_blocks is not None and (isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer))
+                                     or n_blocks < 1):
+            raise ValueError(f"n_blocks must be None or a positive int, got {n_blocks!r}")
+        if not isinstance(escape, bool):
+            raise ValueError(f"escape must be True or False, got {escape!r}")
         self.lattice = lattice
         self.dim = lattice.dim
+        self.n_blocks = None if n_blocks is None else int(n_blocks)
+        R = 1 if n_blocks is None else int(n_blocks)
         self.max_norm = int(max_norm)
         self.threshold_t = int(threshold_t)
+        self.escape = escape
         self.unit = float(norm_unit(lattice))
         theta = lattice.theta_series(self.max_norm)                   # exact ints, de-scaled norms
         coords, points, norms = enumerate_points(lattice, self.max_norm)
@@ -148,74 +206,145 @@ class LatticePrior(nn.Module):
         self.n_classes = len(classes)
         cls_of_norm = np.full(self.max_norm + 1, -1, dtype=np.int64)
         cls_of_norm[classes] = np.arange(len(classes))
-        self.register_buffer("_head_coords", torch.as_tensor(coords[head]))          # (H, m)
+        # head lookup: integer coefficients -> one int64 key (mixed radix), sorted for searchsorted
+        self._key_off = int(np.abs(coords[head]).max()) + 1 if self.n_head else 1
+        base = 2 * self._key_off + 1                                  # digits 0..2*off: clamp keeps |c| <= off
+        if base ** self.dim >= 2 ** 62:
+            raise ValueError(f"threshold_t={threshold_t} is too large for {lattice!r}: the "
+                             f"{self.n_head} head points cannot be indexed (use a smaller t)")
+        radix = torch.as_tensor([base ** i for i in range(self.dim)], dtype=torch.int64)
+        self.register_buffer("_radix", radix)                                         # (m,)
+        head_keys = self._keys(torch.as_tensor(coords[head]))                         # (H,)
+        order = torch.argsort(head_keys)
+        self.register_buffer("_head_keys", head_keys[order])                          # (H,) sorted
+        self.register_buffer("_head_index", order)                                    # sorted pos -> head idx
         self.register_buffer("_class_of_norm", torch.as_tensor(cls_of_norm))         # (K+1,)
         self.register_buffer("_log_theta", torch.as_tensor(
             [math.log(theta[k]) if theta[k] > 0 else 0.0 for k in range(self.max_norm + 1)],
             dtype=dtype))
         self.register_buffer("_basis_inv", torch.as_tensor(np.linalg.inv(lattice.basis), dtype=dtype))
-        self.psi = nn.Parameter(torch.zeros(self.n_classes, dtype=dtype))          # Psi: norm logits
+        self.register_buffer("_gram", torch.as_tensor(lattice.gram / self.unit, dtype=dtype))
+        self.psi = nn.Parameter(torch.zeros(R, self.n_classes, dtype=dtype))        # Psi: norm logits
         self.has_flag = self.n_head > 0 and self.n_classes > 0
-        n_out = self.n_head + (1 if self.has_flag else 0)
-        self.mlp = (nn.Sequential(nn.Linear(self.dim, u_hidden, dtype=dtype), nn.Tanh(),
-                                  nn.Linear(u_hidden, n_out, dtype=dtype)) if n_out > 0 else None)
+        self.has_mlp = self.n_head > 0
+        if self.has_mlp:                 # R independent MLPs u -> tanh -> logits (+ flag), nn.Linear's init
+            self.w1 = nn.Parameter(_linear_init(R, self.dim, u_hidden, dtype))      # (R, m, h)
+            self.b1 = nn.Parameter(_linear_init(R, self.dim, u_hidden, dtype, bias=True))
+            self.w2 = nn.Parameter(_linear_init(R, u_hidden, self.n_head, dtype))   # (R, h, H)
+            self.b2 = nn.Parameter(_linear_init(R, u_hidden, self.n_head, dtype, bias=True))
+        if self.has_flag:                # the flag logit: one more output unit of the same MLP
+            self.w_flag = nn.Parameter(_linear_init(R, u_hidden, 1, dtype)[..., 0])  # (R, h)
+            self.b_flag = nn.Parameter(_linear_init(R, u_hidden, 1, dtype, bias=True)[..., 0])  # (R,)
+        if escape:
+            logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+            self.escape_logit = nn.Parameter(torch.full((R,), logit(self.ESCAPE_INIT), dtype=dtype))
+            self.ratio_logit = nn.Parameter(torch.full((R,), logit(self.RATIO_INIT), dtype=dtype))
 
     def support_points(self) -> np.ndarray:
-        """All lattice points with de-scaled norm <= max_norm, (N, m) float64: the support."""
+        """All lattice points with de-scaled norm <= max_norm, (N, m) float64: the support of p_trunc."""
         return self._points.copy()
 
-    def _coords_and_norms(self, points):
-        c = points @ self._basis_inv                                   # (..., m)
+    def support_coords(self) -> np.ndarray:
+        """Integer coefficients (N, m) int64 of :meth:`support_points` w.r.t. ``lattice.basis``."""
+        return self._coords.copy()
+
+    def _keys(self, coords):
+        c = coords.clamp(-self._key_off, self._key_off) + self._key_off   # clamped: never a false match
+        return (c * self._radix).sum(-1)
+
+    def _batched(self, a, u):
+        """Broadcast ``a`` and ``u`` and flatten them to (N, R, m); also return the output shape."""
+        tail = (self.dim,) if self.n_blocks is None else (self.n_blocks, self.dim)
+        if tuple(a.shape[-len(tail):]) != tail or tuple(u.shape[-len(tail):]) != tail:
+            want = "(..., m)" if self.n_blocks is None else "(..., n_blocks, m)"
+            raise ValueError(f"points and u must have shape {want} = (..., {', '.join(map(str, tail))}), "
+                             f"got {tuple(a.shape)} and {tuple(u.shape)}")
+        lead = torch.broadcast_shapes(a.shape[:-len(tail)], u.shape[:-len(tail)])
+        R = 1 if self.n_blocks is None else self.n_blocks
+        a = a.expand(*lead, *tail).reshape(-1, R, self.dim)
+        u = u.expand(*lead, *tail).reshape(-1, R, self.dim)
+        out_shape = lead if self.n_blocks is None else (*lead, self.n_blocks)
+        return a, u, out_shape
+
+    def log_prob(self, points, u):
+        r""":math:`\log p_{\hat Z|U}(a|u)` for lattice points ``points`` and dithers ``u``.
+
+        Shapes: (..., m) -> (...) when ``n_blocks`` is None, (..., R, m) -> (..., R)
+        otherwise; ``points`` and ``u`` broadcast over the leading axes.  Points of norm >
+        ``max_norm`` get ``-inf`` unless ``escape``.  ``ValueError`` for non-lattice points.
+        """
+        dt = self._basis_inv.dtype
+        points = torch.as_tensor(points, dtype=dt, device=self._basis_inv.device)
+        c = points @ self._basis_inv                                   # (..., m) real coefficients
         ci = torch.round(c)
         if points.numel() and float((c - ci).abs().max()) > 1e-6:
             raise ValueError("points must be lattice points of the prior's lattice")
-        k = torch.round((points * points).sum(-1) / self.unit).to(torch.int64)
-        return ci.to(torch.int64), k
+        return self.log_prob_coords(ci.to(torch.int64), u)
 
-    def log_prob(self, points, u):
-        r""":math:`\log p_{\hat Z|U}(a|u)` for lattice points ``points`` (..., m) and dithers ``u`` (..., m).
+    def log_prob_coords(self, coords, u):
+        r""":meth:`log_prob` of the points ``coords @ lattice.basis`` given their integer coefficients.
 
-        ``points`` and ``u`` broadcast over the leading axes; returns shape (...,).
-        Points of norm > ``max_norm`` get ``-inf``.
+        The fast path for callers that already hold the coefficients (no lattice-point check).
         """
-        points = torch.as_tensor(points, dtype=self._basis_inv.dtype)
-        u = torch.as_tensor(u, dtype=self._basis_inv.dtype)
-        if points.shape[-1] != self.dim or u.shape[-1] != self.dim:
-            raise ValueError(f"points and u must have last dimension {self.dim}, "
-                             f"got {tuple(points.shape)} and {tuple(u.shape)}")
-        shape = torch.broadcast_shapes(points.shape[:-1], u.shape[:-1])
-        points = points.expand(*shape, self.dim).reshape(-1, self.dim)       # (N, m)
-        u = u.expand(*shape, self.dim).reshape(-1, self.dim)                 # (N, m)
-        coords, k = self._coords_and_norms(points)
+        coords = torch.as_tensor(coords, device=self._basis_inv.device)
+        if coords.dtype.is_floating_point or coords.dtype.is_complex:
+            raise ValueError(f"coords must be an integer tensor, got dtype {coords.dtype}")
+        u = torch.as_tensor(u, dtype=self._basis_inv.dtype, device=self._basis_inv.device)
+        coords, u, shape = self._batched(coords.to(torch.int64), u)
+        return self._log_prob(coords, u).reshape(shape)
+
+    def _log_prob(self, coords, u):
+        """Core: coords (N, R, m) int64, u (N, R, m) -> (N, R); works block-major, (R, N, ...)."""
+        coords = coords.transpose(0, 1)                                               # (R, N, m)
+        cf = coords.to(self._gram.dtype)
+        k = torch.round(((cf @ self._gram) * cf).sum(-1)).to(torch.int64)            # (R, N) de-scaled norms
         in_support = k <= self.max_norm
         kc = torch.clamp(k, max=self.max_norm)
-        out = torch.full(k.shape, -math.inf, dtype=points.dtype)
-        z = self.mlp(u / math.sqrt(self.unit)) if self.mlp is not None else None   # de-scaled u
+        out = torch.full(k.shape, -math.inf, dtype=self._gram.dtype, device=k.device)
+        if self.has_mlp:                                                              # de-scaled u
+            x = u.transpose(0, 1) / math.sqrt(self.unit)                              # (R, N, m)
+            h = torch.tanh(torch.baddbmm(self.b1[:, None, :], x, self.w1))            # (R, N, hidden)
         if self.has_flag:
-            flag = z[:, -1]
+            flag = (h * self.w_flag[:, None, :]).sum(-1) + self.b_flag[:, None]       # (R, N)
             log_head_flag, log_tail_flag = nn.functional.logsigmoid(flag), nn.functional.logsigmoid(-flag)
         else:
-            log_head_flag = log_tail_flag = torch.zeros(k.shape, dtype=points.dtype)
+            log_head_flag = log_tail_flag = torch.zeros_like(out)
         # tail part: Sec. 3.4, logsoftmax(Psi)_{|a|^2} - log theta_{|a|^2}
         if self.n_classes > 0:
-            cls = self._class_of_norm[kc]
+            cls = self._class_of_norm[kc]                                             # (R, N)
             is_tail = in_support & (k >= self.threshold_t) & (cls >= 0)
-            lsm = torch.log_softmax(self.psi, 0)
-            tail = log_tail_flag + lsm[cls.clamp(min=0)] - self._log_theta[kc]
+            lsm = torch.log_softmax(self.psi, -1)                                     # (R, C)
+            tail = log_tail_flag + lsm.gather(1, cls.clamp(min=0)) - self._log_theta[kc]
             out = torch.where(is_tail, tail, out)
-        # head part: U-dependent pmf over the points of norm < t
+        # head part: U-dependent pmf over the points of norm < t (found by key lookup)
         if self.n_head > 0:
-            match = (coords[:, None, :] == self._head_coords[None, :, :]).all(-1)     # (N, H)
-            is_head = match.any(-1) & (k < self.threshold_t)
-            idx = match.to(torch.int64).argmax(-1)
-            head_lsm = torch.log_softmax(z[:, :self.n_head], -1)                       # (N, H)
-            head = log_head_flag + head_lsm.gather(1, idx[:, None])[:, 0]
+            key = self._keys(coords)                                                  # (R, N)
+            pos = torch.searchsorted(self._head_keys, key).clamp(max=self.n_head - 1)
+            is_head = self._head_keys[pos] == key
+            idx = self._head_index[pos]
+            logits = torch.baddbmm(self.b2[:, None, :], h, self.w2)                   # (R, N, H)
+            head = log_head_flag + torch.log_softmax(logits, -1).gather(-1, idx[..., None])[..., 0]
             out = torch.where(is_head, head, out)
-        return out.reshape(shape)
+        if self.escape:
+            # escape component: (1 - eps) p_trunc + eps prod_i (1-rho)/(1+rho) rho^{|a_i|}
+            r = self.ratio_logit[:, None]                                             # (R, 1)
+            log_geo_norm = nn.functional.logsigmoid(-r) - torch.log1p(torch.sigmoid(r))  # log (1-rho)/(1+rho)
+            log_esc = self.dim * log_geo_norm + nn.functional.logsigmoid(r) * coords.abs().sum(-1).to(out.dtype)
+            eps = self.escape_logit[:, None]
+            out = torch.logsumexp(torch.stack([nn.functional.logsigmoid(-eps) + out,
+                                               nn.functional.logsigmoid(eps) + log_esc], 0), 0)
+        return out.T                                                                   # (N, R)
 
     def forward(self, points, u):
         """Code length ``-log p(points|u)`` in nats (Sec. 3.4, the second term of (6))."""
         return -self.log_prob(points, u)
+
+
+def _linear_init(R, fan_in, fan_out, dtype, bias=False):
+    """``R`` stacked copies of :class:`torch.nn.Linear`'s default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    shape = (R, fan_out) if bias else (R, fan_in, fan_out)
+    return torch.empty(shape, dtype=dtype).uniform_(-bound, bound)
 
 
 class ProductLatticePrior(nn.Module):

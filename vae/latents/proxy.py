@@ -1,0 +1,303 @@
+r"""``z2``, ``a2``, ``e8``: training by Gaussian proxy (Sec. 3.5, 3.6.2) on a product lattice.
+
+The hidden size ``m`` is split into ``R = m/n`` blocks of the ``n``-dimensional base lattice
+:math:`\Lambda` (:math:`\mathbb Z^2`, :math:`A_2` or :math:`E_8`); block ``b`` uses the scaled
+lattice :math:`\Delta_b\Lambda`, so the latent lattice is the product
+:math:`\mathrm{diag}(\Delta_1 B, \ldots, \Delta_R B)` of Sec. 4.1.  Per block there are two
+learned variances, :math:`\sigma^2_{U_G,b}` and :math:`\sigma^2_{S_G,b}` (log-parametrized),
+and one learned prior :math:`p_{\hat Z|U}` (:class:`theory.prior.LatticePrior`, Sec. 3.4, with
+``n_blocks=R`` and the escape component).
+
+**Training** (Sec. 3.6.2):
+
+1. :math:`\Delta_b` from eq. (8): :math:`\log\Delta_b = \tfrac12\log\sigma^2_{U_G,b} - \tfrac12\log G(\Lambda)
+   - \tfrac1n\log V_\Lambda`, i.e. :math:`\Delta_b^2\sigma^2_\Lambda = \sigma^2_{U_G,b}`;
+   :math:`U_G \sim \mathcal N(0, \sigma^2_{U_G,b} I)` (reparametrized).
+2. Decoder input :math:`e - U_G`; ``rate`` = the proxy KL of Sec. 3.6.2 summed over blocks,
+
+   .. math::  \sum_b \tfrac12\Bigl(\frac{\|e_b - U_{G,b}\|^2}{\sigma^2_{U_G,b} + \sigma^2_{S_G,b}}
+              - \frac{\|U_{G,b}\|^2}{\sigma^2_{U_G,b}}
+              - n\log\frac{\sigma^2_{U_G,b}}{\sigma^2_{U_G,b} + \sigma^2_{S_G,b}}\Bigr)
+
+   (the printed :math:`\sigma^2_G`, :math:`\sigma^2_{U_S}` read as :math:`\sigma^2_{U_G}`,
+   :math:`\sigma^2_{S_G}`: :mod:`theory.scaling`, :mod:`theory.errata`).
+3. With :math:`U` uniform over the cell of :math:`\Delta_b\Lambda` (:math:`\Delta` detached),
+   :math:`z_b = \Delta_b K_\Lambda((e_b + U_b)/\Delta_b)` and ``aux`` = the code length
+   :math:`-\log p_{\hat Z|U}(z|U)`, the trick of eq. (6): ``e`` is detached and
+   :math:`K_\Lambda` has no autograd path, so only the prior's parameters learn from it.
+
+**Inference** (Sec. 3.6.3): ``k`` dithers :math:`U` uniform over the scaled cell, the same
+:math:`z`, decoder input :math:`z - U` (9), ``log_ratio`` = minus the code length (10), float64.
+
+The prior is evaluated in de-scaled units: the point :math:`z_b/\Delta_b \in \Lambda` (as its
+integer coefficients w.r.t. the base basis) and the dither :math:`U_b/\Delta_b \in P_0(\Lambda)`;
+a pmf over lattice points is unchanged by the common scaling.
+
+.. warning:: The training rate is the Gaussian proxy's, not the lattice code length: the
+   bound evaluated at inference (Sec. 3.6.3) is a different number, close only as far as
+   the cell of :math:`\Lambda` is Gaussian-like (eq. (7)) and the learned prior fits.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+import lattices
+from theory.prior import LatticePrior
+from theory.scaling import matched_log_delta
+
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+
+__all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "PRIOR_DEFAULTS"]
+
+#: Default (max_norm K, threshold t) per base lattice, de-scaled squared norms.
+#: K: the support of the Sec. 3.4 part, enumerated at construction (kept <= 1e5 points:
+#: z2 K=64 -> 197 points, a2 K=64 -> 241, e8 K=10 -> 56881; e8 K=12 would be 117361).
+#: For a block with signal-to-noise ratio s = sigma2_S / sigma2_U the mean de-scaled norm
+#: of the quantized point is about n sigma2_Lambda (1 + s) (n = 2: 0.17 (1+s) for Z2,
+#: 0.14 (1+s) for A2; n = 8: 0.57 (1+s) for E8), so K covers the bulk up to s ~ 15 for E8
+#: and s ~ 300 for Z2/A2; beyond K the escape component keeps the code length finite.
+#: t: the U-dependent pmf covers the first few shells, where the dependence on U matters
+#: most (Sec. 3.4): z2 t=9 -> 25 points (norms 0,1,2,4,5,8), a2 t=7 -> 19 points
+#: (norms 0,1,3,4), e8 t=3 -> 241 points (0 and the 240 roots; t=5 would be 2401 logits
+#: per block and sample).
+PRIOR_DEFAULTS = {"z2": (64, 9), "a2": (64, 7), "e8": (10, 3)}
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64,
+           torch.float32: torch.float32, torch.float64: torch.float64}
+
+
+def _positive_float(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+class ProxyLatticeLatent(LatentLayer):
+    r"""Gaussian-proxy training (Sec. 3.6.2) on the product of ``dim / n`` scaled copies of a lattice.
+
+    Parameters
+    ----------
+    dim : int
+        Hidden size ``m``; a multiple of the block dimension ``n`` (2 for z2/a2, 8 for e8).
+    lattice : str, default "e8"
+        Name of the base lattice (:func:`lattices.get`), integral up to a common scale.
+    max_norm, threshold_t : int or None
+        ``K`` and ``t`` of the prior (:class:`theory.prior.LatticePrior`); ``None``: the
+        defaults of :data:`PRIOR_DEFAULTS` (required for other lattices).
+    u_hidden : int, default 32
+        Width of the prior's MLP ``u -> logits`` per block.
+    init_sigma2_u : float, default 0.1
+        Initial :math:`\sigma^2_{U_G}` of every block: a dither 10x weaker than the
+        prior, so the decoder sees an informative input from the first step (the rate at
+        ``e = 0`` is then about 0.7 nats per coordinate).
+    init_sigma2_s : float, default 1.0
+        Initial :math:`\sigma^2_{S_G}`: the unit-variance prior of a standard Gaussian VAE.
+    prior_dtype : "float64" (default) or "float32"
+        dtype of the prior's parameters and code lengths (float64: exact normalization to
+        round-off; measured not to be the bottleneck, see the tests' timing notes).
+
+    Attributes
+    ----------
+    log_sigma2_u, log_sigma2_s : nn.Parameter, shape (R,)
+    prior : theory.prior.LatticePrior with ``n_blocks=R, escape=True``
+
+    Examples
+    --------
+    Eq. (8) makes the dither of each block as strong as :math:`U_G`,
+    :math:`\Delta_b^2\sigma^2_\Lambda = \sigma^2_{U_G,b}` (for :math:`\mathbb Z^2`,
+    :math:`\sigma^2_\Lambda = 1/12`, so :math:`\sigma^2_{U_G} = 1/12` gives :math:`\Delta = 1`):
+
+    >>> layer = Z2Latent(4, init_sigma2_u=1 / 12)
+    >>> [round(d, 12) for d in layer.delta().tolist()]
+    [1.0, 1.0]
+    """
+
+    name = "proxy"
+
+    def __init__(self, dim: int, lattice: str = "e8", max_norm: int | None = None,
+                 threshold_t: int | None = None, u_hidden: int = 32, init_sigma2_u: float = 0.1,
+                 init_sigma2_s: float = 1.0, prior_dtype="float64"):
+        if not isinstance(lattice, str):
+            raise ValueError(f"lattice must be a lattice name such as 'z2', 'a2', 'e8', got {lattice!r}")
+        try:
+            base = lattices.get(lattice)
+        except (ValueError, KeyError) as err:
+            raise ValueError(f"unknown lattice {lattice!r} ({err}); valid: any name of "
+                             f"lattices.get, e.g. {', '.join(PRIOR_DEFAULTS)}") from None
+        super().__init__(check_dim(dim, base.dim))
+        key = lattice.strip().lower()
+        if max_norm is None or threshold_t is None:
+            if key not in PRIOR_DEFAULTS:
+                raise ValueError(f"lattice {lattice!r} has no default max_norm/threshold_t "
+                                 f"(defaults exist for {', '.join(PRIOR_DEFAULTS)}): pass both")
+            max_norm = PRIOR_DEFAULTS[key][0] if max_norm is None else max_norm
+            threshold_t = PRIOR_DEFAULTS[key][1] if threshold_t is None else threshold_t
+        if isinstance(max_norm, bool) or not isinstance(max_norm, int) or max_norm < 0:
+            raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")
+        if prior_dtype not in _DTYPES:
+            raise ValueError(f"prior_dtype must be 'float32' or 'float64', got {prior_dtype!r}")
+        s2u = _positive_float(init_sigma2_u, "init_sigma2_u")
+        s2s = _positive_float(init_sigma2_s, "init_sigma2_s")
+        if type(self) is ProxyLatticeLatent:
+            self.name = key
+        self.base = base
+        self.block_dim = n = base.dim
+        self.n_blocks = R = dim // n
+        # eq. (8) with sigma2_U = 1: log Delta_b = 0.5 log sigma2_U,b + _log_delta0.  Computed
+        # once: matched_log_delta evaluates G(Lambda) exactly (sympy), too slow per step.
+        self._log_delta0 = float(matched_log_delta(1.0, base))
+        self.log_sigma2_u = nn.Parameter(torch.full((R,), math.log(s2u)))
+        self.log_sigma2_s = nn.Parameter(torch.full((R,), math.log(s2s)))
+        self.prior = LatticePrior(base, max_norm, threshold_t, u_hidden=u_hidden,
+                                  dtype=_DTYPES[prior_dtype], n_blocks=R, escape=True)
+        self.register_buffer("_basis", torch.as_tensor(np.array(base.basis), dtype=torch.float64))
+        self.register_buffer("_basis_inv", torch.as_tensor(np.linalg.inv(base.basis), dtype=torch.float64))
+
+    # ------------------------------------------------------------------ scales
+    def log_delta(self) -> torch.Tensor:
+        r"""Eq. (8): :math:`\log\Delta_b = \tfrac12\log\sigma^2_{U_G,b} - \tfrac12\log G - \tfrac1n\log V`, (R,)."""
+        return 0.5 * self.log_sigma2_u + self._log_delta0                  # eq. (8)
+
+    def delta(self) -> torch.Tensor:
+        r""":math:`\Delta_b`, shape (R,), differentiable in :math:`\sigma^2_{U_G}`."""
+        return self.log_delta().exp()
+
+    # ------------------------------------------------------------------ helpers
+    def _check_e(self, e):
+        if e.dim() != 2 or e.shape[-1] != self.dim:
+            raise ValueError(f"e must have shape (batch, {self.dim}), got {tuple(e.shape)}")
+
+    def _blocks(self, x):
+        return x.reshape(*x.shape[:-1], self.n_blocks, self.block_dim)    # (..., R, n)
+
+    def _cell(self, lead, generator, device):
+        """De-scaled dithers V uniform over P_0(Lambda), float64, shape (*lead, R, n)."""
+        count = int(np.prod(lead)) * self.n_blocks
+        v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
+        return v.reshape(*lead, self.n_blocks, self.block_dim)
+
+    def _quantize(self, e_blocks, v, delta):
+        """Integer coefficients of K_Lambda(e/Delta + V), shape like ``v`` (int64), no autograd."""
+        x = e_blocks.detach().double() / delta[:, None] + v              # (e + U)/Delta, U = Delta V
+        pts = self.base.nearest(x)                                       # K_Lambda, de-scaled
+        return torch.round(pts @ self._basis_inv).to(torch.int64)
+
+    def _code_length(self, coeffs, v):
+        """-log p_{Z^|U}(z|U) summed over blocks (Sec. 3.4, eq. (10)); coeffs, v (..., R, n)."""
+        return -self.prior.log_prob_coords(coeffs, v).sum(-1)
+
+    def sample_dither(self, batch: int, generator: torch.Generator | None = None,
+                      device=None, dtype=torch.float32) -> torch.Tensor:
+        r"""Dithers :math:`U` uniform over the cell of the scaled product lattice, shape (batch, m)."""
+        device = self.log_sigma2_u.device if device is None else device
+        v = self._cell((batch,), generator, device)                      # (batch, R, n)
+        u = self.delta().detach().double()[:, None] * v
+        return u.reshape(batch, self.dim).to(dtype)
+
+    # ------------------------------------------------------------------ training
+    def proxy_rate(self, e, u_g):
+        r"""Sec. 3.6.2 step 2: the proxy KL summed over blocks, (batch,); vectorized over blocks."""
+        s2u, s2s = self.log_sigma2_u.exp(), self.log_sigma2_s.exp()    # (R,)
+        tot = s2u + s2s
+        d2 = (self._blocks(e - u_g) ** 2).sum(-1)                        # (batch, R)
+        u2 = (self._blocks(u_g) ** 2).sum(-1)
+        kl = 0.5 * (d2 / tot - u2 / s2u - self.block_dim * torch.log(s2u / tot))   # Sec. 3.6.2
+        return kl.sum(-1)
+
+    def train_terms(self, e, generator=None):
+        """Sec. 3.6.2: decoder input ``e - U_G``, the proxy KL as rate, the code length of (6) as aux."""
+        self._check_e(e)
+        sigma_u = (0.5 * self.log_sigma2_u).exp().repeat_interleave(self.block_dim).to(e.dtype)   # (m,)
+        eps = torch.randn(e.shape, generator=generator, device=e.device, dtype=e.dtype)
+        u_g = sigma_u * eps                                              # step 1: U_G ~ N(0, sigma2_U I)
+        rate = self.proxy_rate(e, u_g)                                   # step 2
+        delta = self.delta().detach().double()                           # step 3: eq. (8), detached
+        v = self._cell((e.shape[0],), generator, e.device)               # U = Delta V
+        coeffs = self._quantize(self._blocks(e), v, delta)               # z = Delta K((e + U)/Delta)
+        code = self._code_length(coeffs, v)                              # eq. (6), second term
+        return TrainTerms(decoder_input=e - u_g, rate=rate, aux=code.to(rate.dtype),
+                          code_length=code.detach().to(rate.dtype))
+
+    # ------------------------------------------------------------------ inference
+    def inference_samples(self, e, k, generator=None):
+        """Sec. 3.6.3: ``k`` dithers, decoder input ``z - U`` (9), ``log_ratio`` = minus (10) (float64)."""
+        self._check_e(e)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        B = e.shape[0]
+        delta = self.delta().detach().double()                           # (R,)
+        v = self._cell((B, k), generator, e.device)                       # (B, k, R, n)
+        eb = self._blocks(e)[:, None]                                     # (B, 1, R, n)
+        coeffs = self._quantize(eb.expand(B, k, self.n_blocks, self.block_dim), v, delta)
+        z_minus_u = delta[:, None] * (coeffs.double() @ self._basis - v)  # z - U = Delta (K - V)
+        log_ratio = -self._code_length(coeffs, v).double()               # eq. (10)
+        decoder_input = z_minus_u.reshape(B, k, self.dim).to(e.dtype)
+        return InferenceSamples(decoder_input=decoder_input, log_ratio=log_ratio)
+
+    # ------------------------------------------------------------------ symbols
+    def encode(self, e, u=None):
+        r"""Integer coefficients (batch, m) int64 of :math:`z_b/\Delta_b` w.r.t. the base basis, per block."""
+        self._check_e(e)
+        if u is None:
+            raise ValueError("encode needs the dither u (batch, m), e.g. from sample_dither()")
+        delta = self.delta().detach().double()
+        v = self._blocks(u.detach().double()) / delta[:, None]
+        return self._quantize(self._blocks(e), v, delta).reshape(e.shape[0], self.dim)
+
+    def decode(self, symbols, u=None):
+        """Decoder input ``z - u`` (batch, m) from the coefficients of :meth:`encode`."""
+        if u is None:
+            raise ValueError("decode needs the dither u (batch, m) used by encode")
+        delta = self.delta().detach().double()
+        z = delta[:, None] * (self._blocks(symbols).double() @ self._basis)   # (batch, R, n)
+        return (z.reshape(u.shape) - u.double()).to(u.dtype)
+
+    def log_prob(self, symbols, u):
+        """log p_{Z^|U} of the coefficients of :meth:`encode` given the dither ``u``: minus (10), (batch,)."""
+        delta = self.delta().detach().double()
+        v = self._blocks(u.detach().double()) / delta[:, None]
+        return -self._code_length(self._blocks(symbols), v)
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, lattice={self.base.name!r}, blocks={self.n_blocks}, "
+                f"K={self.prior.max_norm}, t={self.prior.threshold_t}")
+
+
+def _fixed_lattice(name, options):
+    """The block lattice of a named subclass; passing ``lattice`` to it is an error."""
+    if "lattice" in options:
+        raise ValueError(f"the {name!r} latent fixes lattice={name!r}, got lattice={options['lattice']!r}; "
+                         "use ProxyLatticeLatent(dim, lattice=...) for another block lattice")
+    return name
+
+
+class Z2Latent(ProxyLatticeLatent):
+    r"""``z2``: Gaussian proxy on a product of :math:`\mathbb Z^2` blocks (K=64, t=9 by default)."""
+
+    name = "z2"
+
+    def __init__(self, dim: int, **options):
+        super().__init__(dim, lattice=_fixed_lattice("z2", options), **options)
+
+
+class A2Latent(ProxyLatticeLatent):
+    r"""``a2``: Gaussian proxy on a product of :math:`A_2` blocks (K=64, t=7 by default)."""
+
+    name = "a2"
+
+    def __init__(self, dim: int, **options):
+        super().__init__(dim, lattice=_fixed_lattice("a2", options), **options)
+
+
+class E8Latent(ProxyLatticeLatent):
+    r"""``e8``: Gaussian proxy on a product of :math:`E_8` blocks (K=10, t=3 by default)."""
+
+    name = "e8"
+
+    def __init__(self, dim: int, **options):
+        super().__init__(dim, lattice=_fixed_lattice("e8", options), **options)
