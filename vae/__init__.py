@@ -1,10 +1,17 @@
-"""PyTorch VAEs with lattice latents and the paper's baselines.
+"""PyTorch VAEs with lattice latents and the paper's baselines (Sec. 3.3-3.6, 4.1).
 
-So far: ``vae.data`` (static binarized MNIST and OMNIGLOT 28x28, verified
-against the published checksums, cached, with fresh binarization of the
-OMNIGLOT training images at every draw).  The models, training and
-importance-weighted evaluation are the subject of a later issue.
+* :mod:`vae.data`: static binarized MNIST and OMNIGLOT 28x28 (checksums, cache, fresh
+  binarization of the OMNIGLOT training images at every draw);
+* :mod:`vae.latents`: the latent layers (``gaussian``, ``z-laplace``, ``z2``, ``a2``, ``e8``,
+  ``vq``, ``concrete``) behind one interface;
+* :mod:`vae.models`: linear and gated encoders/decoders, Bernoulli likelihood, :class:`VAE`;
+* :mod:`vae.train`: ``python -m vae.train`` (Adam, the paper's schedule, atomic checkpoints,
+  exact resume);
+* :mod:`vae.evaluate`: ``python -m vae.evaluate RUN_DIR --samples 1 5000`` (importance-weighted
+  test NLL, real dithered quantization for the lattice latents).
+
+See docs/vae.md.
 """
-from . import data  # noqa: F401
+from . import data, latents, models  # noqa: F401
 
-__all__ = ["data"]
+__all__ = ["data", "latents", "models"]

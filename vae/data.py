@@ -471,7 +471,8 @@ def batches(name: str, split: str, batch_size: int, generator: torch.Generator |
     gen = _as_generator(generator)
     x = load_dataset(name, split, data_dir) if data is None else data
     n = x.shape[0]
-    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+    order = (torch.randperm(n, generator=gen, device=x.device) if shuffle
+             else torch.arange(n, device=x.device))
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         batch = x[order[start:start + batch_size]]                       # (batch, 784)

@@ -107,6 +107,11 @@ class LatentLayer(nn.Module, ABC):
                           generator: torch.Generator | None = None) -> InferenceSamples:
         """``k`` samples per input of the evaluated model (see the module notes)."""
 
+    def sample_dither(self, batch: int, generator: torch.Generator | None = None, device=None,
+                      dtype=torch.float32) -> torch.Tensor:
+        """Dithers U (batch, dim) uniform over the cell of the latent lattice (lattice layers only)."""
+        raise TypeError(f"the {self.name!r} latent is not a dithered lattice quantizer: it has no dither")
+
     def encode(self, e: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """Discrete symbols of encoder outputs ``e`` (given the dither ``u`` for lattices)."""
         raise TypeError(f"the {self.name!r} latent is continuous: it has no discrete symbols")
