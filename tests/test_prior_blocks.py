@@ -37,7 +37,7 @@ def _log_esc_numpy(coords, rho):
 
 def _reference_log_prob(p, block, coords, u):
     """Naive Sec. 3.4 pmf of one block, point by point (dict lookup of head points, explicit MLP)."""
-    head = {tuple(c): i for i, c in enumerate(p.support_coords()[p._norms < p.threshold_t])}
+    head = {tuple(c): i for i, c in enumerate(p.support_coords()[p.support_norms() < p.threshold_t])}
     G = p.lattice.gram / p.unit
     x = u / math.sqrt(p.unit)
     out = []
@@ -179,3 +179,17 @@ def test_legacy_shapes_and_validation():
         q.log_prob_coords(torch.zeros(5, 2, 2, dtype=torch.int64), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="integer"):
         q.log_prob_coords(torch.zeros(5, 3, 2), torch.zeros(3, 2))
+
+
+def test_large_max_norm_enumerates_only_the_head():
+    """E8 with K = 40 (4.8e6 points of norm <= 32 alone) is built from theta coefficients only:
+    the support is not listed until support_points() is asked for, and norms up to K are coded."""
+    p = prior.LatticePrior(lattices.get("e8"), 40, 3, n_blocks=2, escape=False)
+    assert p._support is None and p.n_head == 241
+    c = torch.tensor([[[2, 2, 2, 2, 2, 2, 2, 2]] * 2])          # a point of squared norm 24
+    k = float(np.sum((np.full(8, 2.0) @ lattices.get("e8").basis) ** 2))
+    assert k == pytest.approx(24.0, abs=1e-9)                  # 24 <= K = 40: in the norm part
+    lp = p.log_prob_coords(c, torch.zeros(1, 2, 8, dtype=torch.float64))
+    assert torch.isfinite(lp).all()
+    far = torch.tensor([[[5, 5, 5, 5, 5, 5, 5, 5]] * 2])        # squared norm 150 > K: no mass
+    assert p.log_prob_coords(far, torch.zeros(1, 2, 8, dtype=torch.float64)).isneginf().all()

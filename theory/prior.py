@@ -195,11 +195,15 @@ class LatticePrior(nn.Module):
         self.escape = escape
         self.unit = float(norm_unit(lattice))
         theta = lattice.theta_series(self.max_norm)                   # exact ints, de-scaled norms
-        coords, points, norms = enumerate_points(lattice, self.max_norm)
-        counts = np.bincount(norms, minlength=self.max_norm + 1)
-        if [int(c) for c in counts] != [int(t) for t in theta]:       # internal invariant
-            raise AssertionError(f"enumeration {counts.tolist()} disagrees with theta {theta}")
-        self._coords, self._points, self._norms = coords, points, norms
+        # Only the head (norm < t) is enumerated here: the norm part needs the theta
+        # coefficients alone, so K can be large (E8, K = 24: 1.6e6 points never listed).
+        # support_points() enumerates the whole support on demand.
+        n_enum = min(self.max_norm, self.threshold_t - 1)
+        coords, _, norms = enumerate_points(lattice, max(n_enum, 0))
+        counts = np.bincount(norms, minlength=n_enum + 1)[:n_enum + 1]
+        if n_enum >= 0 and [int(c) for c in counts] != [int(t) for t in theta[:n_enum + 1]]:
+            raise AssertionError(f"enumeration {counts.tolist()} disagrees with theta {theta}")   # invariant
+        self._support = None
         head = norms < self.threshold_t
         self.n_head = int(head.sum())
         classes = [k for k in range(self.threshold_t, self.max_norm + 1) if theta[k] > 0]
@@ -240,13 +244,30 @@ class LatticePrior(nn.Module):
             self.escape_logit = nn.Parameter(torch.full((R,), logit(self.ESCAPE_INIT), dtype=dtype))
             self.ratio_logit = nn.Parameter(torch.full((R,), logit(self.RATIO_INIT), dtype=dtype))
 
+    def _support_arrays(self):
+        if self._support is None:                                     # enumerated once, on demand
+            coords, points, norms = enumerate_points(self.lattice, self.max_norm)
+            counts = np.bincount(norms, minlength=self.max_norm + 1)
+            theta = self.lattice.theta_series(self.max_norm)
+            if [int(c) for c in counts] != [int(t) for t in theta]:   # internal invariant
+                raise AssertionError(f"enumeration {counts.tolist()} disagrees with theta {theta}")
+            self._support = (coords, points, norms)
+        return self._support
+
     def support_points(self) -> np.ndarray:
-        """All lattice points with de-scaled norm <= max_norm, (N, m) float64: the support of p_trunc."""
-        return self._points.copy()
+        """All lattice points with de-scaled norm <= max_norm, (N, m) float64: the support of p_trunc.
+
+        Enumerated on first call (Fincke-Pohst); large for big ``max_norm`` in high dimension.
+        """
+        return self._support_arrays()[1].copy()
 
     def support_coords(self) -> np.ndarray:
         """Integer coefficients (N, m) int64 of :meth:`support_points` w.r.t. ``lattice.basis``."""
-        return self._coords.copy()
+        return self._support_arrays()[0].copy()
+
+    def support_norms(self) -> np.ndarray:
+        """De-scaled squared norms (N,) int64 of :meth:`support_points` (ascending)."""
+        return self._support_arrays()[2].copy()
 
     def _keys(self, coords):
         c = coords.clamp(-self._key_off, self._key_off) + self._key_off   # clamped: never a false match
