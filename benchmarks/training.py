@@ -41,12 +41,12 @@ def _model(latent, arch, hidden, seed):
 
 def time_epochs(latents, archs, hidden, repeats, x_train, seed=0):
     """Best epoch time per (arch, latent), with the ratio to gaussian of the same arch."""
-    from vae.train import epoch_generator, run_epoch
+    from vae.train import epoch_generator, make_optimizer, run_epoch
 
     rows = []
     for arch in archs:
         models = {name: _model(name, arch, hidden, seed) for name in latents}
-        optims = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
+        optims = {name: make_optimizer(m, 1e-3) for name, m in models.items()}
         times = {name: [] for name in latents}
         for name in latents:                                   # warm-up: kernels compiled, caches filled
             run_epoch(models[name], optims[name], x_train[:1000], "mnist", 100, epoch_generator(seed, 0))

@@ -44,7 +44,7 @@ from . import data as vdata
 from .latents import LATENTS
 from .models import ARCHS, VAE, ModelConfig
 
-__all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "build_parser", "main", "epoch_generator",
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimizer", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
 
 CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY = ("checkpoint.pt", "best.pt", "config.json",
@@ -120,6 +120,11 @@ def epoch_generator(seed: int, epoch: int, stream: int = 0, device="cpu") -> tor
     g = torch.Generator(device=device)
     g.manual_seed(int(state) & ((1 << 63) - 1))
     return g
+
+
+def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
+    """Adam (Sec. 4.1), multi-tensor update (``foreach``: one kernel per step, not one per tensor)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 
 
 def _limit(x: torch.Tensor, n: int | None) -> torch.Tensor:
@@ -203,7 +208,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
 
     torch.manual_seed(config.seed)                       # weight initialization
     model = VAE(ModelConfig.from_dict(config.model)).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     if state is None:
         state = {"epoch": 0, "lr": config.lr, "best_val": math.inf, "best_epoch": 0,
                  "since_best": 0, "history": [], "stop_reason": None}
