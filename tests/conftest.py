@@ -22,3 +22,22 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=10, deadline=None, suppress_health_check=_SUPPRESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def vae_data_env(tmp_path_factory):
+    """The shared data folder as LRL_DATA_DIR and a fresh cache (LRL_CACHE) for one test module.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("vae_data_env")``.
+    """
+    from shared_data import SHARED
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LRL_CACHE", str(tmp_path_factory.mktemp("lrl_cache")))
+    mp.setenv("LRL_DATA_DIR", str(SHARED))
+    mp.delenv("LRL_DOWNLOAD", raising=False)
+    yield
+    mp.undo()

@@ -1,6 +1,5 @@
 """Tests of vae.data: split sizes and values, checksums, caching, the OMNIGLOT area average,
 binarization reproducibility, and the errors for missing data and bad arguments."""
-import os
 import shutil
 import time
 from pathlib import Path
@@ -11,11 +10,7 @@ import torch
 
 from vae import data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path.cwd().parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not SHARED.is_dir(),
-                                reason=f"shared data folder not found ({SHARED}); see the data README")
+from shared_data import SHARED, needs_data
 
 SIZES = {("mnist", "train"): 50000, ("mnist", "valid"): 10000, ("mnist", "test"): 10000,
          ("omniglot", "train"): 23000, ("omniglot", "valid"): 1345, ("omniglot", "test"): 8115}

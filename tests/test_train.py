@@ -14,23 +14,12 @@ from vae import evaluate, train
 from vae.latents import LATENTS
 from vae.models import VAE, ModelConfig
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path.cwd().parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder not found ({SHARED})")
+from shared_data import needs_data
+
+pytestmark = pytest.mark.usefixtures("vae_data_env")
 
 SMALL = ["--train-limit", "300", "--valid-limit", "100", "--batch-size", "50", "--no-progress",
          "--device", "cpu"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def data_env(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LRL_CACHE", str(tmp_path_factory.mktemp("lrl_cache")))
-    mp.setenv("LRL_DATA_DIR", str(SHARED))
-    mp.delenv("LRL_DOWNLOAD", raising=False)
-    yield
-    mp.undo()
 
 
 def run(tmp_path, name, *args):

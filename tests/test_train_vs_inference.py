@@ -7,7 +7,6 @@ every run.
 """
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,24 +17,13 @@ from theory.kl import kl_per_dimension
 from validation import train_vs_inference as tvi
 from vae import train
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path.cwd().parent / "shared" / "data"
-needs_data = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder not found ({SHARED})")
+from shared_data import needs_data
+
+pytestmark = pytest.mark.usefixtures("vae_data_env")
 
 TINY = ["--train-limit", "500", "--valid-limit", "100", "--epochs", "2", "--no-progress", "--device", "cpu",
         "--hidden", "8"]
 REPORT = ["--limit", "300", "--dithers", "16", "--no-progress", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def data_env(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LRL_CACHE", str(tmp_path_factory.mktemp("lrl_cache")))
-    mp.setenv("LRL_DATA_DIR", str(SHARED))
-    mp.delenv("LRL_DOWNLOAD", raising=False)
-    yield
-    mp.undo()
 
 
 _RUNS = {}

@@ -31,13 +31,14 @@ a codec.  Continuous layers (``gaussian``) raise ``TypeError``: they have no sym
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-__all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim"]
+__all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim", "check_positive_float"]
 
 
 class TrainTerms(dict):
@@ -70,6 +71,14 @@ def check_dim(dim, multiple: int = 1, name: str = "hidden") -> int:
         raise ValueError(f"{name}={dim} must be a multiple of {multiple} for this latent "
                          f"(the product lattice is made of {multiple}-dimensional blocks)")
     return dim
+
+
+def check_positive_float(value, name: str) -> float:
+    """``value`` as a finite float > 0, else ``ValueError`` naming it (the one validation helper)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 class LatentLayer(nn.Module, ABC):

@@ -49,7 +49,7 @@ import lattices
 from theory.prior import LatticePrior
 from theory.scaling import matched_log_delta
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float
 
 __all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "PRIOR_DEFAULTS"]
 
@@ -71,13 +71,6 @@ PRIOR_DEFAULTS = {"z2": (64, 9), "a2": (64, 7), "e8": (24, 3)}
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
            torch.float32: torch.float32, torch.float64: torch.float64}
-
-
-def _positive_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 class ProxyLatticeLatent(LatentLayer):
@@ -144,8 +137,8 @@ class ProxyLatticeLatent(LatentLayer):
             raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")
         if prior_dtype not in _DTYPES:
             raise ValueError(f"prior_dtype must be 'float32' or 'float64', got {prior_dtype!r}")
-        s2u = _positive_float(init_sigma2_u, "init_sigma2_u")
-        s2s = _positive_float(init_sigma2_s, "init_sigma2_s")
+        s2u = check_positive_float(init_sigma2_u, "init_sigma2_u")
+        s2s = check_positive_float(init_sigma2_s, "init_sigma2_s")
         if type(self) is ProxyLatticeLatent:
             self.name = key
         self.base = base

@@ -31,17 +31,9 @@ from torch import nn
 
 from theory.laplace import log_fu_over_fsu, neg_log_p_z_given_u
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float
 
 __all__ = ["ZLaplaceLatent"]
-
-
-def _positive_float(value, name: str) -> float:
-    """``value`` as a finite float > 0, else ``ValueError`` naming it (the one validation helper)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 class ZLaplaceLatent(LatentLayer):
@@ -81,8 +73,8 @@ class ZLaplaceLatent(LatentLayer):
 
     def __init__(self, dim: int, alpha: float = 1.0, init_delta: float = 1.0):
         super().__init__(check_dim(dim))
-        self.alpha = _positive_float(alpha, "alpha")
-        init_delta = _positive_float(init_delta, "init_delta")
+        self.alpha = check_positive_float(alpha, "alpha")
+        init_delta = check_positive_float(init_delta, "init_delta")
         self.log_delta = nn.Parameter(torch.full((dim,), math.log(init_delta)))   # (m,)
 
     @property
