@@ -108,7 +108,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import lattices
 
     for name, v in (("--points", args.points), ("--generic-points", args.generic_points),
                     ("--eager-points", args.eager_points), ("--repeats", args.repeats)):

@@ -37,13 +37,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from math import factorial
 
 import numpy as np
 import sympy
 
-from ._polytope import ExactPolytope, frac_matrix
+from ._polytope import ExactPolytope
 
 __all__ = [
     "exact_gram", "volume_exact", "second_moment_exact", "nsm_exact", "product_nsm",

@@ -113,7 +113,6 @@ def test_negative_control_parallelepiped_is_refuted(name):
 
 
 def test_torch_dither_second_moment():
-    import torch
 
     lat = lattices.get("e8")
     u = lat.sample_cell_torch(N_SAMPLES, generator=15).numpy()

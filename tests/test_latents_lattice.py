@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import lattices
 from theory import laplace, scaling
 from vae.latents import build_latent
 from vae.latents.proxy import A2Latent, E8Latent, ProxyLatticeLatent, Z2Latent
