@@ -31,13 +31,14 @@ import pytest  # noqa: E402
 def vae_data_env(tmp_path_factory):
     """The shared data folder as LRL_DATA_DIR and a fresh cache (LRL_CACHE) for one test module.
 
-    Use with ``pytestmark = pytest.mark.usefixtures("vae_data_env")``.
+    Use with ``pytestmark = pytest.mark.usefixtures("vae_data_env")``; yields the cache folder.
     """
     from shared_data import SHARED
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("LRL_CACHE", str(tmp_path_factory.mktemp("lrl_cache")))
+    cache = tmp_path_factory.mktemp("lrl_cache")
+    mp.setenv("LRL_CACHE", str(cache))
     mp.setenv("LRL_DATA_DIR", str(SHARED))
     mp.delenv("LRL_DOWNLOAD", raising=False)
-    yield
+    yield cache           # set before any Dask LocalCluster starts: its workers inherit it
     mp.undo()

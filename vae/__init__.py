@@ -8,7 +8,8 @@
 * :mod:`vae.train`: ``python -m vae.train`` (Adam, the paper's schedule, atomic checkpoints,
   exact resume);
 * :mod:`vae.evaluate`: ``python -m vae.evaluate RUN_DIR --samples 1 5000`` (importance-weighted
-  test NLL, real dithered quantization for the lattice latents).
+  test NLL, real dithered quantization for the lattice latents);
+* :mod:`vae.sweep`: ``python -m vae.sweep CONFIG`` (a grid of runs on Dask, restartable).
 
 See docs/vae.md.
 """

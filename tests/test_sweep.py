@@ -1,0 +1,332 @@
+"""Tests of vae.sweep (Dask grid of training runs, restart semantics, the paper's protocol),
+validation.table2 (our Table 2 / 3 / 5-6 beside the paper's) and validation.paper_tables.
+
+The sweeps are tiny (300 training images, 1-2 epochs, 20 test images) and run on a
+LocalCluster of 2 worker processes.
+"""
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from validation import paper_tables, table2
+from vae import sweep
+
+from shared_data import needs_data
+
+TINY_TRAIN = {"max_epochs": 1, "batch_size": 50, "train_limit": 300, "valid_limit": 100}
+TINY_EVAL = {"samples": [1, 10], "limit": 20}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def data_env(vae_data_env):
+    """The shared data folder and a fresh cache, set before any LocalCluster starts."""
+    return vae_data_env
+
+
+def write_config(path: Path, **cfg) -> Path:
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def grid_config(tmp_path, out, **overrides):
+    cfg = {"out": str(out), "protocol": "grid", "datasets": ["mnist"], "archs": ["linear"],
+           "hidden": [8], "latents": ["gaussian", "z-laplace"], "learning_rates": [1e-3],
+           "seeds": [0, 1], "train": dict(TINY_TRAIN), "eval": dict(TINY_EVAL), "device": "cpu"}
+    cfg.update(overrides)
+    return write_config(tmp_path / "grid.json", **cfg)
+
+
+def sweep_json(out) -> dict:
+    return json.loads((Path(out) / "sweep.json").read_text())
+
+
+def statuses(out) -> dict:
+    return {r["run_dir"]: r["status"] for r in sweep_json(out)["runs"]}
+
+
+def lines(path) -> list:
+    return Path(path).read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("sweeps")
+
+
+@pytest.fixture(scope="module")
+def grid_run(root, data_env):
+    """A 2-latent x 2-seed grid (1 epoch each), run once for the module."""
+    out = root / "grid"
+    cfg = grid_config(root, out)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    return cfg, out
+
+
+@pytest.fixture(scope="module")
+def paper_run(root, data_env):
+    """The paper protocol: 2 rates scanned once, 1 further seed at the selected rate (E8, h32)."""
+    out = root / "paper"
+    cfg = write_config(root / "paper.json", out=str(out), protocol="paper", datasets=["mnist"],
+                       archs=["linear"], hidden=[32], latents=["e8"],
+                       learning_rates=[1e-4, 3e-3], scan_repeats=1, further_runs=1,
+                       train=dict(TINY_TRAIN), eval=dict(TINY_EVAL), device="cpu")
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    return cfg, out
+
+
+# ------------------------------------------------------------------------------ vae.sweep
+@needs_data
+def test_grid_runs_every_point_on_the_cluster(grid_run, data_env):
+    _, out = grid_run
+    expected = {f"mnist/linear/h8/{lat}/lr0.001/seed{s}" for lat in ("gaussian", "z-laplace")
+                for s in (0, 1)}
+    report = sweep_json(out)
+    assert statuses(out) == {d: "trained" for d in expected}
+    assert report["complete"] and report["n_failed"] == 0
+    assert not (out / "failed.json").exists()
+    for r in report["runs"]:
+        d = out / r["run_dir"]
+        assert {"config.json", "checkpoint.pt", "best.pt", "metrics.jsonl", "summary.json",
+                "eval.json"} <= {p.name for p in d.iterdir()}
+        assert set(r["test_nll"]) == {"1", "10"} and all(math.isfinite(v) for v in r["test_nll"].values())
+        assert r["test_nll"]["10"] <= r["test_nll"]["1"] + 5        # k = 10 bound: not looser
+        assert r["best_valid_nll"] == json.loads((d / "summary.json").read_text())["best_valid_nll"]
+        assert json.loads((d / "config.json").read_text())["seed"] == r["params"]["seed"]
+    # the worker processes saw LRL_CACHE: they parsed the data into the test's cache folder
+    assert any(data_env.rglob("*")), "workers did not inherit LRL_CACHE"
+    sel = {s["latent"]: s for s in report["selection"]}
+    for lat, s in sel.items():
+        vals = [r["best_valid_nll"] for r in report["runs"] if r["params"]["latent"] == lat]
+        assert s["best_valid_nll"] == min(vals) and s["n_runs"] == 2
+
+
+@needs_data
+def test_restart_skips_finished_and_resumes_unfinished(grid_run, tmp_path):
+    cfg, out = grid_run
+    ckpts = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
+    assert len(ckpts) == 4
+    # 1. everything finished: nothing is trained again (no cluster is even needed)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    assert set(statuses(out).values()) == {"skipped"}
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")} == ckpts
+
+    # 2. a run whose summary/evaluation is lost: resumed from its checkpoint, not restarted
+    victim = out / "mnist/linear/h8/gaussian/lr0.001/seed1"
+    first_epoch = lines(victim / "metrics.jsonl")
+    (victim / "summary.json").unlink()
+    (victim / "eval.json").unlink()
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    st = statuses(out)
+    assert st.pop("mnist/linear/h8/gaussian/lr0.001/seed1") == "resumed"
+    assert set(st.values()) == {"skipped"}
+    assert lines(victim / "metrics.jsonl") == first_epoch            # no epoch was redone
+    assert (victim / "eval.json").exists()
+    for p, t in ckpts.items():
+        if victim not in p.parents:
+            assert p.stat().st_mtime_ns == t
+
+    # 3. a higher epoch cap: every run continues from epoch 1 to epoch 2
+    before = {p.parent: lines(p) for p in out.rglob("metrics.jsonl")}
+    cfg2 = grid_config(tmp_path, out, train={**TINY_TRAIN, "max_epochs": 2})
+    assert sweep.main([str(cfg2), "--workers", "2", "--no-progress"]) == 0
+    assert set(statuses(out).values()) == {"resumed"}
+    for d, old in before.items():
+        new = lines(d / "metrics.jsonl")
+        assert len(new) == 2 and new[0] == old[0]                    # resumed, not restarted
+        assert json.loads((d / "summary.json").read_text())["epochs"] == 2
+
+
+@needs_data
+def test_paper_protocol_runs_further_seeds_at_the_best_rate(paper_run):
+    _, out = paper_run
+    report = sweep_json(out)
+    scan = {r["params"]["lr"]: r["best_valid_nll"] for r in report["runs"] if r["phase"] == "scan"}
+    assert set(scan) == {1e-4, 3e-3}
+    best_lr = min(scan, key=scan.get)
+    (sel,) = report["selection"]
+    assert sel["selected_lr"] == best_lr
+    further = [r for r in report["runs"] if r["phase"] == "further"]
+    assert [(r["params"]["lr"], r["params"]["seed"]) for r in further] == [(best_lr, 1)]
+    base = out / "mnist/linear/h32/e8"
+    assert sorted(p.name for p in base.iterdir()) == sorted({f"lr{lr:g}" for lr in scan})
+    assert sorted(p.name for p in (base / f"lr{best_lr:g}").iterdir()) == ["seed0", "seed1"]
+    other = next(lr for lr in scan if lr != best_lr)
+    assert sorted(p.name for p in (base / f"lr{other:g}").iterdir()) == ["seed0"]
+    # the reported run: the best validation of all three
+    assert sel["best_valid_nll"] == min(r["best_valid_nll"] for r in report["runs"])
+
+
+@needs_data
+def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
+    out = tmp_path / "out"
+    cfg = grid_config(tmp_path, out, latents=["gaussian"])
+    # seed 1's folder already holds a run of another configuration: that run must fail
+    bad = out / "mnist/linear/h8/gaussian/lr0.001/seed1"
+    bad.mkdir(parents=True)
+    (bad / "checkpoint.pt").write_bytes(b"not ours")
+    foreign = sweep._train_config(sweep.load_config(cfg), sweep.RunSpec("mnist", "linear", 8, "gaussian", 1e-3, 1))
+    (bad / "config.json").write_text(json.dumps({**foreign.to_dict(), "batch_size": 7}))
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 1
+    assert "1 failed" in capsys.readouterr().err
+    assert statuses(out) == {"mnist/linear/h8/gaussian/lr0.001/seed0": "trained",
+                             "mnist/linear/h8/gaussian/lr0.001/seed1": "failed"}
+    (failed,) = json.loads((out / "failed.json").read_text())
+    assert failed["params"]["seed"] == 1 and "batch_size" in failed["error"]
+    assert (bad / "checkpoint.pt").read_bytes() == b"not ours"          # never overwritten
+
+
+def test_select_lr_prefers_lowest_validation_and_ignores_failures():
+    runs = [{"params": {"lr": 1e-3}, "best_valid_nll": 100.0},
+            {"params": {"lr": 3e-3}, "best_valid_nll": 99.0},
+            {"params": {"lr": 5e-3}, "best_valid_nll": None},        # failed
+            {"params": {"lr": 1e-4}, "best_valid_nll": 99.0}]        # tie: the smaller rate
+    assert sweep.select_lr(runs) == 1e-4
+    assert sweep.select_lr([{"params": {"lr": 1e-3}, "best_valid_nll": None}]) is None
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"latents": ["gaussian", "e9"]}, ["latents", "'e9'", "e8", "z-laplace"]),
+    ({"protocol": "best"}, ["protocol", "grid", "paper"]),
+    ({"epochs": 3}, ["unknown key", "'epochs'", "learning_rates"]),
+    ({"hidden": [12], "latents": ["e8"]}, ["hidden=12", "e8", "multiple of 8"]),
+    ({"learning_rates": [0.001, -1]}, ["learning_rates", "positive"]),
+    ({"train": {"max_epoch": 3}}, ["train", "'max_epoch'", "max_epochs"]),
+    ({"eval": {"samples": [0]}}, ["eval.samples", "integers >= 1"]),
+    ({"seeds": [0], "protocol": "paper"}, ["seeds", "scan_repeats", "further_runs"]),
+])
+def test_bad_config_exits_2_naming_the_key(tmp_path, capsys, change, words):
+    cfg = json.loads(grid_config(tmp_path, tmp_path / "out").read_text())
+    cfg.update(change)
+    path = write_config(tmp_path / "bad.json", **cfg)
+    assert sweep.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    for w in words:
+        assert w in err, (w, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_config_exits_2(tmp_path, capsys):
+    (tmp_path / "c.json").write_text("{not json")
+    assert sweep.main([str(tmp_path / "c.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert sweep.main([str(tmp_path / "missing.json")]) == 2
+
+
+def test_dry_run_and_toml_and_shipped_configs(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text(
+        f'out = "{tmp_path / "o"}"\nprotocol = "paper"\nlatents = ["e8", "gaussian"]\n'
+        'hidden = [16, 32]\nlearning_rates = [1e-4, 1e-3, 5e-3]\nscan_repeats = 2\nfurther_runs = 3\n')
+    assert sweep.main([str(tmp_path / "c.toml"), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert len(plan["runs"]) == 2 * 2 * 3 * 2 and {r["state"] for r in plan["runs"]} == {"new"}
+    assert "mnist/linear/h16/e8/lr0.0001/seed1" in {r["run_dir"] for r in plan["runs"]}
+    repo = Path(__file__).resolve().parents[1]
+    small = sweep.load_config(repo / "configs" / "mnist-linear-small.json")
+    assert (small.protocol, small.hidden, len(small.latents), small.seeds) == ("grid", (16, 24, 32), 7, (0, 1, 2))
+    paper = sweep.load_config(repo / "configs" / "paper-table2.json")
+    assert paper.learning_rates == sweep.PAPER_LEARNING_RATES            # Sec. 4.1
+    assert (paper.scan_repeats, paper.further_runs) == (2, 16)              # 14 + 16 = 30 runs
+    assert len(paper.configurations()) == 112                               # "112 configurations"
+    assert paper.eval["samples"] == [1, 10000]
+
+
+# ------------------------------------------------------------------------------ validation.table2
+@needs_data
+def test_table2_markdown_has_paper_value_and_ours(root, grid_run, paper_run, tmp_path, capsys):
+    md_path = tmp_path / "results.md"
+    assert table2.main([str(root), "--out", str(md_path)]) == 0
+    md = md_path.read_text()
+    assert capsys.readouterr().out == md
+    report = table2.build_report(root)
+    (e8,) = [r for r in report["rows"] if r["latent"] == "e8"]
+    # Table 2, MNIST linear 32, E8, k = 1: 117.07 (paper text, line ~289)
+    assert e8["paper"]["1"] == 117.07 and e8["paper"]["10000"] == 109.86
+    ours = e8["ours"]["1"]
+    best = min((r for r in table2.collect_runs(root) if r["latent"] == "e8"),
+               key=lambda r: r["best_valid_nll"])
+    assert ours == best["test_nll"][1]                                     # the paper's rule
+    assert e8["difference"]["1"] == pytest.approx(ours - 117.07)
+    row = next(line for line in md.splitlines() if "| E8 |" in line)
+    assert "117.07" in row and f"{ours:.2f}" in row and "109.86" in row
+    assert "python -m vae.sweep" in md and "python -m validation.table2" in md
+    assert "max_epochs" in md and "train_limit 300" in md and "k = 10 importance samples" in md
+    # Table 3 style: probabilities, and a + b + ties = 1 for every pair
+    assert report["pairwise"]
+    for t in report["pairwise"]:
+        for a in t["latents"]:
+            for b in t["latents"]:
+                ab, ba = t["cells"][f"{a}|{b}"], t["cells"][f"{b}|{a}"]
+                assert 0 <= ab["better"] <= 1 and 0 <= ab["tie"] <= 1
+                assert ab["better"] + ba["better"] + ab["tie"] == pytest.approx(1)
+                assert ab["better"] == pytest.approx(ba["worse"])
+    # Tables 5/6 style: mean / sd over the runs of the group
+    g = next(r for r in report["rows"] if r["latent"] == "gaussian")
+    vals = [r["test_nll"][1] for r in table2.collect_runs(root) if r["latent"] == "gaussian"]
+    assert g["stats"]["1"]["mean"] == pytest.approx(sum(vals) / len(vals)) and g["stats"]["1"]["n"] == 2
+
+
+def test_table2_empty_folder_exits_2(tmp_path, capsys):
+    assert table2.main([str(tmp_path)]) == 2
+    assert "no run" in capsys.readouterr().err
+    assert table2.main([str(tmp_path / "nope")]) == 2
+
+
+def test_pairwise_probabilities_sum_to_one_with_ties():
+    rng = random.Random(0)
+    for _ in range(50):
+        a = [rng.choice([1.0, 2.0, 3.0]) for _ in range(rng.randint(1, 6))]
+        b = [rng.choice([1.0, 2.0, 3.0]) for _ in range(rng.randint(1, 6))]
+        p, q = table2.pairwise_probabilities(a, b), table2.pairwise_probabilities(b, a)
+        assert p["better"] + q["better"] + p["tie"] == pytest.approx(1)
+        assert 0 <= p["better"] <= 1 and p["tie"] == q["tie"]
+    # the paper's diagonal: 30 distinct runs against themselves -> (1 - 1/30) / 2 = 0.48
+    d = table2.pairwise_probabilities(range(30), range(30))
+    assert round(d["better"], 2) == 0.48 and d["tie"] == pytest.approx(1 / 30)
+
+
+# ------------------------------------------------------------------------------ paper_tables
+@pytest.mark.parametrize("cell, value", [
+    # values read in the paper's text, Table 2 (lines ~283-311)
+    (("mnist", "linear", 16, "z2", 1), 127.61),
+    (("mnist", "linear", 32, "e8", 1), 117.07),
+    (("mnist", "linear", 200, "vq", 10000), 107.21),
+    (("mnist", "gated", 24, "a2", 1), 99.77),
+    (("mnist", "gated", 200, "z-laplace", 10000), 101.74),
+    (("mnist", "gated", 32, "gaussian", 10000), 89.69),
+    (("mnist", "linear", 16, "concrete", 10000), 135.20),
+    (("omniglot", "linear", 16, "z2", 1), 145.54),
+    (("omniglot", "linear", 200, "vq", 1), 126.17),
+    (("omniglot", "gated", 32, "z-laplace", 1), 128.45),
+    (("omniglot", "gated", 16, "gaussian", 1), 130.52),
+    (("omniglot", "linear", 24, "e8", 10000), 134.89),
+    (("omniglot", "gated", 200, "a2", 10000), 118.73),
+    (("omniglot", "gated", 32, "z2", 10000), 117.60),
+])
+def test_paper_table2_transcription(cell, value):
+    assert paper_tables.table2(*cell) == value          # exact transcription, no tolerance
+
+
+def test_paper_tables_garbled_cells_are_none_and_shapes():
+    assert paper_tables.table2("omniglot", "linear", 200, "z2", 1) is None     # 146.33/140.00/140.33
+    assert paper_tables.table2("omniglot", "gated", 16, "z2", 1) is None       # 132.95/102.30/132.55
+    assert paper_tables.table2("omniglot", "linear", 32, "gaussian", 10000) is None   # missing row
+    for key, rows in paper_tables.TABLE2.items():
+        assert tuple(rows) == paper_tables.LATENT_ORDER and all(len(v) == 4 for v in rows.values())
+        if key[0] == "mnist":
+            assert all(x is not None for v in rows.values() for x in v)
+    # MNIST VQ-VAE: deterministic quantization, the same number for k = 1 and 10K
+    for arch in ("linear", "gated"):
+        assert (paper_tables.TABLE2[("mnist", arch, 1)]["vq"]
+                == paper_tables.TABLE2[("mnist", arch, 10000)]["vq"])
+    # Table 3: a row against a column and back sum to 1 - 1/30 (ties = self-pairs) or to 1
+    for rows in paper_tables.TABLE3.values():
+        for i, a in enumerate(paper_tables.LATENT_ORDER):
+            assert rows[a][i] in (0.48, None)
+            for j, b in enumerate(paper_tables.LATENT_ORDER[:i]):
+                assert abs(rows[a][j] + rows[b][i] - 1) <= 0.011, (a, b)
+    assert paper_tables.table3("omniglot", "linear", "concrete", "gaussian") == 1.00
+    with pytest.raises(ValueError, match="valid"):
+        paper_tables.table2("mnist", "linear", 64, "e8", 1)

@@ -1,0 +1,644 @@
+r"""Run a grid of training runs on Dask: ``python -m vae.sweep CONFIG [--workers N]``.
+
+A sweep is the product datasets × archs × hidden sizes × latents × learning rates × seeds; each
+point is one call of the library, :func:`vae.train.train` then :func:`vae.evaluate.evaluate_run`,
+in its own run directory named from its parameters::
+
+    OUT/mnist/linear/h32/e8/lr0.001/seed0/{config.json, checkpoint.pt, best.pt, metrics.jsonl,
+                                           summary.json, eval.json}
+
+Two protocols:
+
+* ``grid``: every point is run.
+* ``paper`` (Sec. 4.1): per configuration (dataset, arch, hidden, latent) the learning rates are
+  scanned ``scan_repeats`` times (the paper: 7 rates × 2 = 14 runs, here with seeds
+  ``0 .. scan_repeats-1`` at every rate), the rate whose scan run has the best validation NLL is
+  selected, and ``further_runs`` more seeds (the paper: 16, here seeds ``scan_repeats ..``) run at
+  that rate.  The run reported is the one with the best validation NLL of all of them.
+
+Restart semantics: a run is *finished* when its ``summary.json`` says it stopped
+(``no_improvement``, ``max_epochs`` at the configured cap, or ``non_finite_loss``) and its
+``eval.json`` holds every requested k, written after the summary; a finished run is skipped.
+An unfinished run with a ``checkpoint.pt`` is resumed (``resume=True``, bit-identical to an
+uninterrupted run), e.g. after an interruption or after raising ``max_epochs``.  A run
+directory whose ``config.json`` differs from the sweep's (other than ``max_epochs``) is an
+error for that run, never silently reused.
+
+One failed run does not stop the others: its error is recorded in ``failed.json`` and in
+``sweep.json`` (rewritten atomically after every finished run), and the exit code is 1.
+A bad configuration is exit code 2 with a message naming the key and the valid values.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+import tomllib
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lattices._io import atomic_write_text
+
+__all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
+           "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",
+           "build_parser", "main"]
+
+PROTOCOLS = ("grid", "paper")
+SWEEP, FAILED = "sweep.json", "failed.json"
+#: the paper's seven learning rates (Sec. 4.1)
+PAPER_LEARNING_RATES = (1e-4, 3e-4, 5e-4, 7e-4, 1e-3, 3e-3, 5e-3)
+_TRAIN_KEYS = ("max_epochs", "patience_halve", "patience_stop", "batch_size", "train_limit",
+               "valid_limit")
+_EVAL_KEYS = ("samples", "limit", "split", "seed", "batch_size", "max_elements")
+_MODEL_KEYS = ("gate_width", "latent_options")
+_TOP_KEYS = ("out", "protocol", "datasets", "archs", "hidden", "latents", "learning_rates", "seeds",
+             "scan_repeats", "further_runs", "train", "eval", "model", "device", "data_dir",
+             "description")
+_STOPPED = ("no_improvement", "max_epochs", "non_finite_loss")
+
+
+# ----------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep description (see ``docs/sweeps.md`` for the file format)."""
+
+    out: str
+    protocol: str = "grid"
+    datasets: tuple = ("mnist",)
+    archs: tuple = ("linear",)
+    hidden: tuple = (32,)
+    latents: tuple = ("gaussian",)
+    learning_rates: tuple = (1e-3,)
+    seeds: tuple = (0,)                       # grid protocol
+    scan_repeats: int = 2                     # paper protocol: each rate is tried this many times
+    further_runs: int = 16                    # paper protocol: more seeds at the selected rate
+    train: dict = field(default_factory=dict)   # TrainConfig budget fields
+    eval: dict = field(default_factory=dict)    # evaluate_run options
+    model: dict = field(default_factory=dict)   # gate_width, latent_options {latent: {...}}
+    device: str = "auto"
+    data_dir: str | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def configurations(self):
+        """The (dataset, arch, hidden, latent) tuples, in a fixed order."""
+        return [(d, a, h, l) for d in self.datasets for a in self.archs for h in self.hidden
+                for l in self.latents]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: its parameters and the phase of the protocol it belongs to."""
+
+    dataset: str
+    arch: str
+    hidden: int
+    latent: str
+    lr: float
+    seed: int
+    phase: str = "grid"                       # grid | scan | further
+
+    @property
+    def configuration(self) -> tuple:
+        return (self.dataset, self.arch, self.hidden, self.latent)
+
+    def params(self) -> dict:
+        return {"dataset": self.dataset, "arch": self.arch, "hidden": self.hidden,
+                "latent": self.latent, "lr": self.lr, "seed": self.seed}
+
+
+def _bad(key, value, valid) -> ValueError:
+    return ValueError(f"config key {key!r}: bad value {value!r}; valid: {valid}")
+
+
+def _int_list(key, value, minimum=1) -> tuple:
+    items = value if isinstance(value, list) else [value]
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in items):
+        raise _bad(key, value, f"a non-empty list of integers >= {minimum}")
+    if len(set(items)) != len(items):
+        raise _bad(key, value, "a list without repeated values")
+    return tuple(items)
+
+
+def _name_list(key, value, valid) -> tuple:
+    items = value if isinstance(value, list) else [value]
+    if not items or any(not isinstance(v, str) or v.lower() not in valid for v in items):
+        raise _bad(key, value, f"a non-empty list of names from {', '.join(valid)}")
+    items = [v.lower() for v in items]
+    if len(set(items)) != len(items):
+        raise _bad(key, value, "a list without repeated names")
+    return tuple(items)
+
+
+def _check_keys(where, d, allowed):
+    if not isinstance(d, dict):
+        raise ValueError(f"config {where}: expected a table/object, got {d!r}")
+    unknown = [k for k in d if k not in allowed and not str(k).startswith("_")]
+    if unknown:
+        raise ValueError(f"config {where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: "
+                         f"{', '.join(allowed)} (keys starting with '_' are comments)")
+
+
+def parse_config(raw: dict) -> SweepConfig:
+    """Validate a raw config dict; ``ValueError`` names the bad key/value and what is valid."""
+    from . import data as vdata
+    from .latents import LATENTS
+    from .models import ARCHS, VAE, ModelConfig
+
+    _check_keys("(top level)", raw, _TOP_KEYS)
+    if "out" not in raw or not isinstance(raw["out"], str) or not raw["out"]:
+        raise _bad("out", raw.get("out"), "the output folder of the runs (a non-empty string)")
+    protocol = raw.get("protocol", "grid")
+    if protocol not in PROTOCOLS:
+        raise _bad("protocol", protocol, ", ".join(PROTOCOLS))
+    kw = {"out": raw["out"], "protocol": protocol}
+    kw["datasets"] = _name_list("datasets", raw.get("datasets", ["mnist"]), vdata.DATASETS)
+    kw["archs"] = _name_list("archs", raw.get("archs", ["linear"]), ARCHS)
+    kw["latents"] = _name_list("latents", raw.get("latents", ["gaussian"]), tuple(LATENTS))
+    kw["hidden"] = _int_list("hidden", raw.get("hidden", [32]))
+    lrs = raw.get("learning_rates", [1e-3])
+    lrs = lrs if isinstance(lrs, list) else [lrs]
+    if not lrs or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                      or v <= 0 for v in lrs) or len(set(lrs)) != len(lrs):
+        raise _bad("learning_rates", raw.get("learning_rates"),
+                   "a non-empty list of distinct positive numbers (the paper: "
+                   f"{list(PAPER_LEARNING_RATES)})")
+    kw["learning_rates"] = tuple(float(v) for v in lrs)
+    if protocol == "grid":
+        for key in ("scan_repeats", "further_runs"):
+            if key in raw:
+                raise ValueError(f"config key {key!r} belongs to protocol 'paper'; with protocol "
+                                 f"'grid' list the seeds in 'seeds'")
+        seeds = raw.get("seeds", [0])
+        kw["seeds"] = (tuple(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool)
+                       and seeds >= 1 else _int_list("seeds", seeds, minimum=0))
+    else:
+        if "seeds" in raw:
+            raise ValueError("config key 'seeds' belongs to protocol 'grid'; with protocol 'paper' "
+                             "set 'scan_repeats' (seeds 0..scan_repeats-1 at every rate) and "
+                             "'further_runs' (further seeds at the selected rate)")
+        kw["scan_repeats"] = _int_list("scan_repeats", raw.get("scan_repeats", 2))[0]
+        kw["further_runs"] = _int_list("further_runs", raw.get("further_runs", 16), minimum=0)[0]
+        if isinstance(raw.get("scan_repeats"), list) or isinstance(raw.get("further_runs"), list):
+            raise ValueError("config keys 'scan_repeats' and 'further_runs' are single integers")
+
+    train = dict(raw.get("train", {}))
+    _check_keys("section 'train'", train, _TRAIN_KEYS)
+    ev = {"samples": [1, 10000], "limit": None, "split": "test", "seed": 0, "batch_size": 100,
+          "max_elements": 2 ** 24}
+    given_eval = raw.get("eval", {})
+    _check_keys("section 'eval'", given_eval, _EVAL_KEYS)
+    ev.update(given_eval)
+    ev["samples"] = list(_int_list("eval.samples", ev["samples"]))
+    if ev["limit"] is not None:
+        _int_list("eval.limit", ev["limit"])
+    for key in ("seed",):
+        _int_list(f"eval.{key}", ev[key], minimum=0)
+    for key in ("batch_size", "max_elements"):
+        _int_list(f"eval.{key}", ev[key])
+    if ev["split"] not in vdata.SPLITS:
+        raise _bad("eval.split", ev["split"], ", ".join(vdata.SPLITS))
+    model = dict(raw.get("model", {}))
+    _check_keys("section 'model'", model, _MODEL_KEYS)
+    options = model.get("latent_options", {})
+    if not isinstance(options, dict) or any(k not in kw["latents"] or not isinstance(v, dict)
+                                            for k, v in options.items()):
+        raise _bad("model.latent_options", options,
+                   f"an object {{latent: {{option: value}}}} with latents from {', '.join(kw['latents'])}")
+    device = raw.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise _bad("device", device, "auto, cpu, cuda")
+    data_dir = raw.get("data_dir")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise _bad("data_dir", data_dir, "a folder path (string) or null ($LRL_DATA_DIR on the workers)")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _bad("description", description, "a string")
+    cfg = SweepConfig(**kw, train=train, eval=ev, model=model, device=device, data_dir=data_dir,
+                      description=description)
+    # every model and training budget must be constructible before anything runs
+    seen = set()
+    for dataset, arch, hidden, latent in cfg.configurations():
+        try:
+            tc = _train_config(cfg, RunSpec(dataset, arch, hidden, latent, cfg.learning_rates[0], 0))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"config section 'train'/'model' for {dataset}/{arch}/h{hidden}/"
+                             f"{latent}: {exc}") from None
+        if (latent, hidden) not in seen:
+            seen.add((latent, hidden))
+            try:
+                VAE(ModelConfig.from_dict(tc.model))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"config keys 'hidden'/'latents': hidden={hidden} with latent "
+                                 f"{latent!r}: {exc}") from None
+    return cfg
+
+
+def load_config(path) -> SweepConfig:
+    """Read a JSON (``.json``) or TOML (``.toml``) sweep file and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} not found")
+    text = path.read_text()
+    try:
+        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"config file {str(path)!r} is not valid "
+                         f"{'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+    return parse_config(raw)
+
+
+# ----------------------------------------------------------------------------- planning
+def _lr_name(lr: float) -> str:
+    return f"lr{lr:g}"
+
+
+def run_dir_name(spec: RunSpec) -> str:
+    """The run's folder relative to ``out``, e.g. ``mnist/linear/h32/e8/lr0.001/seed0``."""
+    return f"{spec.dataset}/{spec.arch}/h{spec.hidden}/{spec.latent}/{_lr_name(spec.lr)}/seed{spec.seed}"
+
+
+def plan_grid(cfg: SweepConfig) -> list[RunSpec]:
+    """Every (configuration, learning rate, seed) of the ``grid`` protocol."""
+    return [RunSpec(*c, lr, s, "grid") for c in cfg.configurations() for lr in cfg.learning_rates
+            for s in cfg.seeds]
+
+
+def plan_scan(cfg: SweepConfig) -> list[RunSpec]:
+    """The learning-rate scan of the ``paper`` protocol: seeds 0..scan_repeats-1 at every rate."""
+    return [RunSpec(*c, lr, s, "scan") for c in cfg.configurations() for s in range(cfg.scan_repeats)
+            for lr in cfg.learning_rates]
+
+
+def plan_further(cfg: SweepConfig, configuration: tuple, lr: float) -> list[RunSpec]:
+    """The further seeds of one configuration at its selected rate (``paper`` protocol)."""
+    return [RunSpec(*configuration, lr, cfg.scan_repeats + i, "further") for i in range(cfg.further_runs)]
+
+
+def select_lr(results: list[dict]) -> float | None:
+    """The rate of the scan run with the best (lowest) validation NLL; ties go to the smaller rate.
+
+    Sec. 4.1: "the learning rate with the best validation value is selected".  Runs that failed
+    or have no finite validation NLL are ignored; ``None`` when none is left.
+    """
+    ok = [(r["best_valid_nll"], r["params"]["lr"]) for r in results
+          if r.get("best_valid_nll") is not None and math.isfinite(r["best_valid_nll"])]
+    return min(ok)[1] if ok else None
+
+
+def _train_config(cfg: SweepConfig, spec: RunSpec):
+    from .models import ModelConfig
+    from .train import TrainConfig
+
+    model = ModelConfig(latent=spec.latent, arch=spec.arch, hidden=spec.hidden,
+                        gate_width=cfg.model.get("gate_width", 300),
+                        latent_options=dict(cfg.model.get("latent_options", {}).get(spec.latent, {})))
+    return TrainConfig(dataset=spec.dataset, lr=spec.lr, seed=spec.seed, model=model.to_dict(),
+                       **cfg.train)
+
+
+# ----------------------------------------------------------------------------- one run
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _eval_key(ev: dict) -> str:
+    return f"{ev['split']}/best/seed{ev['seed']}/limit{ev['limit']}"    # as vae.evaluate writes it
+
+
+def run_status(run_dir, train_config, ev: dict) -> dict:
+    """What a run directory holds: ``new``, ``resume``, ``evaluate`` (trained, evaluation missing
+    or older than the training) or ``finished``; plus the saved evaluation results."""
+    run_dir = Path(run_dir)
+    summary = _read_json(run_dir / "summary.json")
+    has_ckpt = (run_dir / "checkpoint.pt").exists()
+    saved = _read_json(run_dir / "config.json")
+    if saved is not None:
+        want = train_config.to_dict()
+        diff = sorted(k for k in set(want) | set(saved)
+                      if k != "max_epochs" and want.get(k) != saved.get(k))
+        if diff and has_ckpt:
+            return {"state": "conflict", "summary": summary,
+                    "error": f"{run_dir} holds a run with a different configuration "
+                             f"({', '.join(diff)}); move it away or choose another 'out'"}
+    stopped = summary is not None and (
+        summary.get("stop_reason") in ("no_improvement", "non_finite_loss")
+        or (summary.get("stop_reason") == "max_epochs"
+            and summary.get("epochs", 0) >= train_config.max_epochs))
+    if not stopped:
+        return {"state": "resume" if has_ckpt else "new", "summary": summary}
+    results = {}
+    eval_path = run_dir / "eval.json"
+    fresh = (eval_path.exists() and eval_path.stat().st_mtime_ns >= (run_dir / "summary.json").stat().st_mtime_ns)
+    if fresh:
+        results = (_read_json(eval_path) or {}).get("evaluations", {}).get(_eval_key(ev), {})
+    missing = [k for k in ev["samples"] if str(k) not in results]
+    no_model = summary.get("stop_reason") == "non_finite_loss" and not (run_dir / "best.pt").exists()
+    if not missing or no_model:
+        return {"state": "finished", "summary": summary, "results": results}
+    return {"state": "evaluate", "summary": summary, "results": results if fresh else {},
+            "missing": missing if fresh else list(ev["samples"])}
+
+
+def _result(spec, out, rel, status, summary=None, results=None, error=None, seconds=0.0) -> dict:
+    summary = summary or {}
+    results = results or {}
+    return {"run_dir": rel, "phase": spec.phase, "params": spec.params(), "status": status,
+            "stop_reason": summary.get("stop_reason"), "epochs": summary.get("epochs"),
+            "best_epoch": summary.get("best_epoch"), "best_valid_nll": summary.get("best_valid_nll"),
+            "test_nll": {str(k): results[str(k)]["nll"] for k in sorted(map(int, results))},
+            "test_standard_error": {str(k): results[str(k)].get("standard_error")
+                                    for k in sorted(map(int, results))},
+            "error": error, "seconds": seconds}
+
+
+def run_task(cfg_dict: dict, spec_dict: dict) -> dict:
+    """Train (or resume) and evaluate one run; the unit of work sent to a Dask worker.
+
+    Never raises for a failure of the run itself: the error and traceback go into the result
+    (``status: failed``) so that one bad run does not stop the sweep.
+    """
+    import torch
+
+    from .evaluate import evaluate_run
+    from .train import TrainingDiverged, train
+
+    torch.set_num_threads(1)                 # one core per task; the cluster runs N of them
+    cfg = SweepConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    spec = RunSpec(**spec_dict)
+    rel = run_dir_name(spec)
+    out = Path(cfg.out) / rel
+    t0 = time.perf_counter()
+    status, diverged = "trained", None
+    try:
+        tc = _train_config(cfg, spec)
+        state = run_status(out, tc, cfg.eval)
+        if state["state"] == "conflict":
+            return _result(spec, out, rel, "failed", state["summary"], error=state["error"])
+        if state["state"] == "finished":
+            return _result(spec, out, rel, "skipped", state["summary"], state.get("results"))
+        missing = list(cfg.eval["samples"])
+        if state["state"] in ("new", "resume"):
+            status = "resumed" if state["state"] == "resume" else "trained"
+            try:
+                summary = train(tc, out, resume=state["state"] == "resume", device=cfg.device,
+                                data_dir=cfg.data_dir, progress=False, log=lambda *a, **k: None)
+            except TrainingDiverged as exc:   # the best epoch so far is still evaluated
+                status, diverged = "diverged", str(exc)
+                summary = _read_json(out / "summary.json")
+                if not (out / "best.pt").exists():
+                    return _result(spec, out, rel, "diverged", summary, error=str(exc),
+                                   seconds=time.perf_counter() - t0)
+        else:
+            status, summary, missing = "evaluated", state["summary"], state["missing"]
+        report = evaluate_run(out, missing, split=cfg.eval["split"], seed=cfg.eval["seed"],
+                              batch_size=cfg.eval["batch_size"], limit=cfg.eval["limit"],
+                              device=cfg.device, data_dir=cfg.data_dir,
+                              max_elements=cfg.eval["max_elements"], progress=False)
+        results = {**state.get("results", {}), **report["results"]} if state["state"] == "evaluate" \
+            else report["results"]
+        return _result(spec, out, rel, status, summary, results, diverged, time.perf_counter() - t0)
+    except Exception as exc:                 # recorded, the sweep goes on
+        return _result(spec, out, rel, "failed", _read_json(out / "summary.json"),
+                       error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+                       seconds=time.perf_counter() - t0)
+
+
+# ----------------------------------------------------------------------------- the sweep
+def _selection(cfg: SweepConfig, results: dict[str, dict]) -> list[dict]:
+    """Per configuration: the scan's chosen rate (paper) and the run with the best validation."""
+    out = []
+    for conf in cfg.configurations():
+        runs = [r for r in results.values()
+                if (r["params"]["dataset"], r["params"]["arch"], r["params"]["hidden"],
+                    r["params"]["latent"]) == conf]
+        entry = {"dataset": conf[0], "arch": conf[1], "hidden": conf[2], "latent": conf[3],
+                 "n_runs": len(runs)}
+        if cfg.protocol == "paper":
+            scan = [r for r in runs if r["phase"] == "scan"]
+            entry["scan_valid_nll"] = {f"{lr:g}": min((r["best_valid_nll"] for r in scan
+                                                       if r["params"]["lr"] == lr
+                                                       and r["best_valid_nll"] is not None),
+                                                      default=None) for lr in cfg.learning_rates}
+            entry["selected_lr"] = select_lr(scan) if len(scan) == len(cfg.learning_rates) * cfg.scan_repeats else None
+        valid = [r for r in runs if r["best_valid_nll"] is not None]
+        if valid:
+            best = min(valid, key=lambda r: (r["best_valid_nll"], r["run_dir"]))
+            entry.update(best_run=best["run_dir"], best_valid_nll=best["best_valid_nll"],
+                         test_nll=best["test_nll"])
+        out.append(entry)
+    return out
+
+
+def _write_reports(cfg, out: Path, results, command, started, done: bool):
+    runs = sorted(results.values(), key=lambda r: r["run_dir"])
+    failed = [r for r in runs if r["status"] in ("failed", "diverged")
+              or r["stop_reason"] == "non_finite_loss"]
+    report = {"command": command, "protocol": cfg.protocol, "config": cfg.to_dict(),
+              "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "complete": done, "n_runs": len(runs),
+              "n_failed": sum(r["status"] == "failed" for r in runs),
+              "n_diverged": sum(r["status"] == "diverged" for r in runs),
+              "selection": _selection(cfg, results), "runs": runs}
+    atomic_write_text(out / SWEEP, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if failed:
+        atomic_write_text(out / FAILED, json.dumps(
+            [{"run_dir": r["run_dir"], "params": r["params"], "status": r["status"],
+              "error": r["error"]} for r in failed], indent=2, sort_keys=True) + "\n")
+    elif (out / FAILED).exists():
+        (out / FAILED).unlink()              # nothing fails any more: no stale list
+    return report
+
+
+def _make_client(scheduler: str | None, workers: int):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 2,
+              progress: bool = True, command: str = "") -> dict:
+    """Run the sweep (skip finished runs, resume unfinished ones); returns the ``sweep.json`` dict."""
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    cfg = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()))   # workers may run elsewhere
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cfg_dict = cfg.to_dict()
+    first = plan_grid(cfg) if cfg.protocol == "grid" else plan_scan(cfg)
+    total = len(first) + (len(cfg.configurations()) * cfg.further_runs if cfg.protocol == "paper" else 0)
+    results: dict[str, dict] = {}
+    bar = tqdm(total=total, desc="runs", unit="run", disable=not progress, dynamic_ncols=True)
+    pending_conf = {c: len(cfg.learning_rates) * cfg.scan_repeats for c in cfg.configurations()}
+    client = cluster = ac = None
+    futures = {}
+
+    def finished_result(spec):
+        """The result of a finished run, read in the driver (no worker needed), else None."""
+        rel = run_dir_name(spec)
+        state = run_status(out / rel, _train_config(cfg, spec), cfg.eval)
+        if state["state"] != "finished":
+            return None
+        return _result(spec, out, rel, "skipped", state["summary"], state.get("results"))
+
+    def schedule(spec):
+        nonlocal client, cluster, ac
+        res = finished_result(spec)
+        if res is not None:
+            record(spec, res)
+            return
+        if client is None:                  # start the cluster only when there is work
+            client, cluster = _make_client(scheduler, workers)
+            ac = as_completed()
+        fut = client.submit(run_task, cfg_dict, dataclasses.asdict(spec), pure=False,
+                            key=f"{run_dir_name(spec).replace('/', '-')}-{uuid.uuid4().hex[:8]}")
+        futures[fut] = spec
+        ac.add(fut)
+
+    def record(spec, res):
+        results[res["run_dir"]] = res
+        bar.update(1)
+        bar.set_postfix_str(f"{res['status']} {res['run_dir']}", refresh=False)
+        _write_reports(cfg, out, results, command, started, done=False)
+        if cfg.protocol == "paper" and spec.phase == "scan":
+            pending_conf[spec.configuration] -= 1
+            if pending_conf[spec.configuration] == 0:       # the scan of this configuration is done
+                scan = [r for r in results.values() if r["phase"] == "scan"
+                        and tuple(r["params"][k] for k in ("dataset", "arch", "hidden", "latent"))
+                        == spec.configuration]
+                lr = select_lr(scan)
+                if lr is None:                  # every scan run failed: nothing to continue
+                    bar.total -= cfg.further_runs
+                    bar.refresh()
+                for further in plan_further(cfg, spec.configuration, lr) if lr is not None else ():
+                    schedule(further)
+
+    try:
+        for spec in first:
+            schedule(spec)
+        while futures:
+            fut = next(ac)
+            spec = futures.pop(fut)
+            try:
+                res = fut.result()
+            except Exception as exc:         # the worker died (KilledWorker, ...) or similar
+                res = _result(spec, None, run_dir_name(spec), "failed",
+                              error=f"{type(exc).__name__}: {exc}")
+            record(spec, res)
+        return _write_reports(cfg, out, results, command, started, done=True)
+    finally:
+        bar.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _dry_run(cfg: SweepConfig) -> dict:
+    """The plan and the state of every run directory, without running anything."""
+    specs = plan_grid(cfg) if cfg.protocol == "grid" else plan_scan(cfg)
+    runs = []
+    for spec in specs:
+        rel = run_dir_name(spec)
+        state = run_status(Path(cfg.out) / rel, _train_config(cfg, spec), cfg.eval)
+        runs.append({"run_dir": rel, "phase": spec.phase, "params": spec.params(),
+                     "state": state["state"]})
+    plan = {"protocol": cfg.protocol, "out": cfg.out, "n_configurations": len(cfg.configurations()),
+            "runs": runs}
+    if cfg.protocol == "paper":
+        plan["further_runs_per_configuration"] = cfg.further_runs
+        plan["note"] = (f"after the scan, {cfg.further_runs} further seeds "
+                        f"({cfg.scan_repeats}..{cfg.scan_repeats + cfg.further_runs - 1}) per "
+                        f"configuration run at its selected learning rate")
+    return plan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("config", help="sweep description (.json or .toml), see docs/sweeps.md")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running dask scheduler (tcp://host:8786); default: a "
+                        "LocalCluster of --workers processes")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                   help="LocalCluster worker processes (1 thread each)")
+    p.add_argument("--out", default=None, help="override the config's 'out' folder")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the state of each run")
+    p.add_argument("--json", action="store_true", help="print sweep.json (or the plan) as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be a positive integer, got {args.workers}")
+        cfg = load_config(args.config)
+        if args.out is not None:
+            cfg = dataclasses.replace(cfg, out=args.out)
+    except ValueError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        plan = _dry_run(cfg)
+        if args.json:
+            print(json.dumps(plan, indent=2))
+        else:
+            for r in plan["runs"]:
+                print(f"{r['state']:>9}  {r['phase']:<7} {r['run_dir']}")
+            print(f"{len(plan['runs'])} runs planned in {cfg.out} ({cfg.protocol} protocol)"
+                  + (f"; {plan['note']}" if "note" in plan else ""))
+        return 0
+    command = "python -m vae.sweep " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        report = run_sweep(cfg, scheduler=args.scheduler, workers=args.workers,
+                           progress=not args.no_progress, command=command)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; finished epochs and runs are saved, run the same "
+              f"command again to continue", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        counts = {}
+        for r in report["runs"]:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        print(f"{report['n_runs']} runs in {cfg.out}: "
+              + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        for sel in report["selection"]:
+            tests = ", ".join(f"k={k}: {v:.2f}" for k, v in sel.get("test_nll", {}).items())
+            lr = f" lr {sel['selected_lr']:g}" if sel.get("selected_lr") is not None else ""
+            print(f"  {sel['dataset']}/{sel['arch']}/h{sel['hidden']}/{sel['latent']}:{lr} best "
+                  f"{sel.get('best_run', '-')} valid {sel.get('best_valid_nll') or float('nan'):.2f}"
+                  f" test {tests or '-'}")
+        if report["n_failed"] or report["n_diverged"]:
+            print(f"{report['n_failed']} failed, {report['n_diverged']} diverged: see "
+                  f"{Path(cfg.out) / FAILED}", file=sys.stderr)
+    return 1 if report["n_failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
