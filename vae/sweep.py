@@ -469,7 +469,7 @@ def _make_client(scheduler: str | None, workers: int):
     if scheduler:
         return Client(scheduler), None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR)   # ":0": any free port for the dashboard
     return Client(cluster), cluster
 
 
