@@ -377,6 +377,12 @@ def run_task(cfg_dict: dict, spec_dict: dict) -> dict:
     from .train import TrainingDiverged, train
 
     torch.set_num_threads(1)                 # one core per task; the cluster runs N of them
+    try:                                     # the numba decoders too: N workers x all cores of
+        import numba                         # spinning kernel threads is many times slower
+
+        numba.set_num_threads(1)
+    except (ImportError, ValueError):        # pragma: no cover - numba is a dependency
+        pass
     cfg = SweepConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
     spec = RunSpec(**spec_dict)
     rel = run_dir_name(spec)
