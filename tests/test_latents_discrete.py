@@ -194,7 +194,7 @@ def test_vq_bad_options_raise_naming_the_value():
         VQLatent(16, init="kmeans")
     with pytest.raises(ValueError, match="got 2.5"):
         VQLatent(2.5)
-    with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"k \(samples per input\) must be a positive integer, got 0"):
         VQLatent(16).inference_samples(torch.zeros(1, 16), 0)
 
 
@@ -276,6 +276,11 @@ def test_concrete_iwae_estimate_matches_the_exact_marginal():
     weights = (s["log_ratio"][0] + loglik(b)).exp()                         # (k,)
     mean, se = weights.mean().item(), (weights.std() / math.sqrt(k)).item()
     assert abs(mean - exact) < 4 * se
+    # negative control: the same estimate against the marginal of a slightly different prior
+    # (first logit 0.5 -> 0.0) is refuted, so the 4-SE check has the power to see such a change
+    p1_wrong = torch.sigmoid(torch.tensor([0.0, -1.0, 2.0], dtype=torch.float64))
+    wrong = (torch.where(configs == 1, p1_wrong, 1 - p1_wrong).prod(-1) * loglik(configs).exp()).sum().item()
+    assert abs(mean - wrong) > 4 * se
     # the IWAE bound log(1/k sum w) is then within ~4 relative standard errors of log p(x)
     iwae = (torch.logsumexp(s["log_ratio"][0] + loglik(b), 0) - math.log(k)).item()
     assert abs(iwae - math.log(exact)) < 4 * se / exact

@@ -101,6 +101,16 @@ def test_zlaplace_crypto_lemma_and_theorem1_moments():
     code, rate = -inf["log_ratio"][0], tr["rate"]
     se = math.sqrt(code.var().item() / n + rate.var().item() / n)
     assert abs(code.mean().item() - rate.mean().item()) < 5 * se
+    # negative controls (the checks above can fail): (a) the decoder input without the dither
+    # removed, K(e+U), is not distributed as e - U; (b) the code length of the quantized point
+    # evaluated at an unshared dither (U permuted across draws) is not the rate in expectation
+    u = delta * (torch.rand(n, 4, generator=gen(11), dtype=torch.float64) - 0.5)
+    z = torch.round((e0 + u) / delta)
+    assert ((z * delta).var(0) - delta ** 2 / 12).abs().max() > 5 * se_var.max()
+    perm = torch.randperm(n, generator=gen(13))
+    wrong = laplace.neg_log_p_z_given_u(z, u[perm], layer.alpha, delta).sum(-1)
+    se_w = math.sqrt(wrong.var().item() / n + rate.var().item() / n)
+    assert abs(wrong.mean().item() - rate.mean().item()) > 5 * se_w
 
 
 def test_zlaplace_encode_decode_roundtrip_and_seed():
@@ -130,7 +140,7 @@ def test_zlaplace_defaults_registry_and_bad_options():
             ZLaplaceLatent(5, **bad)
     with pytest.raises(ValueError, match="hidden"):
         ZLaplaceLatent(0)
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match=r"k \(samples per input\) must"):
         layer.inference_samples(torch.zeros(3, 5), 0)
     with pytest.raises(ValueError, match="dither"):
         layer.encode(torch.zeros(3, 5))

@@ -167,6 +167,7 @@ def test_max_epochs_cap_and_raise_on_resume(tmp_path):
     (["--lr", "-1"], "lr must be a positive number"),
     (["--latent", "gaussian", "--latent-option", "no_such_option=1"], "no_such_option"),
     (["--latent", "gaussian", "--latent-option", "oops"], "KEY=VALUE"),
+    (["--latent", "gaussian", "--data-dir", "/nonexistent-lrl-data"], "is not a directory"),
 ])
 def test_train_cli_bad_input_exit_2(tmp_path, capsys, args, message):
     code = train.main(["--out", str(tmp_path / "x"), "--no-progress", *args])
@@ -195,6 +196,8 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     assert "run directory" in capsys.readouterr().err
     assert evaluate.main([str(tmp_path), "--samples", "0", "--no-progress"]) == 2
     assert "positive" in capsys.readouterr().err
+    assert evaluate.main([str(tmp_path), "--data-dir", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ the IWAE bound

@@ -61,6 +61,7 @@ from lattices._io import atomic_write
 
 __all__ = [
     "DATASETS",
+    "check_data_dir",
     "SPLITS",
     "SHA256",
     "MNIST_URL",
@@ -161,6 +162,18 @@ def resolve_data_dirs(data_dir: str | os.PathLike | None = None,
             dirs.append(shared)
     dirs.append(cache_dir(cache) / "downloads")
     return dirs
+
+
+def check_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """An explicit ``--data-dir`` must be an existing folder (a typo is an error, not a silent
+    fallback to the cache); ``None`` passes through."""
+    if data_dir is None:
+        return None
+    path = Path(data_dir).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"--data-dir {str(data_dir)!r} is not a directory; it should hold "
+                         f"binarized_mnist/ and/or omniglot/ (see {_README})")
+    return path
 
 
 def _candidates(dirs: list[Path], subdir: str, filename: str) -> list[Path]:

@@ -30,6 +30,7 @@ import torch
 from lattices._io import atomic_write_text
 
 from . import data as vdata
+from .latents import check_sample_count
 from .train import epoch_generator, load_run, resolve_device
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "evaluate_run", "build_parser", "main"]
@@ -63,8 +64,7 @@ def _chunk_size(batch: int, k: int, input_dim: int, max_elements: int) -> int:
 def iwae_nll(model, x: torch.Tensor, k: int, *, batch_size: int = 100, generator=None,
              max_elements: int = 2 ** 24, progress: bool = False) -> torch.Tensor:
     """Per-image k-sample bound ``-log mean_i w_i`` (float64, shape (n,)) for images ``x`` (n, 784)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k (number of importance samples) must be a positive integer, got {k!r}")
+    check_sample_count(k)
     model.eval()
     n = x.shape[0]
     out = torch.empty(n, dtype=torch.float64)
@@ -162,6 +162,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        vdata.check_data_dir(args.data_dir)
         if args.batch_size < 1 or args.max_elements < 1:
             raise ValueError(f"--batch-size and --max-elements must be positive, got "
                              f"{args.batch_size} and {args.max_elements}")

@@ -255,7 +255,7 @@ def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=No
     Returns the per-image means of the loss parts and the wall time in seconds.
     Raises :class:`TrainingDiverged` at the first non-finite loss.
     """
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     n_batches = math.ceil(x_train.shape[0] / batch_size)
     t0 = time.perf_counter()
     batches = vdata.batches(dataset, "train", batch_size, generator=generator, data=x_train)
@@ -270,11 +270,11 @@ def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=No
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        for key, value in terms.items():
+        for key, value in terms.items():        # summed on the device: no host sync per part
             if key != "per_example_loss":
-                sums[key] = sums.get(key, 0.0) + float(value.detach()) * x.shape[0]
+                sums[key] = sums.get(key, 0.0) + value.detach().double() * x.shape[0]
     seconds = time.perf_counter() - t0
-    return {k: v / x_train.shape[0] for k, v in sums.items()}, seconds
+    return {k: float(v) / x_train.shape[0] for k, v in sums.items()}, seconds
 
 
 def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs, progress, log,
@@ -379,6 +379,7 @@ def main(argv=None) -> int:
                              max_epochs=args.max_epochs, patience_halve=args.patience_halve,
                              patience_stop=args.patience_stop, train_limit=args.train_limit,
                              valid_limit=args.valid_limit, model=model.to_dict())
+        vdata.check_data_dir(args.data_dir)
         if not args.resume:
             VAE(model)                       # bad latent options fail here, before any data is read
     except (ValueError, TypeError) as exc:   # TypeError: an unknown --latent-option name

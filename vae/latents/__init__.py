@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import importlib
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count,
+                   require_dither)
 
 __all__ = ["LATENTS", "build_latent", "latent_class", "LatentLayer", "TrainTerms",
-           "InferenceSamples", "check_dim"]
+           "InferenceSamples", "check_dim", "check_sample_count", "require_dither"]
 
 #: registry name -> "module:Class" (relative to this package)
 LATENTS: dict[str, str] = {

@@ -38,7 +38,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-__all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim", "check_positive_float"]
+__all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim", "check_positive_float",
+           "check_sample_count", "require_dither"]
 
 
 class TrainTerms(dict):
@@ -79,6 +80,21 @@ def check_positive_float(value, name: str) -> float:
             or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def check_sample_count(k) -> int:
+    """``k`` (importance samples / dithers per input) as a positive int, else ``ValueError``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (samples per input) must be a positive integer, got {k!r}")
+    return k
+
+
+def require_dither(u, op: str) -> torch.Tensor:
+    """The dither of :meth:`LatentLayer.encode` / ``decode``: required for lattice latents."""
+    if u is None:
+        raise ValueError(f"{op} needs the dither u (batch, m) shared by encoder and decoder, "
+                         "e.g. from sample_dither()")
+    return u
 
 
 class LatentLayer(nn.Module, ABC):

@@ -75,7 +75,7 @@ from torch import nn
 
 from lattices._rng import as_torch_generator
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count
 
 __all__ = ["ConcreteLatent", "bernoulli_kl"]
 
@@ -163,7 +163,7 @@ class ConcreteLatent(LatentLayer):
 
     def inference_samples(self, e, k, generator=None):
         r"""``k`` hard samples :math:`b \sim q(\cdot|x)`, ``log_ratio`` = log p(b) - log q(b|x)."""
-        k = check_dim(k, name="k")
+        k = check_sample_count(k)
         a = self._check(e)
         noise = logistic_noise((a.shape[0], k, self.dim),
                                as_torch_generator(generator, a.device), a.device, a.dtype)

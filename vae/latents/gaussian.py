@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count
 
 __all__ = ["GaussianLatent"]
 
@@ -54,6 +54,7 @@ class GaussianLatent(LatentLayer):
         return TrainTerms(decoder_input=z, rate=kl, aux=torch.zeros_like(kl))
 
     def inference_samples(self, e, k, generator=None):
+        check_sample_count(k)
         mu, logvar = self._split(e)
         mu, logvar = mu[:, None, :], logvar[:, None, :]                     # (batch, 1, m)
         eps = torch.randn((mu.shape[0], k, self.dim), generator=generator,

@@ -49,7 +49,8 @@ import lattices
 from theory.prior import LatticePrior
 from theory.scaling import matched_log_delta
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float
+from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float,
+                   check_sample_count, require_dither)
 
 __all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "PRIOR_DEFAULTS"]
 
@@ -223,8 +224,7 @@ class ProxyLatticeLatent(LatentLayer):
     def inference_samples(self, e, k, generator=None):
         """Sec. 3.6.3: ``k`` dithers, decoder input ``z - U`` (9), ``log_ratio`` = minus (10) (float64)."""
         self._check_e(e)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        check_sample_count(k)
         B = e.shape[0]
         delta = self.delta().detach().double()                           # (R,)
         v = self._cell((B, k), generator, e.device)                       # (B, k, R, n)
@@ -239,16 +239,14 @@ class ProxyLatticeLatent(LatentLayer):
     def encode(self, e, u=None):
         r"""Integer coefficients (batch, m) int64 of :math:`z_b/\Delta_b` w.r.t. the base basis, per block."""
         self._check_e(e)
-        if u is None:
-            raise ValueError("encode needs the dither u (batch, m), e.g. from sample_dither()")
+        require_dither(u, "encode")
         delta = self.delta().detach().double()
         v = self._blocks(u.detach().double()) / delta[:, None]
         return self._quantize(self._blocks(e), v, delta).reshape(e.shape[0], self.dim)
 
     def decode(self, symbols, u=None):
         """Decoder input ``z - u`` (batch, m) from the coefficients of :meth:`encode`."""
-        if u is None:
-            raise ValueError("decode needs the dither u (batch, m) used by encode")
+        require_dither(u, "decode")
         delta = self.delta().detach().double()
         z = delta[:, None] * (self._blocks(symbols).double() @ self._basis)   # (batch, R, n)
         return (z.reshape(u.shape) - u.double()).to(u.dtype)

@@ -87,7 +87,7 @@ from torch import nn
 
 from lattices._rng import as_torch_generator
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim
+from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count
 
 __all__ = ["VQLatent"]
 
@@ -227,7 +227,7 @@ class VQLatent(LatentLayer):
 
     def inference_samples(self, e, k, generator=None):
         """``k`` identical samples :math:`z_q`; ``log_ratio`` = minus the code length."""
-        k = check_dim(k, name="k")
+        k = check_sample_count(k)
         idx = self.encode(e)
         zq = self.decode(idx)                                                # (batch, m)
         with torch.no_grad():

@@ -31,7 +31,8 @@ from torch import nn
 
 from theory.laplace import log_fu_over_fsu, neg_log_p_z_given_u
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float
+from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float,
+                   check_sample_count, require_dither)
 
 __all__ = ["ZLaplaceLatent"]
 
@@ -111,8 +112,7 @@ class ZLaplaceLatent(LatentLayer):
     def inference_samples(self, e, k, generator=None):
         """Sec. 3.6.3: ``k`` dithers, decoder input ``z Delta - U`` (9), ``log_ratio`` = minus (10)."""
         self._check_e(e)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        check_sample_count(k)
         delta = self.delta.to(e.dtype)
         v = self._uniform((e.shape[0], k, self.dim), e, generator)
         u = delta * (v - 0.5)                                    # (batch, k, m), step 1
@@ -126,15 +126,13 @@ class ZLaplaceLatent(LatentLayer):
     def encode(self, e, u=None):
         r"""Integer indices :math:`z = \mathrm{round}((e + u)/\Delta)`, int64 (batch, m); ``u`` is required."""
         self._check_e(e)
-        if u is None:
-            raise ValueError("encode needs the dither u (batch, m), e.g. from sample_dither()")
+        require_dither(u, "encode")
         delta = self.delta.detach().to(e.dtype)
         return torch.round((e.detach() + u) / delta).to(torch.int64)
 
     def decode(self, symbols, u=None):
         r"""Decoder input :math:`z\Delta - u` from the indices of :meth:`encode` (eq. (9))."""
-        if u is None:
-            raise ValueError("decode needs the dither u (batch, m) used by encode")
+        require_dither(u, "decode")
         return symbols.to(u.dtype) * self.delta.detach().to(u.dtype) - u
 
     def extra_repr(self) -> str:
