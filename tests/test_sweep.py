@@ -140,6 +140,50 @@ def test_restart_skips_finished_and_resumes_unfinished(grid_run, tmp_path):
 
 
 @needs_data
+def test_best_eval_evaluates_only_the_reported_runs_once(grid_run, tmp_path, capsys):
+    """The last phase: k = 30 on 10 test images for the best-validation run of each
+    configuration only; a restart redoes nothing; a reported run that cannot be evaluated
+    (its best.pt is gone) is a recorded failure, exit code 1."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(grid_run[1], out)
+    be = {"samples": [1, 30], "limit": 10}
+    cfg = grid_config(tmp_path, out, best_eval=be)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    report = sweep_json(out)
+    assert set(statuses(out).values()) == {"skipped"} and report["n_best_eval_failed"] == 0
+    key = "test/best/seed0/limit10"
+    best = {s["best_run"] for s in report["selection"]}
+    assert len(best) == 2
+    for r in report["runs"]:
+        evals = json.loads((out / r["run_dir"] / "eval.json").read_text())["evaluations"]
+        if r["run_dir"] in best:
+            assert set(evals[key]) == {"1", "30"} and evals[key]["30"]["n_images"] == 10
+            assert evals[key]["30"]["nll"] <= evals[key]["1"]["nll"] + 5
+        else:
+            assert key not in evals                                   # only the reported runs
+    for s in report["selection"]:
+        saved = json.loads((out / s["best_run"] / "eval.json").read_text())["evaluations"][key]
+        assert s["best_eval"] == saved
+    assert "k=30: " in capsys.readouterr().out.split("; best_eval k=1: ")[1]
+    # a restart: nothing to evaluate again
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")}
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")} == stamps
+    # a larger k for a reported run whose best.pt is lost: a recorded failure, the other goes on
+    victim = sorted(best)[0]
+    (out / victim / "best.pt").unlink()
+    cfg = grid_config(tmp_path, out, best_eval={**be, "samples": [1, 30, 40]})
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 1
+    assert "1 best-run evaluations failed" in capsys.readouterr().err
+    (failed,) = json.loads((out / "failed.json").read_text())
+    assert failed["run_dir"] == victim and failed["status"] == "best_eval failed"
+    other = sorted(best)[1]
+    assert "40" in json.loads((out / other / "eval.json").read_text())["evaluations"][key]
+
+
+@needs_data
 def test_paper_protocol_runs_further_seeds_at_the_best_rate(paper_run):
     _, out = paper_run
     report = sweep_json(out)
@@ -196,6 +240,8 @@ def test_select_lr_prefers_lowest_validation_and_ignores_failures():
     ({"train": {"max_epoch": 3}}, ["train", "'max_epoch'", "max_epochs"]),
     ({"eval": {"samples": [0]}}, ["eval.samples", "integers >= 1"]),
     ({"seeds": [0], "protocol": "paper"}, ["seeds", "scan_repeats", "further_runs"]),
+    ({"best_eval": {"limit": 10}}, ["best_eval.samples", "[100, 10000]"]),
+    ({"best_eval": {"samples": [10], "limits": 3}}, ["best_eval", "'limits'", "max_elements"]),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, capsys, change, words):
     cfg = json.loads(grid_config(tmp_path, tmp_path / "out").read_text())
@@ -330,3 +376,45 @@ def test_paper_tables_garbled_cells_are_none_and_shapes():
     assert paper_tables.table3("omniglot", "linear", "concrete", "gaussian") == 1.00
     with pytest.raises(ValueError, match="valid"):
         paper_tables.table2("mnist", "linear", 64, "e8", 1)
+
+
+def _fake_run(root: Path, latent: str, evaluations: dict, valid=100.0) -> Path:
+    d = root / f"mnist/linear/h32/{latent}/lr0.001/seed0"
+    d.mkdir(parents=True)
+    cfg = {"dataset": "mnist", "lr": 1e-3, "seed": 0, "max_epochs": 40, "patience_halve": 5,
+           "patience_stop": 10, "batch_size": 100, "train_limit": None, "valid_limit": None,
+           "model": {"arch": "linear", "hidden": 32, "latent": latent}}
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "summary.json").write_text(json.dumps({"best_valid_nll": valid, "epochs": 40,
+                                                "stop_reason": "max_epochs"}))
+    (d / "eval.json").write_text(json.dumps({"evaluations": evaluations}))
+    return d
+
+
+def _res(n, **nll):
+    return {k[1:]: {"k": int(k[1:]), "nll": v, "standard_error": 0.5, "n_images": n}
+            for k, v in nll.items()}
+
+
+def test_table2_large_k_column_and_full_set_estimate(tmp_path):
+    """A best_eval on 1000 images (k = 100 and 10^4) beside the full-set k = 1, 100: the
+    full-set estimate is full(100) - [sub(100) - sub(10^4)]; without a common k it is absent."""
+    _fake_run(tmp_path, "e8", {
+        "test/best/seed0/limitNone": _res(10000, k1=120.0, k100=115.0),
+        "test/best/seed0/limit1000": _res(1000, k1=122.0, k100=116.0, k10000=114.5)})
+    _fake_run(tmp_path, "a2", {
+        "test/best/seed0/limitNone": _res(10000, k1=121.0, k100=116.0),
+        "test/best/seed0/limit1000": _res(1000, k10000=113.0)})
+    report = table2.build_report(tmp_path)
+    rows = {r["latent"]: r for r in report["rows"]}
+    e8, a2 = rows["e8"]["large_k"], rows["a2"]["large_k"]
+    assert (e8["k"], e8["n_images"], e8["via_k"]) == (10000, 1000, 100)
+    assert e8["full_set_estimate"] == pytest.approx(115.0 - (116.0 - 114.5))
+    assert e8["difference"] == pytest.approx(113.5 - 109.86)          # paper E8 h32 k = 10^4
+    assert rows["e8"]["ours"]["1"] == 120.0                            # k = 1: the full test set
+    assert a2["full_set_estimate"] is None and a2["via_k"] is None
+    assert a2["difference"] == pytest.approx(113.0 - paper_tables.table2("mnist", "linear", 32, "a2", 10000))
+    md = table2.to_markdown(report)
+    row = next(line for line in md.splitlines() if "| E8 |" in line)
+    assert "10000 (1000)" in row and "114.50 ± 0.50" in row and "113.50" in row
+    assert "Full-set estimate" in md

@@ -16,6 +16,13 @@ Two protocols:
   selected, and ``further_runs`` more seeds (the paper: 16, here seeds ``scan_repeats ..``) run at
   that rate.  The run reported is the one with the best validation NLL of all of them.
 
+Optional last phase, ``best_eval`` (the paper reports k = 10^4 only for the chosen run): when
+every run is done, the best-validation run of each configuration is evaluated once more with
+the ``best_eval`` options (e.g. ``{"samples": [100, 10000], "limit": 1000}``: k = 10^4 on the
+first 1000 test images, affordable where k = 10^4 on every run is not).  The results go into the
+run's ``eval.json`` under their own key and into ``sweep.json``'s selection; a restart evaluates
+only what is missing.
+
 Restart semantics: a run is *finished* when its ``summary.json`` says it stopped
 (``no_improvement``, ``max_epochs`` at the configured cap, or ``non_finite_loss``) and its
 ``eval.json`` holds every requested k, written after the summary; a finished run is skipped.
@@ -60,8 +67,8 @@ _TRAIN_KEYS = ("max_epochs", "patience_halve", "patience_stop", "batch_size", "t
 _EVAL_KEYS = ("samples", "limit", "split", "seed", "batch_size", "max_elements")
 _MODEL_KEYS = ("gate_width", "latent_options")
 _TOP_KEYS = ("out", "protocol", "datasets", "archs", "hidden", "latents", "learning_rates", "seeds",
-             "scan_repeats", "further_runs", "train", "eval", "model", "device", "data_dir",
-             "description")
+             "scan_repeats", "further_runs", "train", "eval", "best_eval", "model", "device",
+             "data_dir", "description")
 _STOPPED = ("no_improvement", "max_epochs", "non_finite_loss")
 
 
@@ -82,6 +89,7 @@ class SweepConfig:
     further_runs: int = 16                    # paper protocol: more seeds at the selected rate
     train: dict = field(default_factory=dict)   # TrainConfig budget fields
     eval: dict = field(default_factory=dict)    # evaluate_run options
+    best_eval: dict = field(default_factory=dict)   # evaluate_run options for the reported runs
     model: dict = field(default_factory=dict)   # gate_width, latent_options {latent: {...}}
     device: str = "auto"
     data_dir: str | None = None
@@ -149,6 +157,21 @@ def _check_keys(where, d, allowed):
                          f"{', '.join(allowed)} (keys starting with '_' are comments)")
 
 
+def _parse_eval(section: str, given, defaults: dict, splits) -> dict:
+    """An ``eval``-like section: ``defaults`` updated with ``given``, every value checked."""
+    _check_keys(f"section {section!r}", given, _EVAL_KEYS)
+    ev = {**defaults, **given}
+    ev["samples"] = list(_int_list(f"{section}.samples", ev["samples"]))
+    if ev["limit"] is not None:
+        _int_list(f"{section}.limit", ev["limit"])
+    _int_list(f"{section}.seed", ev["seed"], minimum=0)
+    for key in ("batch_size", "max_elements"):
+        _int_list(f"{section}.{key}", ev[key])
+    if ev["split"] not in splits:
+        raise _bad(f"{section}.split", ev["split"], ", ".join(splits))
+    return ev
+
+
 def parse_config(raw: dict) -> SweepConfig:
     """Validate a raw config dict; ``ValueError`` names the bad key/value and what is valid."""
     from . import data as vdata
@@ -194,20 +217,16 @@ def parse_config(raw: dict) -> SweepConfig:
 
     train = dict(raw.get("train", {}))
     _check_keys("section 'train'", train, _TRAIN_KEYS)
-    ev = {"samples": [1, 10000], "limit": None, "split": "test", "seed": 0, "batch_size": 100,
-          "max_elements": 2 ** 24}
-    given_eval = raw.get("eval", {})
-    _check_keys("section 'eval'", given_eval, _EVAL_KEYS)
-    ev.update(given_eval)
-    ev["samples"] = list(_int_list("eval.samples", ev["samples"]))
-    if ev["limit"] is not None:
-        _int_list("eval.limit", ev["limit"])
-    for key in ("seed",):
-        _int_list(f"eval.{key}", ev[key], minimum=0)
-    for key in ("batch_size", "max_elements"):
-        _int_list(f"eval.{key}", ev[key])
-    if ev["split"] not in vdata.SPLITS:
-        raise _bad("eval.split", ev["split"], ", ".join(vdata.SPLITS))
+    ev = _parse_eval("eval", raw.get("eval", {}),
+                     {"samples": [1, 10000], "limit": None, "split": "test", "seed": 0,
+                      "batch_size": 100, "max_elements": 2 ** 24}, vdata.SPLITS)
+    best_eval = {}
+    if raw.get("best_eval") is not None:
+        _check_keys("section 'best_eval'", raw["best_eval"], _EVAL_KEYS)
+        if "samples" not in raw["best_eval"]:
+            raise _bad("best_eval.samples", None, "a non-empty list of sample counts k, e.g. "
+                       "[100, 10000] (the best run of each configuration is evaluated with them)")
+        best_eval = _parse_eval("best_eval", raw["best_eval"], ev, vdata.SPLITS)
     model = dict(raw.get("model", {}))
     _check_keys("section 'model'", model, _MODEL_KEYS)
     options = model.get("latent_options", {})
@@ -224,8 +243,8 @@ def parse_config(raw: dict) -> SweepConfig:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise _bad("description", description, "a string")
-    cfg = SweepConfig(**kw, train=train, eval=ev, model=model, device=device, data_dir=data_dir,
-                      description=description)
+    cfg = SweepConfig(**kw, train=train, eval=ev, best_eval=best_eval, model=model, device=device,
+                      data_dir=data_dir, description=description)
     # every model and training budget must be constructible before anything runs
     seen = set()
     for dataset, arch, hidden, latent in cfg.configurations():
@@ -365,25 +384,59 @@ def _result(spec, out, rel, status, summary=None, results=None, error=None, seco
             "error": error, "seconds": seconds}
 
 
+def _one_thread():
+    """One core per task (the cluster runs N of them): torch and the numba decoders, whose N
+    workers x all cores of spinning kernel threads are many times slower (docs/sweeps.md)."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except (ImportError, ValueError):        # pragma: no cover - numba is a dependency
+        pass
+
+
+def _config_from_dict(cfg_dict: dict) -> SweepConfig:
+    return SweepConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+
+
+def best_eval_results(run_dir, best_eval: dict) -> dict:
+    """The saved ``best_eval`` results of a run (``{k: {nll, standard_error, ...}}``), possibly partial."""
+    saved = _read_json(Path(run_dir) / "eval.json") or {}
+    return saved.get("evaluations", {}).get(_eval_key(best_eval), {})
+
+
+def best_eval_task(cfg_dict: dict, rel: str, samples: list) -> dict:
+    """Evaluate the reported (best-validation) run ``rel`` with the ``best_eval`` options; the
+    unit of work of the sweep's last phase.  Returns ``{"run_dir", "results", "error"}``."""
+    from .evaluate import evaluate_run
+
+    _one_thread()
+    cfg = _config_from_dict(cfg_dict)
+    be = cfg.best_eval
+    try:
+        report = evaluate_run(Path(cfg.out) / rel, samples, split=be["split"], seed=be["seed"],
+                              batch_size=be["batch_size"], limit=be["limit"], device=cfg.device,
+                              data_dir=cfg.data_dir, max_elements=be["max_elements"], progress=False)
+        return {"run_dir": rel, "results": report["results"], "error": None}
+    except Exception as exc:                 # recorded, the sweep goes on
+        return {"run_dir": rel, "results": {},
+                "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"}
+
+
 def run_task(cfg_dict: dict, spec_dict: dict) -> dict:
     """Train (or resume) and evaluate one run; the unit of work sent to a Dask worker.
 
     Never raises for a failure of the run itself: the error and traceback go into the result
     (``status: failed``) so that one bad run does not stop the sweep.
     """
-    import torch
-
     from .evaluate import evaluate_run
     from .train import TrainingDiverged, train
 
-    torch.set_num_threads(1)                 # one core per task; the cluster runs N of them
-    try:                                     # the numba decoders too: N workers x all cores of
-        import numba                         # spinning kernel threads is many times slower
-
-        numba.set_num_threads(1)
-    except (ImportError, ValueError):        # pragma: no cover - numba is a dependency
-        pass
-    cfg = SweepConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    _one_thread()
+    cfg = _config_from_dict(cfg_dict)
     spec = RunSpec(**spec_dict)
     rel = run_dir_name(spec)
     out = Path(cfg.out) / rel
@@ -445,19 +498,28 @@ def _selection(cfg: SweepConfig, results: dict[str, dict]) -> list[dict]:
             best = min(valid, key=lambda r: (r["best_valid_nll"], r["run_dir"]))
             entry.update(best_run=best["run_dir"], best_valid_nll=best["best_valid_nll"],
                          test_nll=best["test_nll"])
+            if cfg.best_eval:
+                saved = best_eval_results(Path(cfg.out) / best["run_dir"], cfg.best_eval)
+                entry["best_eval"] = {str(k): saved[str(k)] for k in cfg.best_eval["samples"]
+                                      if str(k) in saved}
         out.append(entry)
     return out
 
 
-def _write_reports(cfg, out: Path, results, command, started, done: bool):
+def _write_reports(cfg, out: Path, results, command, started, done: bool,
+                   best_eval_errors: dict | None = None):
     runs = sorted(results.values(), key=lambda r: r["run_dir"])
     failed = [r for r in runs if r["status"] in ("failed", "diverged")
               or r["stop_reason"] == "non_finite_loss"]
+    failed += [{"run_dir": rel, "params": results.get(rel, {}).get("params"),
+                "status": "best_eval failed", "error": err}
+               for rel, err in (best_eval_errors or {}).items()]
     report = {"command": command, "protocol": cfg.protocol, "config": cfg.to_dict(),
               "started": started, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "complete": done, "n_runs": len(runs),
               "n_failed": sum(r["status"] == "failed" for r in runs),
               "n_diverged": sum(r["status"] == "diverged" for r in runs),
+              "n_best_eval_failed": len(best_eval_errors or {}),
               "selection": _selection(cfg, results), "runs": runs}
     atomic_write_text(out / SWEEP, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if failed:
@@ -538,6 +600,40 @@ def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 
                 for further in plan_further(cfg, spec.configuration, lr) if lr is not None else ():
                     schedule(further)
 
+    def evaluate_best():
+        """The last phase: the reported run of every configuration with ``best_eval``."""
+        nonlocal client, cluster
+        todo = []
+        for entry in _selection(cfg, results):
+            if "best_run" in entry:
+                saved = best_eval_results(out / entry["best_run"], cfg.best_eval)
+                missing = [k for k in cfg.best_eval["samples"] if str(k) not in saved]
+                if missing:
+                    todo.append((entry["best_run"], missing))
+        if not todo:
+            return
+        if client is None:
+            client, cluster = _make_client(scheduler, workers)
+        bar2 = tqdm(total=len(todo), desc="best-run evaluations", unit="run", disable=not progress,
+                    dynamic_ncols=True)
+        try:
+            futs = [client.submit(best_eval_task, cfg_dict, rel, missing, pure=False,
+                                  key=f"best-{rel.replace('/', '-')}-{uuid.uuid4().hex[:8]}")
+                    for rel, missing in todo]
+            for fut in as_completed(futs):
+                try:
+                    res = fut.result()
+                except Exception as exc:     # the worker died
+                    res = {"run_dir": "?", "error": f"{type(exc).__name__}: {exc}"}
+                if res["error"]:
+                    best_eval_errors[res["run_dir"]] = res["error"]
+                bar2.update(1)
+                _write_reports(cfg, out, results, command, started, done=False,
+                               best_eval_errors=best_eval_errors)
+        finally:
+            bar2.close()
+
+    best_eval_errors: dict[str, str] = {}
     try:
         for spec in first:
             schedule(spec)
@@ -550,7 +646,10 @@ def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 
                 res = _result(spec, None, run_dir_name(spec), "failed",
                               error=f"{type(exc).__name__}: {exc}")
             record(spec, res)
-        return _write_reports(cfg, out, results, command, started, done=True)
+        if cfg.best_eval:
+            evaluate_best()
+        return _write_reports(cfg, out, results, command, started, done=True,
+                              best_eval_errors=best_eval_errors)
     finally:
         bar.close()
         if client is not None:
@@ -575,6 +674,13 @@ def _dry_run(cfg: SweepConfig) -> dict:
         plan["note"] = (f"after the scan, {cfg.further_runs} further seeds "
                         f"({cfg.scan_repeats}..{cfg.scan_repeats + cfg.further_runs - 1}) per "
                         f"configuration run at its selected learning rate")
+    if cfg.best_eval:
+        be = cfg.best_eval
+        images = "the whole" if be["limit"] is None else f"the first {be['limit']}"
+        plan["best_eval"] = be
+        plan["note"] = ((plan["note"] + "; ") if "note" in plan else "") + (
+            f"then the best-validation run of each configuration is evaluated with k = "
+            f"{', '.join(map(str, be['samples']))} on {images} {be['split']} images")
     return plan
 
 
@@ -636,14 +742,18 @@ def main(argv=None) -> int:
               + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
         for sel in report["selection"]:
             tests = ", ".join(f"k={k}: {v:.2f}" for k, v in sel.get("test_nll", {}).items())
+            best = ", ".join(f"k={k}: {v['nll']:.2f} ± {v['standard_error']:.2f} ({v['n_images']} images)"
+                             for k, v in sel.get("best_eval", {}).items())
             lr = f" lr {sel['selected_lr']:g}" if sel.get("selected_lr") is not None else ""
             print(f"  {sel['dataset']}/{sel['arch']}/h{sel['hidden']}/{sel['latent']}:{lr} best "
                   f"{sel.get('best_run', '-')} valid {sel.get('best_valid_nll') or float('nan'):.2f}"
-                  f" test {tests or '-'}")
-        if report["n_failed"] or report["n_diverged"]:
-            print(f"{report['n_failed']} failed, {report['n_diverged']} diverged: see "
+                  f" test {tests or '-'}" + (f"; best_eval {best}" if best else ""))
+        n_bad = report["n_failed"] + report["n_diverged"] + report.get("n_best_eval_failed", 0)
+        if n_bad:
+            print(f"{report['n_failed']} failed, {report['n_diverged']} diverged, "
+                  f"{report.get('n_best_eval_failed', 0)} best-run evaluations failed: see "
                   f"{Path(cfg.out) / FAILED}", file=sys.stderr)
-    return 1 if report["n_failed"] else 0
+    return 1 if report["n_failed"] or report.get("n_best_eval_failed", 0) else 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ refuted / 2 bad usage, negative controls) is :mod:`validation._report`.
 * ``theorem1``, ``crypto_lemma``, ``kl_identity``, ``figure2``: the paper's mathematics;
 * ``audit``: every checkable claim of the paper, one row each (docs/audit.md);
 * ``train_vs_inference``: trained models, training loss (5) vs inference loss (9) + (10);
-* ``table2``: our test NLL beside the paper's Tables 2, 3, 5/6 (``paper_tables``: the transcription).
+* ``table2``: our test NLL beside the paper's Tables 2, 3, 5/6 (``paper_tables``: the transcription);
+* ``plots``: training curves, NLL against the lattice's NSM, Figure 2 (PNGs for docs/results.md).
 """
-__all__ = ["audit", "crypto_lemma", "figure2", "kl_identity", "paper_tables", "table2", "theorem1",
+__all__ = ["audit", "crypto_lemma", "figure2", "kl_identity", "paper_tables", "plots", "table2", "theorem1",
            "train_vs_inference"]
