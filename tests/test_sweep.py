@@ -148,12 +148,12 @@ def test_best_eval_evaluates_only_the_reported_runs_once(grid_run, tmp_path, cap
 
     out = tmp_path / "copy"
     shutil.copytree(grid_run[1], out)
-    be = {"samples": [1, 30], "limit": 10}
+    be = {"samples": [1, 30], "limit": 10, "subset": "spread"}
     cfg = grid_config(tmp_path, out, best_eval=be)
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
     report = sweep_json(out)
     assert set(statuses(out).values()) == {"skipped"} and report["n_best_eval_failed"] == 0
-    key = "test/best/seed0/limit10"
+    key = "test/best/seed0/limit10-spread"
     best = {s["best_run"] for s in report["selection"]}
     assert len(best) == 2
     for r in report["runs"]:
@@ -242,6 +242,7 @@ def test_select_lr_prefers_lowest_validation_and_ignores_failures():
     ({"seeds": [0], "protocol": "paper"}, ["seeds", "scan_repeats", "further_runs"]),
     ({"best_eval": {"limit": 10}}, ["best_eval.samples", "[100, 10000]"]),
     ({"best_eval": {"samples": [10], "limits": 3}}, ["best_eval", "'limits'", "max_elements"]),
+    ({"best_eval": {"samples": [10], "subset": "random"}}, ["best_eval.subset", "'random'", "spread"]),
 ])
 def test_bad_config_exits_2_naming_the_key(tmp_path, capsys, change, words):
     cfg = json.loads(grid_config(tmp_path, tmp_path / "out").read_text())
@@ -402,7 +403,7 @@ def test_table2_large_k_column_and_full_set_estimate(tmp_path):
     full-set estimate is full(100) - [sub(100) - sub(10^4)]; without a common k it is absent."""
     _fake_run(tmp_path, "e8", {
         "test/best/seed0/limitNone": _res(10000, k1=120.0, k100=115.0),
-        "test/best/seed0/limit1000": _res(1000, k1=122.0, k100=116.0, k10000=114.5)})
+        "test/best/seed0/limit1000-spread": _res(1000, k1=122.0, k100=116.0, k10000=114.5)})
     _fake_run(tmp_path, "a2", {
         "test/best/seed0/limitNone": _res(10000, k1=121.0, k100=116.0),
         "test/best/seed0/limit1000": _res(1000, k10000=113.0)})
@@ -417,7 +418,8 @@ def test_table2_large_k_column_and_full_set_estimate(tmp_path):
     assert a2["difference"] == pytest.approx(113.0 - paper_tables.table2("mnist", "linear", 32, "a2", 10000))
     md = table2.to_markdown(report)
     row = next(line for line in md.splitlines() if "| E8 |" in line)
-    assert "10000 (1000)" in row and "114.50 ± 0.50" in row and "113.50" in row
+    assert "10000 (1000 spread)" in row and "114.50 ± 0.50" in row and "113.50" in row
+    assert e8["subset"] == "spread" and a2["subset"] == "first"
     assert "Full-set estimate" in md
 
 

@@ -136,6 +136,33 @@ def test_proxy_report_parts_add_up_and_kl_is_eq7(tmp_path_factory, capsys):
     assert abs(est["jensen_correction"]["mean"]) < est["ideal_code_length"]["standard_error"]
     for key in ("gap", "ideal_code_length", "excess_code_length", "jensen_correction"):
         assert math.isfinite(est[key]["mean"]) and est[key]["standard_error"] >= 0
+    # rate allocation: the closed-form E_U[proxy KL] per block sums to the measured rate (a check
+    # of the report, within 4 SE), one entry per block with its n coordinates' activities
+    (closed,) = [c for c in rep["checks"] if c["name"].startswith("closed-form E_U[proxy KL]")]
+    assert closed["passed"] and closed["estimate"] == pytest.approx(est["train_rate"]["mean"])
+    alloc = rep["rate_allocation"]
+    assert len(alloc["per_block"]) == 1 and len(alloc["per_block"][0]["activity"]) == 8
+    assert sum(b["expected_proxy_kl"] for b in alloc["per_block"]) == pytest.approx(closed["reference"])
+    assert alloc["within_block_activity_ratio_max"] >= alloc["within_block_activity_ratio_median"] >= 1
+
+
+def test_rate_allocation_closed_form_negative_control(tmp_path_factory):
+    """The closed form is sensitive: with sigma2_S doubled it no longer matches the Monte Carlo rate."""
+    from validation.train_vs_inference import _load_images, rate_allocation
+    from vae.train import epoch_generator, load_run
+
+    model, config = load_run(trained(tmp_path_factory, "e8"))
+    x = _load_images(config, "test", 200, None, 0, "cpu")
+    gen = epoch_generator(0, 0, 3, "cpu")
+    with torch.no_grad():
+        e = model.encoder(x)
+        rates = torch.stack([model.latent.train_terms(e, gen)["rate"] for _ in range(64)]).double().mean(0)
+        exact = torch.as_tensor(rate_allocation(model, x)["kl"].sum(1))
+        model.latent.log_sigma2_s += math.log(2.0)
+        wrong = torch.as_tensor(rate_allocation(model, x)["kl"].sum(1))
+    se = float((rates - exact).std() / math.sqrt(len(x)))
+    assert abs(float((rates - exact).mean())) < 4 * se
+    assert abs(float((rates - wrong).mean())) > 4 * float((rates - wrong).std() / math.sqrt(len(x)))
 
 
 def test_ideal_code_length_matches_the_closed_form_on_z2():

@@ -64,7 +64,7 @@ SWEEP, FAILED = "sweep.json", "failed.json"
 PAPER_LEARNING_RATES = (1e-4, 3e-4, 5e-4, 7e-4, 1e-3, 3e-3, 5e-3)
 _TRAIN_KEYS = ("max_epochs", "patience_halve", "patience_stop", "batch_size", "train_limit",
                "valid_limit")
-_EVAL_KEYS = ("samples", "limit", "split", "seed", "batch_size", "max_elements")
+_EVAL_KEYS = ("samples", "limit", "subset", "split", "seed", "batch_size", "max_elements")
 _MODEL_KEYS = ("gate_width", "latent_options")
 _TOP_KEYS = ("out", "protocol", "datasets", "archs", "hidden", "latents", "learning_rates", "seeds",
              "scan_repeats", "further_runs", "train", "eval", "best_eval", "model", "device",
@@ -169,6 +169,9 @@ def _parse_eval(section: str, given, defaults: dict, splits) -> dict:
         _int_list(f"{section}.{key}", ev[key])
     if ev["split"] not in splits:
         raise _bad(f"{section}.split", ev["split"], ", ".join(splits))
+    if ev["subset"] not in ("first", "spread"):
+        raise _bad(f"{section}.subset", ev["subset"], "first (the first `limit` images), spread "
+                   "(`limit` images evenly spaced over the split)")
     return ev
 
 
@@ -218,8 +221,8 @@ def parse_config(raw: dict) -> SweepConfig:
     train = dict(raw.get("train", {}))
     _check_keys("section 'train'", train, _TRAIN_KEYS)
     ev = _parse_eval("eval", raw.get("eval", {}),
-                     {"samples": [1, 10000], "limit": None, "split": "test", "seed": 0,
-                      "batch_size": 100, "max_elements": 2 ** 24}, vdata.SPLITS)
+                     {"samples": [1, 10000], "limit": None, "subset": "first", "split": "test",
+                      "seed": 0, "batch_size": 100, "max_elements": 2 ** 24}, vdata.SPLITS)
     best_eval = {}
     if raw.get("best_eval") is not None:
         _check_keys("section 'best_eval'", raw["best_eval"], _EVAL_KEYS)
@@ -335,7 +338,9 @@ def _read_json(path: Path):
 
 
 def _eval_key(ev: dict) -> str:
-    return f"{ev['split']}/best/seed{ev['seed']}/limit{ev['limit']}"    # as vae.evaluate writes it
+    from .evaluate import eval_key                                       # as vae.evaluate writes it
+
+    return eval_key(ev["split"], "best", ev["seed"], ev["limit"], ev.get("subset", "first"))
 
 
 def run_status(run_dir, train_config, ev: dict) -> dict:
@@ -419,7 +424,8 @@ def best_eval_task(cfg_dict: dict, rel: str, samples: list) -> dict:
     try:
         report = evaluate_run(Path(cfg.out) / rel, samples, split=be["split"], seed=be["seed"],
                               batch_size=be["batch_size"], limit=be["limit"], device=cfg.device,
-                              data_dir=cfg.data_dir, max_elements=be["max_elements"], progress=False)
+                              data_dir=cfg.data_dir, max_elements=be["max_elements"], progress=False,
+                              subset=be.get("subset", "first"))
         return {"run_dir": rel, "results": report["results"], "error": None}
     except Exception as exc:                 # recorded, the sweep goes on
         return {"run_dir": rel, "results": {},
@@ -466,7 +472,8 @@ def run_task(cfg_dict: dict, spec_dict: dict) -> dict:
         report = evaluate_run(out, missing, split=cfg.eval["split"], seed=cfg.eval["seed"],
                               batch_size=cfg.eval["batch_size"], limit=cfg.eval["limit"],
                               device=cfg.device, data_dir=cfg.data_dir,
-                              max_elements=cfg.eval["max_elements"], progress=False)
+                              max_elements=cfg.eval["max_elements"], progress=False,
+                              subset=cfg.eval.get("subset", "first"))
         results = {**state.get("results", {}), **report["results"]} if state["state"] == "evaluate" \
             else report["results"]
         return _result(spec, out, rel, status, summary, results, diverged, time.perf_counter() - t0)
@@ -676,7 +683,8 @@ def _dry_run(cfg: SweepConfig) -> dict:
                         f"configuration run at its selected learning rate")
     if cfg.best_eval:
         be = cfg.best_eval
-        images = "the whole" if be["limit"] is None else f"the first {be['limit']}"
+        images = ("the whole" if be["limit"] is None else f"the first {be['limit']}"
+                  if be.get("subset", "first") == "first" else f"{be['limit']} evenly spaced")
         plan["best_eval"] = be
         plan["note"] = ((plan["note"] + "; ") if "note" in plan else "") + (
             f"then the best-validation run of each configuration is evaluated with k = "

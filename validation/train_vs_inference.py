@@ -229,6 +229,29 @@ def per_image_terms(model, x, k: int, generator, *, inner: int = 512, controls: 
     return out
 
 
+@torch.no_grad()
+def rate_allocation(model, x, batch_size: int = 100) -> dict:
+    r"""Where the proxy rate goes, per block of the product lattice (Sec. 3.6.2, 3.5).
+
+    With :math:`U_G \sim N(0, \sigma^2_{U,b} I_n)` the proxy KL of block b has the closed-form
+    expectation :math:`\tfrac12[(\lVert e_b\rVert^2 + n\sigma^2_{U,b})/(\sigma^2_{U,b}+\sigma^2_{S,b})
+    - n - n\log(\sigma^2_{U,b}/(\sigma^2_{U,b}+\sigma^2_{S,b}))]`.  Returns the per-image
+    expectation per block ``kl`` (N, R) and, per block, :math:`\sigma^2_U`, :math:`\sigma^2_S` and the
+    activity :math:`\mathrm{Var}_x(e_j)/\sigma^2_{U,b}` of each of its n coordinates: one step
+    :math:`\Delta_b` (eq. (8)) serves all n coordinates of a block, so a block whose coordinates
+    differ in activity cannot give each its own rate as a Gaussian VAE (or Z², n = 2) can.
+    """
+    lat = model.latent
+    e = torch.cat([model.encoder(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]).double()
+    s2u, s2s = lat.log_sigma2_u.exp().double(), lat.log_sigma2_s.exp().double()
+    tot, n = s2u + s2s, lat.block_dim
+    eb = lat._blocks(e)                                                          # (N, R, n)
+    kl = 0.5 * ((eb ** 2).sum(-1) + n * s2u) / tot - 0.5 * n - 0.5 * n * torch.log(s2u / tot)
+    activity = e.var(0).reshape(lat.n_blocks, n) / s2u[:, None]
+    return {"kl": kl.cpu().numpy(), "sigma2_u": s2u.cpu().numpy(), "sigma2_s": s2s.cpu().numpy(),
+            "activity": activity.cpu().numpy()}
+
+
 def _load_images(config, split, limit, data_dir, seed, device):
     from vae import data as vdata
 
@@ -302,7 +325,8 @@ def run(run_dir, *, split="test", limit=1000, dithers=32, inner=512, seed=0, whi
     if latent == "z-laplace":
         report = _laplace_report(img, train, infer, est, meta)
     else:
-        report = _proxy_report(model, img, train, infer, est, meta, inner)
+        report = _proxy_report(model, img, train, infer, est, meta, inner,
+                               rate_allocation(model, x, batch_size))
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if plot is not None:
         report["plot"] = str(plot)
@@ -343,7 +367,7 @@ def _laplace_report(img, train, infer, est, meta) -> dict:
         estimates=est)
 
 
-def _proxy_report(model, img, train, infer, est, meta, inner) -> dict:
+def _proxy_report(model, img, train, infer, est, meta, inner, alloc) -> dict:
     latent = model.latent
     base = latent.base
     m = meta["hidden"]
@@ -381,6 +405,19 @@ def _proxy_report(model, img, train, infer, est, meta, inner) -> dict:
                         abs(jc), 0.0, ise, meta["n_images"],
                         "|mean correction| < 1 SE of the ideal code length (else raise --inner)",
                         abs(jc) < ise))
+    expected_rate = alloc["kl"].sum(axis=1)
+    checks.append(_check("closed-form E_U[proxy KL], summed over blocks, vs the measured training rate",
+                         img["train_rate"], expected_rate))
+    act = alloc["activity"]
+    per_block = [{"expected_proxy_kl": float(alloc["kl"][:, b].mean()),
+                  "sigma2_u": float(alloc["sigma2_u"][b]), "sigma2_s": float(alloc["sigma2_s"][b]),
+                  "activity": [round(float(a), 4) for a in act[b]]} for b in range(act.shape[0])]
+    spread = act.max(axis=1) / np.maximum(act.min(axis=1), 1e-300)
+    rate_alloc = {"per_block": per_block,
+                  "within_block_activity_ratio_median": float(np.median(spread)),
+                  "within_block_activity_ratio_max": float(np.max(spread)),
+                  "note": "activity = Var_x(e_j) / sigma2_U of the block; ratio = max/min activity "
+                          "within a block (1: the block's coordinates are alike, one step suits all)"}
     G = float(base.nsm_exact())
     return make_report(
         f"Sec. 3.5: Gaussian-proxy training loss vs lattice inference loss ({meta['latent']}, measured)",
@@ -389,7 +426,7 @@ def _proxy_report(model, img, train, infer, est, meta, inner) -> dict:
         "Monte Carlo bias is negligible",
         checks, [], **meta,
         base_lattice=base.name, nsm=G, blocks=int(latent.n_blocks), inner_samples=int(inner),
-        kl_per_dimension_eq7=kl_dim, kl_total_eq7=m * kl_dim,
+        kl_per_dimension_eq7=kl_dim, kl_total_eq7=m * kl_dim, rate_allocation=rate_alloc,
         ideal_code_estimator=(f"log f_U(U) - log (1/J) sum_j f_S(e-U-V_j), J={inner} fresh V per image and "
                               f"block, Richardson split-half correction 2 L_J - (L_J/2 + L_J/2')/2 "
                               f"(Jensen bias O(1/J^2)); same dithers U as the code length"),
