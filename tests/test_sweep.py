@@ -171,6 +171,16 @@ def test_best_eval_evaluates_only_the_reported_runs_once(grid_run, tmp_path, cap
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")}
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")} == stamps
+    # a reported run whose best.pt changed (retrained): evaluated again, the others not
+    import os
+
+    retrained = out / sorted(best)[1]
+    os.utime(retrained / "best.pt", ns=(stamps[retrained / "eval.json"] + 10**9,) * 2)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    changed = {p.parent for p, t in stamps.items() if p.stat().st_mtime_ns != t}
+    assert changed == {retrained}
+    ev = json.loads((retrained / "eval.json").read_text())["evaluations"][key]
+    assert ev["30"]["checkpoint_mtime_ns"] == (retrained / "best.pt").stat().st_mtime_ns
     # a larger k for a reported run whose best.pt is lost: a recorded failure, the other goes on
     victim = sorted(best)[0]
     (out / victim / "best.pt").unlink()

@@ -31,7 +31,7 @@ from lattices._io import atomic_write_text
 
 from . import data as vdata
 from .latents import check_sample_count
-from .train import epoch_generator, load_run, resolve_device
+from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",
            "build_parser", "main"]
@@ -137,6 +137,7 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
     dev = resolve_device(device)
     run_dir = Path(run_dir)
     model, config = load_run(run_dir, which, dev)
+    stamp = (run_dir / (BEST if which == "best" else CHECKPOINT)).stat().st_mtime_ns
     x = vdata.load_dataset(config.dataset, split, data_dir)
     if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
@@ -150,7 +151,8 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
         results[str(k)] = {"k": k, "nll": float(nll.mean()),
                            "standard_error": float(nll.std(unbiased=True) / math.sqrt(len(nll)))
                            if len(nll) > 1 else None,
-                           "n_images": int(len(nll)), "seconds": time.perf_counter() - t0}
+                           "n_images": int(len(nll)), "seconds": time.perf_counter() - t0,
+                           "checkpoint_mtime_ns": stamp}
     report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which,
               "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
               "device": str(dev), "results": results,

@@ -408,9 +408,15 @@ def _config_from_dict(cfg_dict: dict) -> SweepConfig:
 
 
 def best_eval_results(run_dir, best_eval: dict) -> dict:
-    """The saved ``best_eval`` results of a run (``{k: {nll, standard_error, ...}}``), possibly partial."""
+    """The saved ``best_eval`` results of a run (``{k: {nll, standard_error, ...}}``), possibly
+    partial; only those of the current ``best.pt`` (a retrained run is evaluated again)."""
     saved = _read_json(Path(run_dir) / "eval.json") or {}
-    return saved.get("evaluations", {}).get(_eval_key(best_eval), {})
+    try:
+        stamp = (Path(run_dir) / "best.pt").stat().st_mtime_ns
+    except OSError:
+        return {}
+    results = saved.get("evaluations", {}).get(_eval_key(best_eval), {})
+    return {k: r for k, r in results.items() if r.get("checkpoint_mtime_ns") == stamp}
 
 
 def best_eval_task(cfg_dict: dict, rel: str, samples: list) -> dict:
