@@ -207,3 +207,28 @@ def test_bad_usage_exit_2(tmp_path, capsys, args, message):
     argv = [a.replace("{missing}", str(tmp_path / "no-such-run")) for a in args]
     assert tvi.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_support_usage_counts_blocks_beyond_the_prior_support(tmp_path_factory, capsys):
+    """prior_support: the fraction of quantized blocks beyond K, with K lowered to 0 (every
+    non-zero point beyond) and raised far past the data (none beyond) as the two controls."""
+    from validation.train_vs_inference import _load_images, support_usage
+    from vae.train import epoch_generator, load_run
+
+    run_dir = trained(tmp_path_factory, "e8")
+    code, rep = report_json(capsys, run_dir, "--inner", "256")
+    sup = rep["prior_support"]
+    assert code == 0 and sup["max_norm_K"] == 24 and 0 <= sup["fraction_beyond_K"] <= 1
+    p = sup["norm_percentiles"]
+    assert p["50"] <= p["90"] <= p["99"] <= p["99.9"]
+    model, config = load_run(run_dir)
+    x = _load_images(config, "test", 100, None, 0, "cpu")
+
+    def usage(K):
+        model.latent.prior.max_norm = K
+        return support_usage(model, x, 4, epoch_generator(0, 0, 3, "cpu"))
+
+    zero, big = usage(0), usage(10**6)
+    assert big["fraction_beyond_K"] == 0.0
+    assert zero["fraction_beyond_K"] > 0.5 and zero["n_blocks_quantized"] == 100 * 4 * 1
+    assert zero["norm_percentiles"] == big["norm_percentiles"]        # same dithers, same points

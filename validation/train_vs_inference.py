@@ -252,6 +252,35 @@ def rate_allocation(model, x, batch_size: int = 100) -> dict:
             "activity": activity.cpu().numpy()}
 
 
+@torch.no_grad()
+def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> dict:
+    r"""How much of the quantized points the prior's norm-shell support covers (Sec. 3.4).
+
+    Quantizes every image with ``dithers`` fresh dithers, per block, and returns the de-scaled
+    squared norms' percentiles and the fraction of blocks beyond ``K = max_norm``, where only
+    the escape component gives them mass (``vae.latents.proxy``: K must grow with
+    :math:`\sigma^2_S/\sigma^2_U`, which training increases).
+    """
+    lat = model.latent
+    prior = lat.prior
+    delta = lat.delta().detach().double()
+    norms = []
+    for i in range(0, x.shape[0], batch_size):
+        e = model.encoder(x[i:i + batch_size])
+        B = e.shape[0]
+        v = lat._cell((B, dithers), generator, e.device)
+        eb = lat._blocks(e)[:, None].expand(B, dithers, lat.n_blocks, lat.block_dim)
+        pts = lat._quantize(eb, v, delta).double() @ lat._basis
+        norms.append(((pts ** 2).sum(-1) / prior.unit).reshape(-1).cpu())
+    norms = torch.cat(norms).numpy()
+    pct = np.percentile(norms, [50, 90, 99, 99.9])
+    return {"max_norm_K": int(prior.max_norm), "threshold_t": int(prior.threshold_t),
+            "fraction_beyond_K": float(np.mean(norms > prior.max_norm + 1e-9)),
+            "norm_percentiles": {"50": float(pct[0]), "90": float(pct[1]), "99": float(pct[2]),
+                                 "99.9": float(pct[3])},
+            "n_blocks_quantized": int(norms.size)}
+
+
 def _load_images(config, split, limit, data_dir, seed, device):
     from vae import data as vdata
 
@@ -327,6 +356,7 @@ def run(run_dir, *, split="test", limit=1000, dithers=32, inner=512, seed=0, whi
     else:
         report = _proxy_report(model, img, train, infer, est, meta, inner,
                                rate_allocation(model, x, batch_size))
+        report["prior_support"] = support_usage(model, x, dithers, gen, batch_size)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if plot is not None:
         report["plot"] = str(plot)
