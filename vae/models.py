@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from .latents import LATENTS, build_latent
 
-__all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernoulli_log_likelihood"]
+__all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernoulli_log_likelihood",
+           "model_for_state"]
 
 ARCHS = ("linear", "gated")
 
@@ -153,3 +154,21 @@ class VAE(nn.Module):
     def decode(self, symbols: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """Bernoulli pixel probabilities (batch, 784) from symbols (and the same dither ``u``)."""
         return torch.sigmoid(self.decoder(self.latent.decode(symbols, u)))
+
+
+#: The state entry that fixes the prior's support: one class index per norm 0..K (theory.prior).
+_SUPPORT_KEY = "latent.prior._class_of_norm"
+
+
+def model_for_state(config: ModelConfig, state_dict=None) -> VAE:
+    """The VAE of ``config`` that can hold ``state_dict`` (a saved ``model.state_dict()``).
+
+    A Gaussian-proxy latent whose config leaves the prior support ``max_norm`` (K) to the
+    default is built with the K the state was trained with (the length of
+    ``latent.prior._class_of_norm`` minus one), so that a run saved under an earlier default
+    still loads, resumes and evaluates as it was trained.  Anything else: ``VAE(config)``.
+    """
+    if state_dict is not None and _SUPPORT_KEY in state_dict and "max_norm" not in config.latent_options:
+        saved_k = int(state_dict[_SUPPORT_KEY].shape[0]) - 1
+        config = dataclasses.replace(config, latent_options={**config.latent_options, "max_norm": saved_k})
+    return VAE(config)

@@ -42,7 +42,7 @@ from lattices._io import atomic_write, atomic_write_text
 
 from . import data as vdata
 from .latents import LATENTS
-from .models import ARCHS, VAE, ModelConfig
+from .models import ARCHS, VAE, ModelConfig, model_for_state
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimizer", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
@@ -151,7 +151,7 @@ def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConf
                                 f"that finished at least one epoch?")
     state = torch.load(path, map_location=device, weights_only=False)
     config = TrainConfig.from_dict(state["train_config"])
-    model = VAE(ModelConfig.from_dict(config.model)).to(device)
+    model = model_for_state(ModelConfig.from_dict(config.model), state["model"]).to(device)
     model.load_state_dict(state["model"])
     model.eval()
     return model, config
@@ -207,7 +207,7 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
     x_valid = _limit(vdata.load_dataset(config.dataset, "valid", data_dir), config.valid_limit).to(dev)
 
     torch.manual_seed(config.seed)                       # weight initialization
-    model = VAE(ModelConfig.from_dict(config.model)).to(dev)
+    model = model_for_state(ModelConfig.from_dict(config.model), state and state["model"]).to(dev)
     optimizer = make_optimizer(model, config.lr)
     if state is None:
         state = {"epoch": 0, "lr": config.lr, "best_val": math.inf, "best_epoch": 0,
