@@ -232,3 +232,15 @@ def test_support_usage_counts_blocks_beyond_the_prior_support(tmp_path_factory, 
     assert big["fraction_beyond_K"] == 0.0
     assert zero["fraction_beyond_K"] > 0.5 and zero["n_blocks_quantized"] == 100 * 4 * 1
     assert zero["norm_percentiles"] == big["norm_percentiles"]        # same dithers, same points
+
+
+def test_subset_spread_takes_evenly_spaced_images(tmp_path_factory, capsys):
+    """--subset spread: the same count, other images than the first N (the MNIST test set is
+    ordered), so the estimates differ; the report records the choice."""
+    run_dir = trained(tmp_path_factory, "z-laplace")
+    code_first, first = report_json(capsys, run_dir)
+    code_spread, spread = report_json(capsys, run_dir, "--subset", "spread")
+    assert code_first == code_spread == 0
+    assert (first["subset"], spread["subset"]) == ("first", "spread")
+    assert first["n_images"] == spread["n_images"]
+    assert first["estimates"]["train_loss"]["mean"] != spread["estimates"]["train_loss"]["mean"]

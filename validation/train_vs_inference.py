@@ -1,6 +1,6 @@
 r"""Training-time loss vs inference-time loss of a trained lattice VAE (Sec. 3.3, 3.5, 3.6).
 
-    python -m validation.train_vs_inference RUN_DIR [--split test] [--limit 1000] [--dithers 32]
+    python -m validation.train_vs_inference RUN_DIR [--split test] [--limit 1000] [--subset first|spread] [--dithers 32]
         [--inner 512] [--seed 0] [--checkpoint best|last] [--batch-size 100] [--device auto]
         [--data-dir DIR] [--plot PATH.png] [--json] [--no-progress]
 
@@ -94,6 +94,7 @@ import torch
 
 from theory.kl import kl_per_dimension
 from validation._report import Check, emit, make_report, usage_error, z_check
+from vae.evaluate import SUBSETS, select_images
 
 __all__ = ["LATTICE_LATENTS", "build_parser", "main", "run", "per_image_terms", "ideal_code_length",
            "paired_stats"]
@@ -281,16 +282,16 @@ def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> d
             "n_blocks_quantized": int(norms.size)}
 
 
-def _load_images(config, split, limit, data_dir, seed, device):
+def _load_images(config, split, limit, data_dir, seed, device, subset="first"):
     from vae import data as vdata
 
     x = vdata.load_dataset(config.dataset, split, data_dir)
     if vdata.is_dynamic(config.dataset, split):                # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
-    return x[:limit].to(device)
+    return select_images(x, limit, subset).to(device)
 
 
-def run(run_dir, *, split="test", limit=1000, dithers=32, inner=512, seed=0, which="best",
+def run(run_dir, *, split="test", limit=1000, subset="first", dithers=32, inner=512, seed=0, which="best",
         batch_size=100, device="auto", data_dir=None, progress=True, plot=None) -> dict:
     """Compute the report of ``run_dir`` (see the module notes); ``ValueError`` for bad usage."""
     from vae import data as vdata
@@ -314,7 +315,9 @@ def run(run_dir, *, split="test", limit=1000, dithers=32, inner=512, seed=0, whi
     if latent not in LATTICE_LATENTS:
         raise ValueError(f"run {run_dir} has latent {latent!r}, which has no lattice quantizer: the "
                          f"training-vs-inference comparison needs one of {', '.join(LATTICE_LATENTS)}")
-    x = _load_images(config, split, limit, data_dir, seed, dev)
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; valid: {', '.join(SUBSETS)}")
+    x = _load_images(config, split, limit, data_dir, seed, dev, subset)
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"need at least 2 images, the {split} split gives {n}")
@@ -340,7 +343,7 @@ def run(run_dir, *, split="test", limit=1000, dithers=32, inner=512, seed=0, whi
     train = img["train_recon"] + img["train_rate"]
     infer = img["inf_recon"] + img["inf_code"]
     meta = dict(run_dir=str(run_dir), latent=latent, dataset=config.dataset, arch=config.model["arch"],
-                hidden=config.model["hidden"], checkpoint=which, split=split, n_images=int(n),
+                hidden=config.model["hidden"], checkpoint=which, split=split, subset=subset, n_images=int(n),
                 n_dithers=int(dithers), seed=int(seed))
     est = {"train_loss": paired_stats(train), "inference_loss": paired_stats(infer),
            "difference": paired_stats(train - infer),
@@ -499,7 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "lattice VAE (Sec. 3.3, 3.5).")
     p.add_argument("run_dir", help="run directory written by python -m vae.train (z-laplace, z2, a2, e8)")
     p.add_argument("--split", default="test", help="train, valid or test (default test)")
-    p.add_argument("--limit", type=int, default=1000, help="first N images of the split (default 1000)")
+    p.add_argument("--limit", type=int, default=1000, help="N images of the split (default 1000)")
+    p.add_argument("--subset", default="first", choices=SUBSETS,
+                   help="the first N images (default) or N evenly spaced over the split (the MNIST "
+                        "test set is ordered: 'spread' is representative of the whole split)")
     p.add_argument("--dithers", type=int, default=32, help="dithers per image (default 32)")
     p.add_argument("--inner", type=int, default=512,
                    help="inner samples V per image and block for the ideal code length (proxy; default 512)")
@@ -524,7 +530,7 @@ def main(argv=None) -> int:
     if args.plot is not None and not args.plot.lower().endswith(".png"):
         return usage_error(f"--plot must be a .png path, got {args.plot!r}")
     try:
-        report = run(args.run_dir, split=args.split, limit=args.limit, dithers=args.dithers,
+        report = run(args.run_dir, split=args.split, limit=args.limit, subset=args.subset, dithers=args.dithers,
                      inner=args.inner, seed=args.seed, which=args.checkpoint, batch_size=args.batch_size,
                      device=args.device, data_dir=args.data_dir, progress=not args.no_progress,
                      plot=args.plot)
