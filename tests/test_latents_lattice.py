@@ -269,7 +269,7 @@ def test_proxy_seed_reproducible_and_float32_default():
 def test_proxy_defaults_and_bad_options():
     assert [(c(16).prior.max_norm, c(16).prior.threshold_t) for _, c in PROXIES[:2]] == [(64, 9), (64, 7)]
     base = ProxyLatticeLatent(8, lattice="e8")
-    assert base.name == "e8" and base.prior.max_norm == 24 and base.prior.threshold_t == 3
+    assert base.name == "e8" and base.prior.max_norm == 64 and base.prior.threshold_t == 3
     assert torch.allclose(base.log_sigma2_u.exp(), torch.full((1,), 0.1))
     assert torch.allclose(base.log_sigma2_s.exp(), torch.ones(1))
     bad = [(lambda: E8Latent(12), "multiple of 8"),

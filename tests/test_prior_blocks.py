@@ -193,3 +193,17 @@ def test_large_max_norm_enumerates_only_the_head():
     assert torch.isfinite(lp).all()
     far = torch.tensor([[[5, 5, 5, 5, 5, 5, 5, 5]] * 2])        # squared norm 150 > K: no mass
     assert p.log_prob_coords(far, torch.zeros(1, 2, 8, dtype=torch.float64)).isneginf().all()
+
+
+def test_theta_series_is_computed_once_per_basis_and_K():
+    from theory import prior as tp
+
+    e8 = lattices.get("e8")
+    first = tp._theta_series(e8, 12)
+    assert first == e8.theta_series(12)
+    key = ("e8", np.asarray(e8.basis, dtype=float).tobytes(), 12)
+    assert tp._THETA_CACHE[key] == tuple(first)
+    first[2] = -1                                          # a caller's copy: the cache is untouched
+    assert tp._theta_series(e8, 12)[2] == 240
+    scaled = lattices.get("e8", scale=0.5)                 # another basis: its own entry
+    assert tp._theta_series(scaled, 4) == scaled.theta_series(4)

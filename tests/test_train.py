@@ -230,7 +230,7 @@ def test_mnist_test_set_is_ordered_so_first_images_are_not_representative():
 @needs_data
 def test_a_run_saved_under_another_default_prior_support_still_loads_and_resumes(tmp_path, monkeypatch):
     """The prior's K (max_norm) is read from the checkpoint when the config leaves it to the
-    default: a later change of the default (here 24 -> 32) keeps old runs usable.  Control:
+    default: a later change of the default (here K -> K + 8) keeps old runs usable.  Control:
     building the model from the config alone no longer fits the saved state."""
     from vae.latents import proxy
     from vae.models import VAE, ModelConfig
@@ -238,13 +238,14 @@ def test_a_run_saved_under_another_default_prior_support_still_loads_and_resumes
     assert run(tmp_path, "r", "--latent", "e8", "--hidden", "8", "--epochs", "1")[0] == 0
     out = tmp_path / "r"
     before = weights(out)
-    monkeypatch.setitem(proxy.PRIOR_DEFAULTS, "e8", (32, 3))
+    saved_k = proxy.PRIOR_DEFAULTS["e8"][0]
+    monkeypatch.setitem(proxy.PRIOR_DEFAULTS, "e8", (saved_k + 8, 3))
     cfg = ModelConfig.from_dict(json.loads((out / "config.json").read_text())["model"])
     assert cfg.latent_options == {}
-    with pytest.raises(RuntimeError):                          # the control: K = 32 != saved 24
+    with pytest.raises(RuntimeError):                          # the control: K + 8 != saved K
         VAE(cfg).load_state_dict(before)
     model, _ = train.load_run(out)
-    assert model.latent.prior.max_norm == 24
+    assert model.latent.prior.max_norm == saved_k
     assert run(tmp_path, "r", "--resume", "--epochs", "1")[0] == 0
     assert metrics(out)[-1]["epoch"] == 2 and weights(out)["latent.prior.psi"].shape == before["latent.prior.psi"].shape
 

@@ -218,7 +218,7 @@ def test_support_usage_counts_blocks_beyond_the_prior_support(tmp_path_factory, 
     run_dir = trained(tmp_path_factory, "e8")
     code, rep = report_json(capsys, run_dir, "--inner", "256")
     sup = rep["prior_support"]
-    assert code == 0 and sup["max_norm_K"] == 24 and 0 <= sup["fraction_beyond_K"] <= 1
+    assert code == 0 and sup["max_norm_K"] == 64 and 0 <= sup["fraction_beyond_K"] <= 1
     p = sup["norm_percentiles"]
     assert p["50"] <= p["90"] <= p["99"] <= p["99.9"]
     model, config = load_run(run_dir)
