@@ -390,12 +390,12 @@ def test_paper_tables_garbled_cells_are_none_and_shapes():
         paper_tables.table2("mnist", "linear", 64, "e8", 1)
 
 
-def _fake_run(root: Path, latent: str, evaluations: dict, valid=100.0) -> Path:
+def _fake_run(root: Path, latent: str, evaluations: dict, valid=100.0, options=None) -> Path:
     d = root / f"mnist/linear/h32/{latent}/lr0.001/seed0"
     d.mkdir(parents=True)
     cfg = {"dataset": "mnist", "lr": 1e-3, "seed": 0, "max_epochs": 40, "patience_halve": 5,
            "patience_stop": 10, "batch_size": 100, "train_limit": None, "valid_limit": None,
-           "model": {"arch": "linear", "hidden": 32, "latent": latent}}
+           "model": {"arch": "linear", "hidden": 32, "latent": latent, "latent_options": options or {}}}
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "summary.json").write_text(json.dumps({"best_valid_nll": valid, "epochs": 40,
                                                 "stop_reason": "max_epochs"}))
@@ -452,3 +452,30 @@ def test_table2_out_keeps_the_rest_of_the_file(tmp_path):
     assert "\n## Test NLL" in text and "\n# Test NLL" not in text  # demoted inside a document
     assert "120.00" in text and "121.00" in text
     assert text.index(str(a)) < text.index("More discussion") < text.index(f"table2 {b} -->")
+
+
+def test_table2_several_folders_and_latent_option_variants(tmp_path):
+    """Two folders make one table; a run with latent options is its own row (never merged with
+    the default's), labelled with its options and compared with the paper's row of its base."""
+    from validation import plots
+
+    a, b = tmp_path / "default", tmp_path / "k64"
+    _fake_run(a, "e8", {"test/best/seed0/limitNone": _res(10000, k1=120.0)}, valid=100.0)
+    _fake_run(a, "a2", {"test/best/seed0/limitNone": _res(10000, k1=119.0)}, valid=99.5)
+    _fake_run(b, "e8", {"test/best/seed0/limitNone": _res(10000, k1=118.0)}, valid=98.0,
+              options={"max_norm": 64})
+    report = table2.build_report([a, b])
+    rows = {r["latent"]: r for r in report["rows"]}
+    assert set(rows) == {"e8", "a2", "e8 (max_norm=64)"} and report["n_runs"] == 3
+    assert rows["e8"]["ours"]["1"] == 120.0 and rows["e8 (max_norm=64)"]["ours"]["1"] == 118.0
+    assert rows["e8 (max_norm=64)"]["paper"]["1"] == rows["e8"]["paper"]["1"] == 117.07
+    assert rows["e8 (max_norm=64)"]["best_run"].startswith(str(b) + "/")
+    md = table2.to_markdown(report)
+    assert "| E8 (max_norm=64) |" in md and "| E8 |" in md
+    assert table2.main([str(a), str(tmp_path / "missing")]) == 2
+    # the NSM figure: per lattice the variant whose best run validates best (here K = 64)
+    data = plots.nll_vs_nsm_data(table2.collect_runs([a, b]))
+    (group,) = data["groups"]
+    e8 = next(p for p in group["points"] if p["latent"] == "e8")
+    assert e8["variant"] == "e8 (max_norm=64)" and e8["best_nll"] == 118.0
+    assert e8["variants"] == ["e8", "e8 (max_norm=64)"]

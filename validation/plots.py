@@ -59,8 +59,9 @@ from scipy.stats import rankdata
 import lattices
 
 from .figure2 import draw_figure
-from .paper_tables import HIDDEN, LATENT_LABELS, LATENT_ORDER, table2
-from .table2 import best_run, collect_runs, group_runs, mean_std
+from .paper_tables import HIDDEN, LATENT_ORDER, table2
+from .table2 import (base_latent, best_run, collect_runs, group_runs, iter_run_dirs, latent_label,
+                     mean_std, run_folders)
 
 __all__ = ["FILES", "NSM_LATENTS", "NoRunsError", "load_curves", "latent_colour", "curve_ylim",
            "plot_training_curves", "rank_agreement", "nll_vs_nsm_data", "plot_nll_vs_nsm",
@@ -120,7 +121,7 @@ def latent_colour(latent: str):
 
 
 def _label(latent: str) -> str:
-    return LATENT_LABELS.get(latent, latent)
+    return latent_label(latent)
 
 
 def _table_groups(runs) -> dict[tuple, dict[str, list[dict]]]:
@@ -137,14 +138,15 @@ def _group_name(key) -> str:
 
 
 # --------------------------------------------------------------------------- training curves
-def load_curves(runs_dir) -> dict[str, list[tuple[int, float]]]:
-    """``run_dir`` (relative to ``runs_dir``, as in :func:`collect_runs`) -> [(epoch, valid_nll)].
+def load_curves(runs_dirs) -> dict[str, list[tuple[int, float]]]:
+    """``run_dir`` (keyed as in :func:`collect_runs`) -> [(epoch, valid_nll)], for one folder of
+    runs or several.
 
     Lines of ``metrics.jsonl`` that are not JSON, or lack a finite ``valid_nll``, are skipped.
     """
-    root = Path(runs_dir)
     curves = {}
-    for path in sorted(root.rglob("metrics.jsonl")):
+    for key, folder in iter_run_dirs(runs_dirs, "metrics.jsonl"):
+        path = folder / "metrics.jsonl"
         points = []
         try:
             lines = path.read_text().splitlines()
@@ -161,7 +163,7 @@ def load_curves(runs_dir) -> dict[str, list[tuple[int, float]]]:
             if isinstance(epoch, int) and isinstance(nll, (int, float)) and math.isfinite(nll):
                 points.append((epoch, float(nll)))
         if points:
-            curves[str(path.parent.relative_to(root))] = sorted(points)
+            curves[key] = sorted(points)
     return curves
 
 
@@ -284,14 +286,19 @@ def nll_vs_nsm_data(runs) -> dict:
     groups = []
     for (dataset, arch, hidden), lat_groups in _table_groups(runs).items():
         points = []
-        for latent in sorted(NSM_LATENTS, key=lambda l: -nsm[l]):
-            group = lat_groups.get(latent)
-            if not group:
+        for base in sorted(NSM_LATENTS, key=lambda l: -nsm[l]):
+            # the base latent and its variants (other latent options): the one whose best run
+            # has the best validation NLL, the paper's selection rule applied across variants
+            cands = [(best_run(g), name, g) for name, g in lat_groups.items()
+                     if base_latent(name) == base and best_run(g) is not None]
+            if not cands:
                 continue
-            best = best_run(group)
+            best, variant, group = min(cands, key=lambda c: (c[0]["best_valid_nll"], c[1]))
+            latent = base
             vals = [r["test_nll"][1] for r in group if 1 in r["test_nll"]]
             mean, sd = mean_std(vals) if vals else (None, None)
-            points.append({"latent": latent, "lattice": NSM_LATENTS[latent], "nsm": nsm[latent],
+            points.append({"latent": latent, "variant": variant, "variants": sorted(c[1] for c in cands),
+                           "lattice": NSM_LATENTS[latent], "nsm": nsm[latent],
                            "best_run": best["run_dir"] if best else None,
                            "best_nll": best["test_nll"].get(1) if best else None,
                            "mean_nll": mean, "sd_nll": sd, "n_runs": len(vals),
@@ -352,9 +359,10 @@ def plot_nll_vs_nsm(data, path) -> dict:
             if paper:
                 ax.plot(*zip(*paper), "o--", color=c, mfc="none", lw=1.1, ms=7, zorder=2,
                         label=f"h{g['hidden']} paper (ρ = {_fmt_rho(g['paper']['spearman'])})")
+        used = {p["latent"]: p["variant"] for g in panels[key] for p in g["points"]}
         for latent, G in data["nsm"].items():
             ax.axvline(G, color="0.85", lw=0.8, zorder=0)
-            ax.annotate(f"{_label(latent)}\nG = {G:.4f}", (G, 1.0), xycoords=("data", "axes fraction"),
+            ax.annotate(f"{_label(used.get(latent, latent))}\nG = {G:.4f}", (G, 1.0), xycoords=("data", "axes fraction"),
                         xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
                         color="0.35")
         ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
@@ -377,21 +385,22 @@ def plot_nll_vs_nsm(data, path) -> dict:
 
 
 # --------------------------------------------------------------------------- driver
-def build_plots(runs_dir, out_dir) -> dict:
+def build_plots(runs_dirs, out_dir) -> dict:
     """Write the three PNGs into ``out_dir``; returns what was written and the numbers plotted."""
-    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
-    runs = collect_runs(runs_dir)
+    folders, out_dir = run_folders(runs_dirs), Path(out_dir)
+    runs_dir = " ".join(map(str, folders))
+    runs = collect_runs(folders)
     if not runs:
-        raise NoRunsError(f"no run under {str(runs_dir)!r} (looked for summary.json + config.json "
+        raise NoRunsError(f"no run under {runs_dir!r} (looked for summary.json + config.json "
                          f"of vae.train runs)")
-    curves = load_curves(runs_dir)
+    curves = load_curves(folders)
     curves_info = plot_training_curves(runs, curves, out_dir / FILES["curves"])
     data = nll_vs_nsm_data(runs)
     nsm_info = plot_nll_vs_nsm(data, out_dir / FILES["nsm"])
     fig2 = out_dir / FILES["figure2"]
     counts = {}
     _save_png(fig2, lambda tmp: counts.update(draw_figure(tmp)))
-    return {"runs_dir": str(runs_dir), "out_dir": str(out_dir), "n_runs": len(runs),
+    return {"runs_dir": runs_dir, "out_dir": str(out_dir), "n_runs": len(runs),
             "files": [curves_info["path"], nsm_info["path"], str(fig2)],
             "training_curves": curves_info, "nll_vs_nsm": {**nsm_info, **data},
             "figure2": {"path": str(fig2), "counts_in_drawn_square": counts}}
@@ -425,7 +434,8 @@ def summary_text(report: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m validation.plots", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("runs_dir", help="folder holding run directories (e.g. the 'out' of a sweep)")
+    p.add_argument("runs_dir", nargs="+", metavar="RUNS_DIR",
+                   help="folder(s) holding run directories (e.g. the 'out' of a sweep)")
     p.add_argument("--out-dir", default="docs/figures", help="folder for the PNGs (created if needed)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     return p
@@ -433,12 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runs_dir = Path(args.runs_dir)
-    if not runs_dir.is_dir():
-        print(f"error: RUNS_DIR {str(runs_dir)!r} is not a folder", file=sys.stderr)
-        return 2
+    folders = [Path(d) for d in args.runs_dir]
+    for runs_dir in folders:
+        if not runs_dir.is_dir():
+            print(f"error: RUNS_DIR {str(runs_dir)!r} is not a folder", file=sys.stderr)
+            return 2
     try:
-        report = build_plots(runs_dir, args.out_dir)
+        report = build_plots(folders, args.out_dir)
     except NoRunsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -39,7 +39,8 @@ from lattices._io import atomic_write_text
 from .paper_tables import HIDDEN, LATENT_LABELS, LATENT_ORDER, table2, table3
 
 __all__ = ["collect_runs", "group_runs", "best_run", "pairwise_probabilities", "mean_std",
-           "build_report", "to_markdown", "write_block", "build_parser", "main"]
+           "build_report", "to_markdown", "write_block", "latent_name", "base_latent", "latent_label",
+           "run_folders", "iter_run_dirs", "build_parser", "main"]
 
 _BUDGET_KEYS = ("max_epochs", "patience_halve", "patience_stop", "batch_size", "train_limit",
                 "valid_limit")
@@ -112,12 +113,46 @@ def _large_k(primary: dict, evaluations: dict) -> dict | None:
     return out
 
 
-def collect_runs(runs_dir) -> list[dict]:
-    """Every run directory under ``runs_dir`` (one with ``summary.json`` and ``config.json``)."""
+def latent_name(model: dict) -> str:
+    """A run's latent as a configuration: ``e8``, or ``e8 (max_norm=64)`` when the run set
+    latent options, so that runs with other options are never grouped with the defaults."""
+    opts = model.get("latent_options") or {}
+    base = model["latent"]
+    return base if not opts else f"{base} ({', '.join(f'{k}={opts[k]}' for k in sorted(opts))})"
+
+
+def base_latent(name: str) -> str:
+    """``e8 (max_norm=64)`` -> ``e8``: the paper's row a configuration belongs to."""
+    return name.split(" ", 1)[0]
+
+
+def latent_label(name: str) -> str:
+    """The paper's label of a latent, with the options of a variant: ``E8 (max_norm=64)``."""
+    base = base_latent(name)
+    return LATENT_LABELS.get(base, base) + name[len(base):]
+
+
+def run_folders(runs_dirs) -> list[Path]:
+    """One folder or several (``str``, ``Path`` or a list of them) as a list of paths."""
+    return [Path(runs_dirs)] if isinstance(runs_dirs, (str, Path)) else [Path(d) for d in runs_dirs]
+
+
+def iter_run_dirs(runs_dirs, filename: str = "summary.json"):
+    """``(key, folder)`` of every run folder holding ``filename`` under the given folder(s); the
+    key is the path relative to its folder, prefixed by that folder when there are several."""
+    roots = run_folders(runs_dirs)
+    for root in roots:
+        for path in sorted(root.rglob(filename)):
+            rel = str(path.parent.relative_to(root))
+            yield (rel if len(roots) == 1 else f"{root}/{rel}"), path.parent
+
+
+def collect_runs(runs_dirs) -> list[dict]:
+    """Every run directory (one with ``summary.json`` and ``config.json``) under one folder or
+    several; with several, ``run_dir`` is prefixed by its folder."""
     runs = []
-    root = Path(runs_dir)
-    for summary_path in sorted(root.rglob("summary.json")):
-        d = summary_path.parent
+    for key_dir, d in iter_run_dirs(runs_dirs):
+        summary_path = d / "summary.json"
         summary, config = _read_json(summary_path), _read_json(d / "config.json")
         if summary is None or config is None or "model" not in config:
             continue
@@ -125,9 +160,10 @@ def collect_runs(runs_dir) -> list[dict]:
         key, results = _pick_evaluation(evaluations)
         val = summary.get("best_valid_nll")
         runs.append({
-            "run_dir": str(d.relative_to(root)),
+            "run_dir": key_dir,
             "dataset": config["dataset"], "arch": config["model"]["arch"],
-            "hidden": int(config["model"]["hidden"]), "latent": config["model"]["latent"],
+            "hidden": int(config["model"]["hidden"]), "latent": latent_name(config["model"]),
+            "base_latent": config["model"]["latent"],
             "lr": config["lr"], "seed": config["seed"],
             "budget": {k: config.get(k) for k in _BUDGET_KEYS},
             "stop_reason": summary.get("stop_reason"), "epochs": summary.get("epochs"),
@@ -142,7 +178,8 @@ def collect_runs(runs_dir) -> list[dict]:
 
 def _order(group_key):
     dataset, arch, hidden, latent = group_key
-    lat = LATENT_ORDER.index(latent) if latent in LATENT_ORDER else len(LATENT_ORDER)
+    base = base_latent(latent)
+    lat = LATENT_ORDER.index(base) if base in LATENT_ORDER else len(LATENT_ORDER)
     return (dataset, arch, hidden, lat, latent)
 
 
@@ -181,10 +218,18 @@ def mean_std(values) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def build_report(runs_dir, command: str = "") -> dict:
-    """Everything the Markdown shows, as a JSON-serializable dict."""
-    runs_dir = Path(runs_dir)
-    runs = collect_runs(runs_dir)
+def _paper2(dataset, arch, hidden, latent, k):
+    """The paper's Table 2 value of a configuration (a variant: its base latent's), else None."""
+    base = base_latent(latent)
+    ok = (dataset in ("mnist", "omniglot") and arch in ("linear", "gated") and hidden in HIDDEN
+          and base in LATENT_ORDER)
+    return table2(dataset, arch, hidden, base, k) if ok else None
+
+
+def build_report(runs_dirs, command: str = "") -> dict:
+    """Everything the Markdown shows, as a JSON-serializable dict (one run folder or several)."""
+    folders = run_folders(runs_dirs)
+    runs = collect_runs(folders)
     groups = group_runs(runs)
     ks = sorted({k for r in runs for k in r["test_nll"]})
     k_big = max((k for k in ks if k > 1), default=None)
@@ -200,18 +245,14 @@ def build_report(runs_dir, command: str = "") -> dict:
             if k is None or 1 not in ks and k == 1:
                 continue
             ours = best["test_nll"].get(k) if best else None
-            paper = (table2(dataset, arch, hidden, latent, paper_k)
-                     if (dataset in ("mnist", "omniglot") and arch in ("linear", "gated")
-                         and hidden in HIDDEN and latent in LATENT_ORDER) else None)
+            paper = _paper2(dataset, arch, hidden, latent, paper_k)
             row["ours"][str(k)], row["paper"][str(paper_k)] = ours, paper
             row["difference"][str(k)] = (ours - paper) if ours is not None and paper is not None else None
         large = best.get("large_k") if best else None
         row["large_k"] = large
         if large is not None and large["k"] > (k_big or 1):
             paper = row["paper"].get("10000") if "10000" in row["paper"] else (
-                table2(dataset, arch, hidden, latent, 10000)
-                if (dataset in ("mnist", "omniglot") and arch in ("linear", "gated")
-                    and hidden in HIDDEN and latent in LATENT_ORDER) else None)
+                _paper2(dataset, arch, hidden, latent, 10000))
             row["paper"]["10000"] = paper
             value = large["full_set_estimate"] if large["full_set_estimate"] is not None else large["nll"]
             large["difference"] = (value - paper) if paper is not None else None
@@ -237,8 +278,9 @@ def build_report(runs_dir, command: str = "") -> dict:
             for a in lats:
                 for b in lats:
                     p = pairwise_probabilities(vals[a], vals[b])
-                    paper = (table3(dataset, arch, a, b) if hidden == 32 and dataset in ("mnist", "omniglot")
-                             and arch in ("linear", "gated") and a in LATENT_ORDER and b in LATENT_ORDER
+                    pa, pb = base_latent(a), base_latent(b)
+                    paper = (table3(dataset, arch, pa, pb) if hidden == 32 and dataset in ("mnist", "omniglot")
+                             and arch in ("linear", "gated") and pa in LATENT_ORDER and pb in LATENT_ORDER
                              else None)
                     cells[f"{a}|{b}"] = {**p, "paper": paper}
             pairwise.append({"dataset": dataset, "arch": arch, "hidden": hidden, "k": k,
@@ -248,13 +290,13 @@ def build_report(runs_dir, command: str = "") -> dict:
     budgets = Counter(json.dumps(r["budget"], sort_keys=True) for r in runs)
     epochs = [r["epochs"] for r in runs if isinstance(r["epochs"], int)]
     sweeps = []
-    for path in sorted(runs_dir.rglob("sweep.json")):
+    for path in sorted(p for folder in folders for p in folder.rglob("sweep.json")):
         s = _read_json(path) or {}
         sweeps.append({"path": str(path), "command": s.get("command"), "protocol": s.get("protocol"),
                        "description": (s.get("config") or {}).get("description"),
                        "eval": (s.get("config") or {}).get("eval")})
     return {
-        "runs_dir": str(runs_dir), "command": command, "n_runs": len(runs), "ks": ks, "k_big": k_big,
+        "runs_dir": " ".join(str(f) for f in folders), "command": command, "n_runs": len(runs), "ks": ks, "k_big": k_big,
         "rows": rows, "pairwise": pairwise,
         "budget": {"train_configs": [{"config": json.loads(b), "n_runs": n} for b, n in budgets.items()],
                    "epochs": {"min": min(epochs), "median": statistics.median(epochs),
@@ -287,7 +329,7 @@ def to_markdown(report: dict) -> str:
     for s in report["sweeps"]:
         if s["command"]:
             lines.append(s["command"])
-    lines += [report["command"] or "python -m validation.table2 " + shlex.quote(report["runs_dir"]),
+    lines += [report["command"] or "python -m validation.table2 " + report["runs_dir"],
               "```", "", "## Budget (how these runs differ from the paper's)", ""]
     for s in report["sweeps"]:
         lines.append(f"- sweep `{s['path']}`: protocol `{s['protocol']}`"
@@ -325,7 +367,7 @@ def to_markdown(report: dict) -> str:
         sep += "---|---|---|---|"
     lines += [header, sep]
     for r in report["rows"]:
-        line = (f"| {r['dataset']} | {r['arch']} | {r['hidden']} | {LATENT_LABELS.get(r['latent'], r['latent'])} "
+        line = (f"| {r['dataset']} | {r['arch']} | {r['hidden']} | {latent_label(r['latent'])} "
                 f"| {r['n_runs']} | {'–' if r['best_lr'] is None else format(r['best_lr'], 'g')} "
                 f"| {_f(r['best_valid_nll'])} | {_f(r['ours'].get('1'))} | {_f(r['paper'].get('1'))} "
                 f"| {_signed(r['difference'].get('1'))} |")
@@ -363,15 +405,15 @@ def to_markdown(report: dict) -> str:
     for t in report["pairwise"]:
         lats = t["latents"]
         lines += ["", f"**{t['dataset']}, {t['arch']}, hidden {t['hidden']}, k = {t['k']}** "
-                  f"(runs: {', '.join(f'{LATENT_LABELS.get(l, l)} {n}' for l, n in t['n_runs'].items())})", "",
-                  "| row \\ column | " + " | ".join(LATENT_LABELS.get(l, l) for l in lats) + " |",
+                  f"(runs: {', '.join(f'{latent_label(l)} {n}' for l, n in t['n_runs'].items())})", "",
+                  "| row \\ column | " + " | ".join(latent_label(l) for l in lats) + " |",
                   "|---|" + "---|" * len(lats)]
         for a in lats:
             cells = []
             for c in lats:
                 cell = t["cells"][f"{a}|{c}"]
                 cells.append(f"{cell['better']:.2f}" + (f" ({cell['paper']:.2f})" if cell["paper"] is not None else ""))
-            lines.append(f"| {LATENT_LABELS.get(a, a)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {latent_label(a)} | " + " | ".join(cells) + " |")
 
     lines += ["", "## Tables 5/6 style: mean / standard deviation of the test NLL over all runs", ""]
     if ks:
@@ -383,7 +425,7 @@ def to_markdown(report: dict) -> str:
                 s = r["stats"].get(str(k))
                 cells.append("–" if s is None else f"{s['mean']:.2f} / {_f(s['std'])} ({s['n']})")
             lines.append(f"| {r['dataset']} | {r['arch']} | {r['hidden']} | "
-                         f"{LATENT_LABELS.get(r['latent'], r['latent'])} | " + " | ".join(cells) + " |")
+                         f"{latent_label(r['latent'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -420,7 +462,9 @@ def write_block(path, runs_dir: str, md: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m validation.table2", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("runs_dir", help="folder holding run directories (e.g. the 'out' of a sweep)")
+    p.add_argument("runs_dir", nargs="+", metavar="RUNS_DIR",
+                   help="folder(s) holding run directories (e.g. the 'out' of a sweep); several "
+                        "folders make one table (runs with other latent options are their own rows)")
     p.add_argument("--out", default=None,
                    help="write the Markdown into this file (atomically), e.g. docs/results.md, between "
                         "markers naming RUNS_DIR: the rest of the file is kept, the block of the same "
@@ -433,14 +477,16 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    runs_dir = Path(args.runs_dir)
-    if not runs_dir.is_dir():
-        print(f"error: RUNS_DIR {str(runs_dir)!r} is not a folder", file=sys.stderr)
-        return 2
+    folders = [Path(d) for d in args.runs_dir]
+    for runs_dir in folders:
+        if not runs_dir.is_dir():
+            print(f"error: RUNS_DIR {str(runs_dir)!r} is not a folder", file=sys.stderr)
+            return 2
+    runs_dir = " ".join(map(str, folders))
     command = "python -m validation.table2 " + " ".join(shlex.quote(a) for a in argv)
-    report = build_report(runs_dir, command)
+    report = build_report(folders, command)
     if not report["n_runs"]:
-        print(f"error: no run under {str(runs_dir)!r} (looked for summary.json + config.json of "
+        print(f"error: no run under {runs_dir!r} (looked for summary.json + config.json of "
               f"vae.train runs)", file=sys.stderr)
         return 2
     md = to_markdown(report)
