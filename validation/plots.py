@@ -1,4 +1,4 @@
-r"""Figures for docs/results.md: ``python -m validation.plots RUNS_DIR [--out-dir DIR] [--json]``.
+r"""Figures for docs/results.md: ``python -m validation.plots RUNS_DIR [RUNS_DIR ...] [--out-dir DIR] [--json]``.
 
 Reads every run directory under ``RUNS_DIR`` (``config.json`` + ``summary.json`` + ``eval.json``
 + ``metrics.jsonl``, as written by :mod:`vae.train` / :mod:`vae.evaluate`, e.g. by
