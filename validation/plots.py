@@ -365,7 +365,7 @@ def plot_nll_vs_nsm(data, path) -> dict:
             ax.annotate(f"{_label(used.get(latent, latent))}\nG = {G:.4f}", (G, 1.0), xycoords=("data", "axes fraction"),
                         xytext=(0, -4), textcoords="offset points", ha="center", va="top", fontsize=8,
                         color="0.35")
-        ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+        ax.set_xlim(lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo))   # room for the labels
         ax.margins(y=0.2)
         ax.set_xlabel("normalized second moment G(Λ) of the base lattice")
         ax.set_ylabel(f"test NLL, k = {data['k']} (nats)")
