@@ -18,8 +18,9 @@ Two protocols:
 
 Optional last phase, ``best_eval`` (the paper reports k = 10^4 only for the chosen run): when
 every run is done, the best-validation run of each configuration is evaluated once more with
-the ``best_eval`` options (e.g. ``{"samples": [100, 10000], "limit": 1000}``: k = 10^4 on the
-first 1000 test images, affordable where k = 10^4 on every run is not).  The results go into the
+the ``best_eval`` options (e.g. ``{"samples": [100, 10000], "limit": 1000, "subset": "spread"}``:
+k = 10^4 on 1000 test images evenly spaced over the test set, affordable where k = 10^4 on every
+run is not).  The results go into the
 run's ``eval.json`` under their own key and into ``sweep.json``'s selection; a restart evaluates
 only what is missing.
 
