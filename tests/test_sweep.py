@@ -431,6 +431,13 @@ def test_table2_large_k_column_and_full_set_estimate(tmp_path):
     assert "10000 (1000 spread)" in row and "114.50 ± 0.50" in row and "113.50" in row
     assert e8["subset"] == "spread" and a2["subset"] == "first"
     assert "Full-set estimate" in md
+    # the same large k on 1000 and on 2000 images: the larger sample is the one reported
+    _fake_run(tmp_path / "more", "e8", {
+        "test/best/seed0/limitNone": _res(10000, k1=120.0, k100=115.0),
+        "test/best/seed0/limit1000-spread": _res(1000, k100=116.0, k10000=114.5),
+        "test/best/seed0/limit2000-spread": _res(2000, k100=115.5, k10000=114.2)})
+    (row,) = table2.build_report(tmp_path / "more")["rows"]
+    assert row["large_k"]["n_images"] == 2000 and row["large_k"]["nll"] == 114.2
 
 
 def test_table2_out_keeps_the_rest_of_the_file(tmp_path):

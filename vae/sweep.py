@@ -631,14 +631,14 @@ def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 
         bar2 = tqdm(total=len(todo), desc="best-run evaluations", unit="run", disable=not progress,
                     dynamic_ncols=True)
         try:
-            futs = [client.submit(best_eval_task, cfg_dict, rel, missing, pure=False,
-                                  key=f"best-{rel.replace('/', '-')}-{uuid.uuid4().hex[:8]}")
-                    for rel, missing in todo]
-            for fut in as_completed(futs):
+            futs = {client.submit(best_eval_task, cfg_dict, rel, missing, pure=False,
+                                  key=f"best-{rel.replace('/', '-')}-{uuid.uuid4().hex[:8]}"): rel
+                    for rel, missing in todo}
+            for fut in as_completed(list(futs)):
                 try:
                     res = fut.result()
-                except Exception as exc:     # the worker died
-                    res = {"run_dir": "?", "error": f"{type(exc).__name__}: {exc}"}
+                except Exception as exc:     # the worker died: the run is still named
+                    res = {"run_dir": futs[fut], "error": f"{type(exc).__name__}: {exc}"}
                 if res["error"]:
                     best_eval_errors[res["run_dir"]] = res["error"]
                 bar2.update(1)

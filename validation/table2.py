@@ -92,7 +92,7 @@ def _large_k(primary: dict, evaluations: dict) -> dict | None:
         if info is None or info["split"] != "test" or info["checkpoint"] != "best":
             continue
         for k, r in results.items():
-            cand = (int(k), -(r.get("n_images") or 0))
+            cand = (int(k), r.get("n_images") or 0)      # the largest k, then the most images
             if best is None or cand > best[0]:
                 best = (cand, results, int(k), info["subset"])
     if best is None:
