@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._rng import as_generator, as_torch_generator
+from .utils.rng import as_generator, as_torch_generator
 from ._spec import FastSpec, GenericSpec
 from ._validation import (as_float_points, check_basis, check_count, check_scale, check_tensor_points,
                           is_torch_tensor)

@@ -114,7 +114,7 @@ def main(argv=None):
         return 0
     md = render_markdown(rows)
     if args.out:
-        from lattices._io import atomic_write_text
+        from lattices.utils.io import atomic_write_text
 
         atomic_write_text(args.out, md)  # an interrupted run leaves the old file
         print(f"wrote {args.out}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Block-batched and escape-extended lattice prior (theory.prior.LatticePrior, n_blocks / escape)."""
+"""Block-batched and escape-extended lattice prior (theory.lattice_prior.LatticePrior, n_blocks / escape)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lattices
-from theory import prior
+from theory import lattice_prior as prior
 
 # (lattice, K, t): small supports so that enumeration and the loops below stay fast
 CASES = [("z2", 9, 3), ("a2", 7, 4), ("e8", 4, 3)]
@@ -196,7 +196,7 @@ def test_large_max_norm_enumerates_only_the_head():
 
 
 def test_theta_series_is_computed_once_per_basis_and_K():
-    from theory import prior as tp
+    from theory import lattice_prior as tp
 
     e8 = lattices.get("e8")
     first = tp._theta_series(e8, 12)

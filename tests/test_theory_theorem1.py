@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import lattices
 from theory.crypto_lemma import crypto_lemma_samples, parallelepiped_is_cell, sample_dither
-from theory.priors import Gaussian, Laplace, Mixture, laplace_log_interval
+from theory.densities import Gaussian, Laplace, Mixture, laplace_log_interval
 from theory.theorem1 import (cell_rule, f_s_minus_u, laplace_log_f_s_minus_u, laplace_log_p_z_given_u,
                              laplace_theorem1_exact, log_f_s_minus_u, log_p_z_given_u, p_z_given_u,
                              theorem1_sides)

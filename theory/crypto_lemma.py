@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lattices._rng import as_generator
+from lattices.utils.rng import as_generator
 
 __all__ = ["DITHERS", "sample_dither", "crypto_lemma_samples", "parallelepiped_is_cell"]
 

@@ -62,10 +62,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp, roots_jacobi, roots_legendre
 
-from lattices._rng import as_generator
+from lattices.utils.rng import as_generator
 
 from .crypto_lemma import DITHERS, sample_dither
-from .priors import Laplace, Prior, laplace_log_interval
+from .densities import Laplace, Prior, laplace_log_interval
 
 __all__ = [
     "Estimate", "Theorem1Sides", "cell_rule", "parallelepiped_rule", "simplex_rule",
@@ -243,7 +243,7 @@ def _log_integral(prior: Prior, X0, nodes, weights, sign: float):
 def prior_kinks(prior):
     """The points where a one-dimensional density is not smooth (Laplace: 0; a mixture: its
     components' kinks shifted by ``loc``; Gaussian: none), or None if unknown."""
-    from .priors import Gaussian, Mixture
+    from .densities import Gaussian, Mixture
 
     if prior.dim != 1:
         return None
@@ -303,7 +303,7 @@ def _check_method(method):
 
 def _check_prior(lattice, prior):
     if not isinstance(prior, Prior):
-        raise TypeError(f"prior must be a theory.priors.Prior, got {prior!r}")
+        raise TypeError(f"prior must be a theory.densities.Prior, got {prior!r}")
     if prior.dim != lattice.dim:
         raise ValueError(f"prior dim {prior.dim} != lattice dim {lattice.dim} ({lattice.name})")
 

@@ -57,7 +57,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lattices._io import atomic_write
+from lattices.utils.io import atomic_write
 
 __all__ = [
     "DATASETS",

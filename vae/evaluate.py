@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from lattices._io import atomic_write_text
+from lattices.utils.io import atomic_write_text
 
 from . import data as vdata
 from .latents import check_sample_count

@@ -156,7 +156,7 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(self.latent.decode(symbols, u)))
 
 
-#: The state entry that fixes the prior's support: one class index per norm 0..K (theory.prior).
+#: The state entry that fixes the prior's support: one class index per norm 0..K (theory.lattice_prior).
 _SUPPORT_KEY = "latent.prior._class_of_norm"
 
 

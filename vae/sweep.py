@@ -53,7 +53,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lattices._io import atomic_write_text
+from lattices.utils.io import atomic_write_text
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",

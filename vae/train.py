@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lattices._io import atomic_write, atomic_write_text
+from lattices.utils.io import atomic_write, atomic_write_text
 
 from . import data as vdata
 from .latents import LATENTS

@@ -245,7 +245,7 @@ def crypto_lemma(quick):
 @row
 def lemma2_identity(quick):
     import lattices
-    from theory.priors import Gaussian
+    from theory.densities import Gaussian
     from theory.theorem1 import f_s_minus_u, p_z_given_u
 
     lat = lattices.get("a2")
@@ -447,7 +447,7 @@ def lattice_prior(quick):
     import torch
 
     import lattices
-    from theory.prior import LatticePrior
+    from theory.lattice_prior import LatticePrior
 
     worst = 0.0
     for name, K, t in (("z", 9, 2), ("a2", 12, 3), ("e8", 4, 3)):
@@ -460,7 +460,7 @@ def lattice_prior(quick):
     return Row("sec3.4-prior", "3.4",
                "log p(a) = logsoftmax(Psi)_{|a|^2} - log theta_{|a|^2} for |a|^2 >= t, a learned U-dependent "
                "pmf below t, and a learned flag between the two: a distribution over lattice points.",
-               "theory.prior.LatticePrior (support truncated at a maximal norm, since logits over "
+               "theory.lattice_prior.LatticePrior (support truncated at a maximal norm, since logits over "
                "infinitely many shells cannot be learned): the probabilities of all support points summed "
                "for Z, A2, E8 at three dithers",
                f"sums equal 1 to {worst:.1e}", VERIFIED if ok else REFUTED, expected_status=VERIFIED)
@@ -471,7 +471,7 @@ def eq6_autograd(quick):
     import torch
 
     import lattices
-    from theory.prior import LatticePrior
+    from theory.lattice_prior import LatticePrior
 
     torch.manual_seed(0)
     lat = lattices.get("a2")
@@ -772,7 +772,7 @@ def main(argv=None):
     else:
         md = render_markdown(rows)
         if args.out:
-            from lattices._io import atomic_write_text
+            from lattices.utils.io import atomic_write_text
 
             atomic_write_text(args.out, md)  # an interrupted run leaves the old file
             print(f"wrote {args.out}", file=sys.stderr)

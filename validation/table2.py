@@ -34,7 +34,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from lattices._io import atomic_write_text
+from lattices.utils.io import atomic_write_text
 
 from .paper_tables import HIDDEN, LATENT_LABELS, LATENT_ORDER, table2, table3
 

@@ -28,7 +28,7 @@ import numpy as np
 
 import lattices
 from theory.crypto_lemma import parallelepiped_is_cell
-from theory.priors import Gaussian, Laplace, Mixture
+from theory.densities import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check

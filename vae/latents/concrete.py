@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lattices._rng import as_torch_generator
+from lattices.utils.rng import as_torch_generator
 
 from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count
 

@@ -5,7 +5,7 @@ The hidden size ``m`` is split into ``R = m/n`` blocks of the ``n``-dimensional 
 lattice :math:`\Delta_b\Lambda`, so the latent lattice is the product
 :math:`\mathrm{diag}(\Delta_1 B, \ldots, \Delta_R B)` of Sec. 4.1.  Per block there are two
 learned variances, :math:`\sigma^2_{U_G,b}` and :math:`\sigma^2_{S_G,b}` (log-parametrized),
-and one learned prior :math:`p_{\hat Z|U}` (:class:`theory.prior.LatticePrior`, Sec. 3.4, with
+and one learned prior :math:`p_{\hat Z|U}` (:class:`theory.lattice_prior.LatticePrior`, Sec. 3.4, with
 ``n_blocks=R`` and the escape component).
 
 **Training** (Sec. 3.6.2):
@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 import lattices
-from theory.prior import LatticePrior
+from theory.lattice_prior import LatticePrior
 from theory.scaling import matched_log_delta
 
 from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float,
@@ -89,7 +89,7 @@ class ProxyLatticeLatent(LatentLayer):
     lattice : str, default "e8"
         Name of the base lattice (:func:`lattices.get`), integral up to a common scale.
     max_norm, threshold_t : int or None
-        ``K`` and ``t`` of the prior (:class:`theory.prior.LatticePrior`); ``None``: the
+        ``K`` and ``t`` of the prior (:class:`theory.lattice_prior.LatticePrior`); ``None``: the
         defaults of :data:`PRIOR_DEFAULTS` (required for other lattices).
     u_hidden : int, default 32
         Width of the prior's MLP ``u -> logits`` per block.
@@ -106,7 +106,7 @@ class ProxyLatticeLatent(LatentLayer):
     Attributes
     ----------
     log_sigma2_u, log_sigma2_s : nn.Parameter, shape (R,)
-    prior : theory.prior.LatticePrior with ``n_blocks=R, escape=True``
+    prior : theory.lattice_prior.LatticePrior with ``n_blocks=R, escape=True``
 
     Examples
     --------

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from scipy.special import logsumexp
 
-from lattices._rng import as_generator
+from lattices.utils.rng import as_generator
 
 __all__ = ["Prior", "Gaussian", "Laplace", "Mixture", "laplace_cdf", "laplace_log_interval"]
 

@@ -1,4 +1,4 @@
-"""Normalize the randomness arguments (STYLE 7): same seed, same numbers."""
+"""Normalize the randomness arguments: same seed, same numbers."""
 from __future__ import annotations
 
 import numbers
