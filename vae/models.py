@@ -15,20 +15,35 @@ The likelihood is Bernoulli on the 784 pixels: the decoder outputs logits and
 dict (``loss`` and its parts, per-batch means, plus per-example tensors), and
 :meth:`VAE.log_weights` the importance weights of the evaluated model, from which
 :func:`vae.evaluate.iwae_nll` forms the k-sample bound.
+
+**Your own networks.** ``VAE(config, encoder=my_encoder, decoder=my_decoder)`` takes any pair
+of ``nn.Module``: the encoder maps a batch of flattened images ``(batch, input_dim)`` to
+``(batch, latent.encoder_dim)``, the decoder maps ``(batch, hidden)`` to Bernoulli logits
+``(batch, input_dim)``.  Both widths are checked at construction by one forward pass of a
+zero batch (a clear ``ValueError`` otherwise).  The import path of a custom network's class
+is recorded in ``config.encoder`` / ``config.decoder`` (``"module:QualName"``), and
+:meth:`VAE.save` stores its structure beside the weights so that :meth:`VAE.load` rebuilds
+it where that module can be imported.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import importlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .latents import LATENTS, build_latent
+from lattices.utils.io import atomic_write, atomic_write_text
+
+from .latents import LATENTS, build_latent, latent_class
 
 __all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernoulli_log_likelihood",
-           "model_for_state"]
+           "model_for_state", "class_path", "save_networks", "load_networks"]
 
 ARCHS = ("linear", "gated")
 
@@ -45,6 +60,8 @@ class ModelConfig:
     input_dim : pixels (784 for 28x28).
     gate_width : width of the gated layer of the ``gated`` architecture.
     latent_options : keyword options of the latent layer (see its class).
+    encoder, decoder : ``None`` (built from ``arch``) or the ``"module:QualName"`` of a custom
+        network passed to :class:`VAE` (filled in by the VAE; ``arch`` is then unused for it).
     """
 
     latent: str = "gaussian"
@@ -53,6 +70,8 @@ class ModelConfig:
     input_dim: int = 784
     gate_width: int = 300
     latent_options: dict = field(default_factory=dict)
+    encoder: str | None = None
+    decoder: str | None = None
 
     def __post_init__(self):
         if str(self.latent).lower() not in LATENTS:
@@ -64,6 +83,11 @@ class ModelConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("encoder", "decoder"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or ":" not in v):
+                raise ValueError(f"{name} must be None or the 'module:QualName' of a network class, "
+                                 f"got {v!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -101,21 +125,54 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 
 class VAE(nn.Module):
-    """Encoder, latent layer and Bernoulli decoder (config + model, STYLE 9).
+    """Encoder, latent layer and Bernoulli decoder (config + model, after pythae).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The latent, its size and options, and the built-in architecture (``arch``).
+    encoder, decoder : nn.Module, optional
+        Your own networks.  The encoder maps ``(batch, config.input_dim)`` to
+        ``(batch, latent.encoder_dim)`` (``2 * hidden`` for ``gaussian``, ``hidden`` for the
+        lattice latents), the decoder maps ``(batch, hidden)`` to ``(batch, input_dim)``
+        logits.  Omitted: built from ``config.arch``.
+
+    Raises
+    ------
+    ValueError
+        A network whose output width is wrong (or that fails on a batch of the stated input
+        width), or a config that names a custom network which is not passed.
+    TypeError
+        ``encoder`` / ``decoder`` not an ``nn.Module``.
 
     >>> model = VAE(ModelConfig(latent="gaussian", arch="linear", hidden=4))
     >>> out = model(torch.zeros(2, 784), generator=torch.Generator().manual_seed(0))
     >>> sorted(k for k in out if not k.startswith("per_example"))
     ['aux', 'loss', 'rate', 'recon']
+    >>> VAE(ModelConfig(latent="e8", hidden=16), encoder=nn.Linear(784, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: the encoder maps a (2, 784) batch to shape (2, 8); the 'e8' latent with hidden=16 needs (2, 16) (latent.encoder_dim)
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, encoder: nn.Module | None = None,
+                 decoder: nn.Module | None = None):
         super().__init__()
-        self.config = config
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a vae.models.ModelConfig, got {type(config).__name__}")
         self.latent = build_latent(config.latent, config.hidden, **config.latent_options)
-        self.encoder = build_network(config.arch, config.input_dim, self.latent.encoder_dim,
-                                     config.gate_width)
-        self.decoder = build_network(config.arch, config.hidden, config.input_dim, config.gate_width)
+        self.encoder = _network("encoder", encoder, config.encoder, config.arch, config.input_dim,
+                                self.latent.encoder_dim, config.gate_width)
+        self.decoder = _network("decoder", decoder, config.decoder, config.arch, config.hidden,
+                                config.input_dim, config.gate_width)
+        self.config = dataclasses.replace(
+            config, encoder=None if encoder is None else class_path(encoder),
+            decoder=None if decoder is None else class_path(decoder))
+        need = f"the {config.latent!r} latent with hidden={config.hidden} needs"
+        _check_width(self.encoder, "encoder", config.input_dim, self.latent.encoder_dim,
+                     f"{need} (2, {self.latent.encoder_dim}) (latent.encoder_dim)")
+        _check_width(self.decoder, "decoder", config.hidden, config.input_dim,
+                     f"input_dim={config.input_dim} needs (2, {config.input_dim}) logits")
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Training objective for a batch ``x`` (batch, 784).
@@ -143,7 +200,8 @@ class VAE(nn.Module):
         reconstruction term (9) (Sec. 3.6.3).
         """
         samples = self.latent.inference_samples(self.encoder(x), k, generator)
-        logits = self.decoder(samples["decoder_input"])                               # (batch, k, 784)
+        z = samples["decoder_input"]                                                   # (batch, k, m)
+        logits = self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1)   # (batch, k, 784)
         log_px = bernoulli_log_likelihood(logits, x[:, None, :])                       # (batch, k)
         return log_px.double() + samples["log_ratio"]
 
@@ -156,19 +214,180 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(self.latent.decode(symbols, u)))
 
 
+    def save(self, directory) -> Path:
+        """Write the model to ``directory``: ``model_config.json``, ``model.pt`` (the weights)
+        and, for custom networks, ``networks.pt`` (their structure, without weights).
+
+        The files are written atomically.  A custom network's class must be importable by
+        :meth:`load` (defined at module level); one defined inside a function is refused here.
+        Returns the directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_networks(self, directory)
+        atomic_write(directory / _WEIGHTS, lambda fh: torch.save(self.state_dict(), fh))
+        meta = {"format": _SAVE_FORMAT, "config": self.config.to_dict(),
+                "latent_class": class_path(self.latent), "torch": torch.__version__}
+        atomic_write_text(directory / _MODEL_CONFIG, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory, device="cpu") -> "VAE":
+        """The model saved by :meth:`save` in ``directory``, in eval mode, on ``device``.
+
+        A user latent (:func:`vae.latents.register_latent`) is registered by importing the
+        module recorded in ``model_config.json``; custom networks are rebuilt from
+        ``networks.pt``, which imports their classes.
+
+        .. warning:: ``networks.pt`` is a pickle: load only directories you trust.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``directory`` holds no saved model.
+        ImportError
+            The module of a custom network or latent cannot be imported (the message names it).
+        """
+        directory = Path(directory)
+        path = directory / _MODEL_CONFIG
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: {directory} is not a directory written by "
+                                    f"VAE.save")
+        meta = json.loads(path.read_text())
+        config = meta["config"]
+        if str(config["latent"]).lower() not in LATENTS:
+            _import_class(meta.get("latent_class", ""), f"the latent {config['latent']!r}", path)
+        config = ModelConfig.from_dict(config)
+        state = torch.load(directory / _WEIGHTS, map_location=device, weights_only=True)
+        model = model_for_state(config, state, **load_networks(directory, config))
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+
+_MODEL_CONFIG, _WEIGHTS, _NETWORKS, _SAVE_FORMAT = "model_config.json", "model.pt", "networks.pt", 1
+
+
+def class_path(obj) -> str:
+    """``"module:QualName"`` of the class of ``obj`` (how :meth:`VAE.load` finds it again)."""
+    cls = type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_class(path: str, what: str, source) -> type:
+    """The class at ``"module:QualName"``; ``ImportError`` naming what is missing otherwise."""
+    module_name, _, qualname = path.partition(":")
+    hint = ("it was defined in a script or notebook (__main__) when saved: define it in a module "
+            "that can be imported" if module_name == "__main__" else
+            "install that module or put it on PYTHONPATH")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ImportError(f"{what} recorded in {source} is the class {path!r}, which cannot be "
+                          f"imported ({exc}); {hint}") from exc
+    return obj
+
+
+def _network(role, module, recorded, arch, n_in, n_out, gate_width) -> nn.Module:
+    if module is None:
+        if recorded is not None:
+            raise ValueError(f"the config names a custom {role} {recorded!r}: pass {role}=<that "
+                             f"nn.Module> to VAE, or rebuild the saved model with VAE.load(dir)")
+        return build_network(arch, n_in, n_out, gate_width)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{role} must be a torch.nn.Module, got {type(module).__name__}")
+    return module
+
+
+def _check_width(net: nn.Module, role: str, n_in: int, n_out: int, need: str) -> None:
+    """One forward pass of a zero batch (2, n_in) in eval mode: the output must be (2, n_out)."""
+    param = next(iter(net.parameters()), None)
+    kwargs = {} if param is None else {"device": param.device, "dtype": param.dtype}
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(2, n_in, **kwargs))
+    except Exception as exc:
+        raise ValueError(f"the {role} fails on a (2, {n_in}) batch ({type(exc).__name__}: {exc}); "
+                         f"{need}") from exc
+    finally:
+        net.train(was_training)
+    shape = tuple(getattr(out, "shape", ()))
+    if not isinstance(out, torch.Tensor) or shape != (2, n_out):
+        got = f"shape {shape}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise ValueError(f"the {role} maps a (2, {n_in}) batch to {got}; {need}")
+
+
+def save_networks(model: VAE, directory) -> Path | None:
+    """Write the structure of ``model``'s custom networks to ``directory/networks.pt``.
+
+    The networks are pickled on the ``meta`` device (no weights: those live in the model's
+    state dict), so the file is small; their classes are found again by import path.
+    Returns the path, or ``None`` when both networks are built from ``config.arch``.
+
+    Raises
+    ------
+    ValueError
+        A custom network whose class cannot be imported by name (defined inside a function).
+    """
+    nets = {role: getattr(model, role) for role in ("encoder", "decoder")
+            if getattr(model.config, role) is not None}
+    if not nets:
+        return None
+    for role, net in nets.items():
+        for sub in net.modules():
+            if "<locals>" in type(sub).__qualname__:
+                raise ValueError(f"cannot save the {role}: its part {class_path(sub)!r} is a class "
+                                 f"defined inside a function, which VAE.load cannot import; define "
+                                 f"it at module level")
+    skeletons = {role: copy.deepcopy(net).to("meta") for role, net in nets.items()}
+    path = Path(directory) / _NETWORKS
+    atomic_write(path, lambda fh: torch.save(skeletons, fh))
+    return path
+
+
+def load_networks(directory, config: ModelConfig) -> dict:
+    """The custom networks that ``config`` names, rebuilt from ``directory/networks.pt``.
+
+    Returns ``{"encoder": module, "decoder": module}`` with the entries ``config`` names (empty
+    for built-in architectures); their parameters are allocated but uninitialized, ready for
+    ``load_state_dict``.  ``FileNotFoundError`` / ``ImportError`` say what is missing.
+    """
+    roles = [role for role in ("encoder", "decoder") if getattr(config, role) is not None]
+    if not roles:
+        return {}
+    path = Path(directory) / _NETWORKS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the model uses the custom "
+                                f"{' and '.join(f'{r} {getattr(config, r)!r}' for r in roles)}, whose "
+                                f"structure is saved there by VAE.save / vae.train")
+    for role in roles:
+        _import_class(getattr(config, role), f"the {role}", path)     # a clear error first
+    try:
+        skeletons = torch.load(path, map_location="meta", weights_only=False)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"{path}: a part of the custom networks cannot be imported ({exc}); "
+                          f"install its module or put it on PYTHONPATH") from exc
+    return {role: skeletons[role].to_empty(device="cpu") for role in roles}
+
+
 #: The state entry that fixes the prior's support: one class index per norm 0..K (theory.lattice_prior).
 _SUPPORT_KEY = "latent.prior._class_of_norm"
 
 
-def model_for_state(config: ModelConfig, state_dict=None) -> VAE:
+def model_for_state(config: ModelConfig, state_dict=None, encoder: nn.Module | None = None,
+                    decoder: nn.Module | None = None) -> VAE:
     """The VAE of ``config`` that can hold ``state_dict`` (a saved ``model.state_dict()``).
 
     A Gaussian-proxy latent whose config leaves the prior support ``max_norm`` (K) to the
     default is built with the K the state was trained with (the length of
     ``latent.prior._class_of_norm`` minus one), so that a run saved under an earlier default
-    still loads, resumes and evaluates as it was trained.  Anything else: ``VAE(config)``.
+    still loads, resumes and evaluates as it was trained.  ``encoder`` / ``decoder``: the
+    custom networks ``config`` names (see :func:`load_networks`).
     """
     if state_dict is not None and _SUPPORT_KEY in state_dict and "max_norm" not in config.latent_options:
         saved_k = int(state_dict[_SUPPORT_KEY].shape[0]) - 1
         config = dataclasses.replace(config, latent_options={**config.latent_options, "max_norm": saved_k})
-    return VAE(config)
+    return VAE(config, encoder=encoder, decoder=decoder)

@@ -467,7 +467,7 @@ def run_task(cfg_dict: dict, spec_dict: dict) -> dict:
             status = "resumed" if state["state"] == "resume" else "trained"
             try:
                 summary = train(tc, out, resume=state["state"] == "resume", device=cfg.device,
-                                data_dir=cfg.data_dir, progress=False, log=lambda *a, **k: None)
+                                data_dir=cfg.data_dir, progress=False)
             except TrainingDiverged as exc:   # the best epoch so far is still evaluated
                 status, diverged = "diverged", str(exc)
                 summary = _read_json(out / "summary.json")

@@ -17,7 +17,15 @@ A run directory holds
   loses at most the epoch in progress;
 * ``best.pt``: the weights of the best validation epoch (what :mod:`vae.evaluate` uses);
 * ``metrics.jsonl``: one JSON line per epoch (train loss parts, validation NLL, lr, time);
-* ``summary.json``: the outcome (best epoch, best validation NLL, why it stopped).
+* ``summary.json``: the outcome (best epoch, best validation NLL, why it stopped);
+* ``networks.pt``: the structure of custom encoder/decoder networks (``train(model=...)``).
+
+Observability (:mod:`vae.callbacks`): one INFO line per epoch on the ``logging`` logger
+``"vae.train"``; ``callbacks`` with ``on_step`` / ``on_epoch_end`` / ``on_train_end``;
+``--tensorboard DIR`` (the optional ``tensorboard`` extra).
+
+Your own model: ``train(config, out, model=VAE(ModelConfig(...), encoder=..., decoder=...))``
+trains it with this protocol (``config.model`` is taken from the model).
 
 Randomness: the weights are initialized from ``--seed``; epoch ``t`` draws its batch order,
 OMNIGLOT binarization, dithers and noise from a generator seeded by ``(seed, t)``, so a
@@ -29,7 +37,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -41,8 +51,9 @@ import torch
 from lattices.utils.io import atomic_write, atomic_write_text
 
 from . import data as vdata
+from .callbacks import CallbackList, TensorBoardCallback, format_epoch, log_to_stderr
 from .latents import LATENTS
-from .models import ARCHS, VAE, ModelConfig, model_for_state
+from .models import ARCHS, VAE, ModelConfig, load_networks, model_for_state, save_networks
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimizer", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
@@ -50,6 +61,7 @@ __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimi
 CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY = ("checkpoint.pt", "best.pt", "config.json",
                                               "metrics.jsonl", "summary.json")
 _FORMAT = 1
+logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -151,7 +163,8 @@ def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConf
                                 f"that finished at least one epoch?")
     state = torch.load(path, map_location=device, weights_only=False)
     config = TrainConfig.from_dict(state["train_config"])
-    model = model_for_state(ModelConfig.from_dict(config.model), state["model"]).to(device)
+    model_config = ModelConfig.from_dict(config.model)
+    model = model_for_state(model_config, state["model"], **load_networks(run_dir, model_config)).to(device)
     model.load_state_dict(state["model"])
     model.eval()
     return model, config
@@ -177,14 +190,25 @@ def _progress(iterable, total, desc, enabled):
 
 
 def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None = None,
-          device: str = "auto", data_dir=None, progress: bool = True, log=print) -> dict:
+          device: str = "auto", data_dir=None, progress: bool = True, callbacks=None,
+          model: VAE | None = None) -> dict:
     """Train (or continue) the run in ``out``; returns the summary dict.
 
     ``epochs``: run at most this many epochs in this call (``None``: until the schedule stops
     or ``max_epochs``).  ``resume``: continue from ``out/checkpoint.pt`` (the saved
-    configuration is used; ``config`` only supplies ``max_epochs``).
+    configuration is used; ``config`` only supplies ``max_epochs``).  ``callbacks``: objects
+    with ``on_step`` / ``on_epoch_end`` / ``on_train_end`` (:mod:`vae.callbacks`).
+    ``model``: train this :class:`~vae.models.VAE` (e.g. with your own encoder and decoder)
+    instead of building one from ``config.model``; its initial weights are yours (seed before
+    building it).  Custom networks are recorded in ``out/networks.pt`` so that
+    :func:`load_run`, ``vae.evaluate`` and a resume without ``model`` can rebuild them.
     """
     out = Path(out)
+    hooks = CallbackList(callbacks)
+    if model is not None:
+        if not isinstance(model, VAE):
+            raise TypeError(f"model must be a vae.models.VAE, got {type(model).__name__}")
+        config = dataclasses.replace(config, model=model.config.to_dict())
     dev = resolve_device(device)
     if epochs is not None:
         _positive_int("epochs", epochs)
@@ -194,6 +218,9 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
         state = torch.load(ckpt_path, map_location=dev, weights_only=False)
         saved = TrainConfig.from_dict(state["train_config"])
+        if model is not None and saved.model != config.model:
+            raise ValueError(f"--resume: the model passed ({config.model}) is not the one of the "
+                             f"run in {out} ({saved.model})")
         config = dataclasses.replace(saved, max_epochs=config.max_epochs)
     else:
         if ckpt_path.exists():
@@ -206,8 +233,15 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
     x_train = _limit(vdata.load_dataset(config.dataset, "train", data_dir), config.train_limit).to(dev)
     x_valid = _limit(vdata.load_dataset(config.dataset, "valid", data_dir), config.valid_limit).to(dev)
 
-    torch.manual_seed(config.seed)                       # weight initialization
-    model = model_for_state(ModelConfig.from_dict(config.model), state and state["model"]).to(dev)
+    if model is None:
+        torch.manual_seed(config.seed)                   # weight initialization
+        model_config = ModelConfig.from_dict(config.model)
+        model = model_for_state(model_config, state and state["model"],
+                                **load_networks(out, model_config)).to(dev)
+    else:
+        model = model.to(dev)
+        if state is None:
+            _record_networks(model, out)
     optimizer = make_optimizer(model, config.lr)
     if state is None:
         state = {"epoch": 0, "lr": config.lr, "best_val": math.inf, "best_epoch": 0,
@@ -238,28 +272,40 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
 
     try:
         reason = _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs,
-                             progress, log, snapshot)
+                             progress, hooks, snapshot)
     except TrainingDiverged:
-        write_summary("non_finite_loss")
+        hooks.on_train_end(write_summary("non_finite_loss"))
         raise
     if reason is not None and state["stop_reason"] is None:
         state["stop_reason"] = reason
         _save(ckpt_path, snapshot())
-    return write_summary(reason or "epochs_this_call")
+    summary = write_summary(reason or "epochs_this_call")
+    hooks.on_train_end(summary)
+    return summary
+
+
+def _record_networks(model: VAE, out: Path) -> None:
+    """``out/networks.pt`` for custom networks; a warning where their class cannot be recorded."""
+    try:
+        save_networks(model, out)
+    except (ValueError, TypeError, AttributeError, pickle.PicklingError) as exc:
+        logger.warning("the custom networks cannot be recorded in %s (%s): resuming and evaluating "
+                       "this run will need the model passed again (train(model=...))", out, exc)
 
 
 def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=None,
-              on_diverge="") -> tuple[dict, float]:
+              on_diverge="", on_step=None) -> tuple[dict, float]:
     """One pass of Adam over ``x_train`` (shuffled, OMNIGLOT re-binarized, from ``generator``).
 
     Returns the per-image means of the loss parts and the wall time in seconds.
-    Raises :class:`TrainingDiverged` at the first non-finite loss.
+    Raises :class:`TrainingDiverged` at the first non-finite loss.  ``on_step(batch_index,
+    terms)``, if given, is called after each optimizer step with the detached batch means.
     """
     sums: dict[str, torch.Tensor] = {}
     n_batches = math.ceil(x_train.shape[0] / batch_size)
     t0 = time.perf_counter()
     batches = vdata.batches(dataset, "train", batch_size, generator=generator, data=x_train)
-    for x in _progress(batches, n_batches, desc, desc is not None):
+    for i, x in enumerate(_progress(batches, n_batches, desc, desc is not None)):
         terms = model(x, generator=generator)
         loss = terms["loss"]
         if not torch.isfinite(loss):
@@ -270,6 +316,8 @@ def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=No
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step(i, {k: v.detach() for k, v in terms.items() if k != "per_example_loss"})
         for key, value in terms.items():        # summed on the device: no host sync per part
             if key != "per_example_loss":
                 sums[key] = sums.get(key, 0.0) + value.detach().double() * x.shape[0]
@@ -277,7 +325,7 @@ def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=No
     return {k: float(v) / x_train.shape[0] for k, v in sums.items()}, seconds
 
 
-def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs, progress, log,
+def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epochs, progress, hooks,
                 snapshot):
     """The epoch loop of :func:`train`; returns the stop reason (None: ``epochs`` reached)."""
     ckpt_path = out / CHECKPOINT
@@ -296,7 +344,8 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
         sums, train_time = run_epoch(model, optimizer, x_train, config.dataset, config.batch_size, gen,
                                      desc=f"epoch {epoch}" if progress else None,
                                      on_diverge=f"Stopped; the last good checkpoint (epoch {epoch - 1}) "
-                                                f"is kept in {out}. Try a smaller --lr.")
+                                                f"is kept in {out}. Try a smaller --lr.",
+                                     on_step=_step_hook(hooks, epoch, x_train.shape[0], config.batch_size))
         val = validation_nll(model, x_valid, max(config.batch_size, 500),
                              epoch_generator(config.seed, epoch, 1, dev))
         if not math.isfinite(val):
@@ -322,10 +371,18 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
         atomic_write_text(out / METRICS, "".join(json.dumps(h, sort_keys=True) + "\n"
                                                  for h in state["history"]))
         ran += 1
-        log(f"epoch {epoch}: train loss {record['train_loss']:.3f} (recon {record['train_recon']:.3f}, "
-            f"rate {record['train_rate']:.3f}, aux {record['train_aux']:.3f}), valid NLL {val:.3f}, "
-            f"lr {record['lr']:.2g}, {train_time:.1f} s")
+        logger.info(format_epoch(record))
+        hooks.on_epoch_end(dict(record))
     return reason
+
+
+def _step_hook(hooks: CallbackList, epoch: int, n_train: int, batch_size: int):
+    """``run_epoch``'s ``on_step`` for the callbacks (None without any): steps count from the
+    start of the run, ``(epoch - 1) * batches_per_epoch + batch + 1``, so they continue on resume."""
+    if not hooks.wants_steps:
+        return None
+    first = (epoch - 1) * math.ceil(n_train / batch_size)
+    return lambda i, terms: hooks.on_step(epoch=epoch, step=first + i + 1, terms=terms)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data-dir", default=None, help="folder with the data sets (default: $LRL_DATA_DIR or ../shared/data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also write TensorBoard scalars to DIR (needs the tensorboard extra)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch log lines on stderr")
     return p
 
 
@@ -382,13 +442,15 @@ def main(argv=None) -> int:
         vdata.check_data_dir(args.data_dir)
         if not args.resume:
             VAE(model)                       # bad latent options fail here, before any data is read
-    except (ValueError, TypeError) as exc:   # TypeError: an unknown --latent-option name
+        callbacks = [] if args.tensorboard is None else [TensorBoardCallback(args.tensorboard)]
+    except (ValueError, TypeError, ImportError) as exc:   # TypeError: an unknown --latent-option name
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    log_to_stderr("vae", logging.WARNING if args.quiet else logging.INFO)
     try:
         summary = train(config, args.out, resume=args.resume, epochs=args.epochs, device=args.device,
-                        data_dir=args.data_dir, progress=not args.no_progress)
+                        data_dir=args.data_dir, progress=not args.no_progress, callbacks=callbacks)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 __all__ = ["LatentLayer", "TrainTerms", "InferenceSamples", "check_dim", "check_positive_float",
-           "check_sample_count", "require_dither"]
+           "check_sample_count", "check_encoder_output", "require_dither"]
 
 
 class TrainTerms(dict):
@@ -80,6 +80,14 @@ def check_positive_float(value, name: str) -> float:
             or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def check_encoder_output(e: torch.Tensor, width: int) -> torch.Tensor:
+    """``e`` if it is a (batch, width) tensor, else ``ValueError`` naming the shape received."""
+    if not isinstance(e, torch.Tensor) or e.dim() != 2 or e.shape[1] != width:
+        got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
+        raise ValueError(f"encoder output must have shape (batch, {width}), got {got}")
+    return e
 
 
 def check_sample_count(k) -> int:

@@ -16,7 +16,8 @@ import math
 
 import torch
 
-from .base import InferenceSamples, LatentLayer, TrainTerms, check_dim, check_sample_count
+from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_encoder_output,
+                   check_sample_count)
 
 __all__ = ["GaussianLatent"]
 
@@ -43,6 +44,7 @@ class GaussianLatent(LatentLayer):
         return 2 * self.dim
 
     def _split(self, e):
+        check_encoder_output(e, 2 * self.dim)
         mu, logvar = e[..., :self.dim], e[..., self.dim:]
         return mu, logvar.clamp(-30.0, 20.0)                # (batch, m) each; clamp: no exp overflow
 
