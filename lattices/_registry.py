@@ -1,4 +1,4 @@
-"""Named lattices register themselves here (STYLE 2); :func:`get` looks them up."""
+"""Named lattices register themselves here (a registry, as in CompressAI); :func:`get` looks them up."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""One place for checking user input (STYLE 8): clear errors naming the bad value."""
+"""One place for checking user input : clear errors naming the bad value."""
 from __future__ import annotations
 
 import numbers

@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles (STYLE 11).
+"""Shared pytest configuration: hypothesis profiles.
 
 ``HYPOTHESIS_PROFILE=thorough pytest -m theorem`` runs the property tests with
 many more examples; the default ``ci`` profile keeps the suite fast.
@@ -8,7 +8,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 # differing_executors: the shared contract suites (one test class subclassed per
-# lattice, STYLE 11) run the same @given method on different instances by design;
+# lattice) run the same @given method on different instances by design;
 # each subclass fixes its lattice, so examples replay deterministically.
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.differing_executors]
 

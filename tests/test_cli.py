@@ -1,4 +1,4 @@
-"""The command-line entry points, called through ``main(argv)`` (STYLE 10)."""
+"""The command-line entry points, called through ``main(argv)`` (build_parser() and main(argv), as in CompressAI)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The decoder contract: one shared suite (STYLE 11) run for every named lattice.
+"""The decoder contract: one shared suite run for every named lattice.
 
 For each lattice, hypothesis draws batches of points (random, near ties,
 Voronoi-vertex-like multi-way ties, deep holes, magnitudes up to 1e6, scales

@@ -63,7 +63,7 @@ def test_counts_and_placement_mean():
     c = figure2.placement_counts(a2, 7, 4000, rng=3)
     se = c.std(ddof=1) / math.sqrt(len(c))
     assert abs(c.mean() - 245 * math.sqrt(3) / 9) < 4 * se
-    # same seed, same result (STYLE 7)
+    # same seed, same result
     assert np.array_equal(c, figure2.placement_counts(a2, 7, 4000, rng=3))
 
 

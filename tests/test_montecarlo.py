@@ -1,6 +1,6 @@
 """Monte Carlo NSM (``lattices.montecarlo``) against exact values, with negative controls.
 
-Verdict rule (SPEC, verification standard): |estimate - exact| < K_SE standard
+Verdict rule (the project's verification standard): |estimate - exact| < K_SE standard
 errors, fixed seeds (the suite is deterministic).  With K_SE = 4 a correct
 estimator fails a given test with probability 6e-5 (normal tail).  Each exact
 test also bounds the standard error, so a test cannot pass by losing precision.

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from lattices.utils.io import atomic_write, atomic_write_text
 
-from .latents import LATENTS, build_latent, latent_class
+from .latents import LATENTS, build_latent, register_latent
 
 __all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernoulli_log_likelihood",
            "model_for_state", "class_path", "save_networks", "load_networks"]
@@ -75,7 +75,8 @@ class ModelConfig:
 
     def __post_init__(self):
         if str(self.latent).lower() not in LATENTS:
-            raise ValueError(f"unknown latent {self.latent!r}; valid: {', '.join(LATENTS)}")
+            raise ValueError(f"unknown latent {self.latent!r}; valid: {', '.join(LATENTS)} "
+                             f"(or a name added with vae.latents.register_latent)")
         self.latent = str(self.latent).lower()
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; valid: {', '.join(ARCHS)}")
@@ -255,8 +256,10 @@ class VAE(nn.Module):
                                     f"VAE.save")
         meta = json.loads(path.read_text())
         config = meta["config"]
-        if str(config["latent"]).lower() not in LATENTS:
-            _import_class(meta.get("latent_class", ""), f"the latent {config['latent']!r}", path)
+        if str(config["latent"]).lower() not in LATENTS:       # a user latent: import registers it
+            cls = _import_class(meta.get("latent_class", ""), f"the latent {config['latent']!r}", path)
+            if str(config["latent"]).lower() not in LATENTS:
+                register_latent(config["latent"], cls)
         config = ModelConfig.from_dict(config)
         state = torch.load(directory / _WEIGHTS, map_location=device, weights_only=True)
         model = model_for_state(config, state, **load_networks(directory, config))

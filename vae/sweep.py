@@ -545,6 +545,15 @@ def _write_reports(cfg, out: Path, results, command, started, done: bool,
     return report
 
 
+def require_dask() -> None:
+    """``ImportError`` saying how to install Dask (the optional ``sweep`` extra) when it is missing."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("vae.sweep runs the grid on Dask, which is not installed: pip install "
+                          f"'lattice-representation-learning[sweep]' ({exc})") from exc
+
+
 def _make_client(scheduler: str | None, workers: int):
     from dask.distributed import Client, LocalCluster
 
@@ -558,6 +567,7 @@ def _make_client(scheduler: str | None, workers: int):
 def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 2,
               progress: bool = True, command: str = "") -> dict:
     """Run the sweep (skip finished runs, resume unfinished ones); returns the ``sweep.json`` dict."""
+    require_dask()
     from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
@@ -740,6 +750,11 @@ def main(argv=None) -> int:
                   + (f"; {plan['note']}" if "note" in plan else ""))
         return 0
     command = "python -m vae.sweep " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        require_dask()
+    except ImportError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         report = run_sweep(cfg, scheduler=args.scheduler, workers=args.workers,
                            progress=not args.no_progress, command=command)

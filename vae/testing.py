@@ -15,8 +15,9 @@ The contract (``B`` = batch, ``k`` = samples per input, ``m`` = ``layer.dim``):
 1. ``dim`` and ``encoder_dim`` are positive ints; ``name`` is a non-empty string.
 2. ``train_terms(e, generator)`` on ``e`` (B, encoder_dim) float32 returns a mapping with
    ``decoder_input`` (B, m) float32, ``rate`` and ``aux`` (B,), every further entry (B,), all
-   finite; the loss ``sum(decoder_input * w) + sum(rate) + sum(aux)`` back-propagates a finite,
-   non-zero gradient into ``e`` (the encoder learns through the layer).
+   finite; ``decoder_input`` back-propagates a finite, non-zero gradient into ``e`` (the
+   reconstruction term trains the encoder through the layer), and so does the whole loss
+   ``sum(decoder_input * w) + sum(rate) + sum(aux)``.
 3. ``inference_samples(e, k, generator)`` returns ``decoder_input`` (B, k, m) float32 and
    ``log_ratio`` (B, k) float64, finite: :math:`\log p(z) - \log q(z|x)` of each sample, so that
    :math:`\log w = \text{log\_ratio} + \log p(x|z)` is an importance weight (Burda et al. 2016).
@@ -144,12 +145,16 @@ def _check_train_terms(layer, e, seed):
     for key, value in terms.items():
         _require(bool(torch.isfinite(value).all()), "2 (train_terms)", f"{key!r} has non-finite values")
     w = torch.randn(z.shape, generator=_generator(seed + 2))
+    _require(z.requires_grad, "2 (train_terms)", "decoder_input does not depend on e differentiably: "
+             "the reconstruction term could not train the encoder")
+    (grad_z,) = torch.autograd.grad((z * w).sum(), e, retain_graph=True, allow_unused=True)
+    _require(grad_z is not None and bool(torch.isfinite(grad_z).all()) and bool((grad_z != 0).any()),
+             "2 (train_terms)", "the gradient of decoder_input with respect to e is missing, zero or "
+             "non-finite")
     loss = (z * w).sum() + terms["rate"].sum() + terms["aux"].sum()
-    _require(loss.requires_grad, "2 (train_terms)",
-             "the loss does not depend on e differentiably: the encoder could not learn")
     loss.backward()
-    _require(e.grad is not None and bool(torch.isfinite(e.grad).all()) and bool((e.grad != 0).any()),
-             "2 (train_terms)", "the gradient of the loss with respect to e is missing, zero or non-finite")
+    _require(e.grad is not None and bool(torch.isfinite(e.grad).all()), "2 (train_terms)",
+             "the gradient of the loss with respect to e is missing or non-finite")
 
 
 def _check_inference(layer, e, k, seed):

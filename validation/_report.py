@@ -1,4 +1,4 @@
-"""The shared contract of the validation command lines (SPEC: validation CLIs).
+"""The shared contract of the validation command lines (exit 0: confirmed, 1: refuted, 2: bad usage).
 
 Every report is one JSON-serializable dict::
 
