@@ -1,0 +1,94 @@
+"""What installing the package gives a user: only the library's top-level packages, a true
+Python-version claim, optional extras that fail with an install hint, public shared helpers, and
+docstrings that point nowhere outside the repository."""
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARY = ("lattices", "theory", "vae", "validation")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _sources(*folders):
+    for folder in folders:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_wheel_holds_only_the_library_packages(tmp_path):
+    """Build the wheel from a copy of the source tree (benchmarks/ and tests/ included) and list
+    its top-level names: the four library packages and the metadata, never ``benchmarks``."""
+    setuptools = pytest.importorskip("setuptools")
+    if tuple(int(p) for p in setuptools.__version__.split(".")[:2]) < (70, 1):
+        pytest.skip(f"setuptools {setuptools.__version__} cannot build wheels without the wheel package")
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    for name in (*LIBRARY, "benchmarks", "tests"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--no-index", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert top - {n for n in top if n.endswith(".dist-info")} == set(LIBRARY)
+    for module in ("lattices/utils/io.py", "theory/lattice_prior.py", "theory/densities.py",
+                   "vae/callbacks.py", "vae/testing.py"):
+        assert module in names
+
+
+def test_requires_python_holds_for_the_interpreter_running_the_suite():
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(PYPROJECT["project"]["requires-python"])
+    version = ".".join(map(str, sys.version_info[:3]))
+    assert version in spec
+    # the oldest version claimed is one the code can run on: tomllib (vae.sweep) is 3.11+
+    assert "3.10.12" not in spec and "3.11.0" in spec
+
+
+def test_extras_serve_one_part_each():
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    core = " ".join(PYPROJECT["project"]["dependencies"])
+    assert "dask" not in core and "tensorboard" not in core
+    assert any(r.startswith("dask[distributed]") for r in extras["sweep"])
+    assert any(r.startswith("tensorboard") for r in extras["tensorboard"])
+
+
+def test_sweep_without_dask_is_exit_2_with_the_install_hint(tmp_path, capsys, monkeypatch):
+    from vae import sweep
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)          # as if not installed
+    code = sweep.main([str(ROOT / "configs" / "mnist-linear-small.json"), "--out", str(tmp_path / "s")])
+    assert code == 2
+    assert "pip install 'lattice-representation-learning[sweep]'" in capsys.readouterr().err
+
+
+def test_no_package_imports_a_private_module_of_another():
+    """Helpers used across packages are public (lattices.utils), not ``lattices._x``."""
+    pattern = re.compile(r"^\s*(?:from|import)\s+(lattices|theory|vae|validation)\._\w+", re.M)
+    for path in _sources("theory", "vae", "validation", "benchmarks"):
+        package = path.relative_to(ROOT).parts[0]
+        other = [p for p in pattern.findall(path.read_text()) if p != package]
+        assert not other, f"{path.relative_to(ROOT)} imports a private module of {other}"
+
+
+def test_no_docstring_or_comment_points_outside_the_repository():
+    """Installed code cannot send a reader to the project's working notes (SPEC, STYLE) or to a
+    sibling folder's paper; ``../shared/data`` is a data-folder default, which is behaviour."""
+    pattern = re.compile(r"\bSTYLE\s*\d|\bSPEC\b|SPEC\.md|STYLE\.md|\.\./shared/(?!data)")
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in _sources(*LIBRARY, "benchmarks", "tests")
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)
+                 and p.name != "test_packaging.py"]
+    offenders += [f"{p.relative_to(ROOT)}" for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+                  if pattern.search(p.read_text())]
+    assert not offenders, offenders
