@@ -9,10 +9,16 @@
   exact resume);
 * :mod:`vae.evaluate`: ``python -m vae.evaluate RUN_DIR --samples 1 5000`` (importance-weighted
   test NLL, real dithered quantization for the lattice latents);
-* :mod:`vae.sweep`: ``python -m vae.sweep CONFIG`` (a grid of runs on Dask, restartable).
+* :mod:`vae.sweep`: ``python -m vae.sweep CONFIG`` (a grid of runs on Dask, restartable; the
+  ``sweep`` extra);
+* :mod:`vae.callbacks`: training callbacks, ``logging``, TensorBoard;
+* :mod:`vae.testing`: :func:`~vae.testing.check_latent`, the contract a latent layer meets.
+
+Your own networks and latents: ``VAE(config, encoder=..., decoder=...)``,
+:func:`vae.latents.register_latent`.
 
 See docs/vae.md.
 """
-from . import data, latents, models  # noqa: F401
+from . import callbacks, data, latents, models, testing  # noqa: F401
 
-__all__ = ["data", "latents", "models"]
+__all__ = ["callbacks", "data", "latents", "models", "testing"]
