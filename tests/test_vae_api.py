@@ -493,3 +493,29 @@ def test_docs_own_training_loop_example(capsys):
     assert scope["symbols"].dtype == torch.int64 and scope["symbols"].shape == (100, 16)
     pixels = scope["pixels"]
     assert pixels.shape == (100, 784) and bool(((pixels >= 0) & (pixels <= 1)).all())
+
+
+@needs_data
+@pytest.mark.usefixtures("vae_data_env")
+def test_networks_that_cannot_be_recorded_still_train_with_a_warning(tmp_path, caplog):
+    """A class that pickle cannot find by name (here: claims a module it is not in) cannot be
+    saved (clear ValueError); the trainer warns and trains, and a class of __main__ warns."""
+    Hidden = type("Hidden", (TinyDecoder,), {"__module__": "h16_nowhere"})
+    model = VAE(ModelConfig(latent="e8", hidden=8), decoder=Hidden(8))
+    with pytest.raises(ValueError, match="cannot save the custom networks \\(decoder\\)"):
+        model.save(tmp_path / "m")
+    with caplog.at_level(logging.WARNING, logger="vae"):
+        summary = train.train(train.TrainConfig(**SMALL), tmp_path / "r", model=model, epochs=1,
+                              device="cpu", progress=False)
+    assert summary["epochs"] == 1 and not (tmp_path / "r" / "networks.pt").exists()
+    assert any("cannot be recorded" in r.getMessage() for r in caplog.records)
+    main = sys.modules["__main__"]
+    InMain = type("InMain", (TinyDecoder,), {"__module__": "__main__"})
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(main, "InMain", InMain, raising=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="vae"):
+            VAE(ModelConfig(latent="e8", hidden=8), decoder=InMain(8)).save(tmp_path / "main")
+    finally:
+        monkey.undo()
+    assert any("classes of __main__ (__main__:InMain)" in r.getMessage() for r in caplog.records)

@@ -31,6 +31,8 @@ import copy
 import dataclasses
 import importlib
 import json
+import logging
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from torch.nn import functional as F
 from lattices.utils.io import atomic_write, atomic_write_text
 
 from .latents import LATENTS, build_latent, register_latent
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernoulli_log_likelihood",
            "model_for_state", "class_path", "save_networks", "load_networks"]
@@ -333,7 +337,9 @@ def save_networks(model: VAE, directory) -> Path | None:
     Raises
     ------
     ValueError
-        A custom network whose class cannot be imported by name (defined inside a function).
+        A custom network whose class cannot be found again by import path (defined inside a
+        function, or not where its ``__module__`` says).  A class of ``__main__`` is saved with
+        a warning: only a process whose ``__main__`` defines it can load it.
     """
     nets = {role: getattr(model, role) for role in ("encoder", "decoder")
             if getattr(model.config, role) is not None}
@@ -345,9 +351,19 @@ def save_networks(model: VAE, directory) -> Path | None:
                 raise ValueError(f"cannot save the {role}: its part {class_path(sub)!r} is a class "
                                  f"defined inside a function, which VAE.load cannot import; define "
                                  f"it at module level")
+        in_main = sorted({class_path(sub) for sub in net.modules() if type(sub).__module__ == "__main__"})
+        if in_main:
+            logger.warning("the %s uses classes of __main__ (%s): only a process whose __main__ "
+                           "defines them can load it; put them in a module to load it anywhere",
+                           role, ", ".join(in_main))
     skeletons = {role: copy.deepcopy(net).to("meta") for role, net in nets.items()}
     path = Path(directory) / _NETWORKS
-    atomic_write(path, lambda fh: torch.save(skeletons, fh))
+    try:
+        atomic_write(path, lambda fh: torch.save(skeletons, fh))
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise ValueError(f"cannot save the custom networks ({', '.join(nets)}): a class cannot be "
+                         f"found again by its import path ({exc}); define it at module level in "
+                         f"an importable module") from exc
     return path
 
 

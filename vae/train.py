@@ -39,7 +39,6 @@ import dataclasses
 import json
 import logging
 import math
-import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -288,7 +287,7 @@ def _record_networks(model: VAE, out: Path) -> None:
     """``out/networks.pt`` for custom networks; a warning where their class cannot be recorded."""
     try:
         save_networks(model, out)
-    except (ValueError, TypeError, AttributeError, pickle.PicklingError) as exc:
+    except ValueError as exc:
         logger.warning("the custom networks cannot be recorded in %s (%s): resuming and evaluating "
                        "this run will need the model passed again (train(model=...))", out, exc)
 
