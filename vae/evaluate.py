@@ -31,6 +31,7 @@ from lattices.utils.io import atomic_write_text
 
 from . import data as vdata
 from .latents import check_sample_count
+from .models import ModelConfig
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",
@@ -155,6 +156,7 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
                            "checkpoint_mtime_ns": stamp}
     report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which,
               "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
+              "arch": ModelConfig.from_dict(config.model).arch_label,
               "device": str(dev), "results": results,
               "note": "nll in nats per image: mean over images of -log (1/k) sum_i w_i; standard_error "
                       "is over images (the spread of the data set, not Monte Carlo error alone)"}

@@ -97,6 +97,13 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def arch_label(self) -> str:
+        """``arch``, or what replaces it: ``"encoder mod:Enc, decoder linear"`` for custom networks."""
+        if self.encoder is None and self.decoder is None:
+            return self.arch
+        return f"encoder {self.encoder or self.arch}, decoder {self.decoder or self.arch}"
+
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         names = {f.name for f in dataclasses.fields(cls)}
