@@ -59,6 +59,8 @@ def check_latent(layer, dim: int | None = None, *, batch: int = 6, k: int = 3, s
                  **options) -> list[str]:
     """Check the latent-layer contract (module notes) on ``layer``; return the rules checked.
 
+    The checks run on the CPU in float32 (move the layer there first).
+
     Parameters
     ----------
     layer : LatentLayer or str
