@@ -131,9 +131,9 @@ def check_exact_integers(x, what: str = "coeffs") -> None:
                              f"does not represent exactly: {x!r}")
         return
     if arr.dtype.kind in "iu" and arr.size:
-        big = np.abs(arr.astype(np.float64)) > EXACT_INTEGER_LIMIT
+        big = arr > EXACT_INTEGER_LIMIT  # integer comparisons: exact
         if arr.dtype.kind == "i":
-            big |= arr == np.iinfo(arr.dtype).min  # |min int64| is 2^63
+            big |= arr < -EXACT_INTEGER_LIMIT
         if big.any():
             v = arr.reshape(-1)[int(np.argmax(big.reshape(-1)))]
             raise ValueError(f"{what} holds the integer {int(v)}, beyond 2^53 in magnitude: "
