@@ -421,7 +421,12 @@ def _tile_a(Y, Z, E, g, q0, q1, P, tot, key, widx, sgn):
 
 @njit(cache=True)
 def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, limits):
-    """The points of ``x`` (a chunk), tile by tile; returns the number of bad coordinates."""
+    """The points of ``x`` (a chunk), tile by tile; returns the number of bad coordinates.
+
+    Every coset's candidates stay in their own buffer ``Zs[g]``; a point keeps
+    the index of its best coset (first strict minimum), and the winner is
+    gathered once, when the tile is written back.
+    """
     N = x.shape[0]
     r = x.shape[1]
     m = x.shape[2]
@@ -429,12 +434,12 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
     G = glue.shape[0]
     X = np.empty((m, TILE))
     Y = np.empty((k, TILE))
-    Z = np.empty((k, TILE))
+    Zs = np.empty((G, k, TILE))
     E = np.empty((k, TILE))
-    Best = np.empty((k, TILE))
     C = np.empty((m, TILE))
     d = np.empty(TILE)
     best_d = np.empty(TILE)
+    best_g = np.zeros(TILE, dtype=np.int64)
     tot = np.empty(TILE)
     werr = np.empty(TILE)
     wup = np.empty(TILE)
@@ -445,13 +450,13 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
         for j in range(r):
             inv = 1.0 / scales[j]
             lim = limits[j]
-            # load (transpose to coordinate-major) and check
-            for p in range(P):
-                for i in range(m):
-                    v = x[p0 + p, j, i]
-                    nbad += 0 if abs(v) <= lim else 1
-                    X[i, p] = v
+            # load (transposed to coordinate-major) and check
             if use_T:
+                for p in range(P):
+                    for i in range(m):
+                        v = x[p0 + p, j, i]
+                        nbad += 0 if abs(v) <= lim else 1
+                        X[i, p] = v
                 for q in range(k):
                     yq = Y[q]
                     for p in range(P):
@@ -464,14 +469,15 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
                     for p in range(P):
                         yq[p] = yq[p] * inv
             else:
-                for q in range(k):
-                    yq = Y[q]
-                    xq = X[q]
-                    for p in range(P):
-                        yq[p] = xq[p] * inv
+                for p in range(P):
+                    for q in range(k):
+                        v = x[p0 + p, j, q]
+                        nbad += 0 if abs(v) <= lim else 1
+                        Y[q, p] = v * inv
             # every coset: decode the base, add the glue, distance, keep the best
             for g in range(G):
                 gv = glue[g]
+                Z = Zs[g]
                 if family == FAMILY_Z:
                     _round_coset(Y, Z, gv, 0, k, P)
                 else:
@@ -494,19 +500,12 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
                 if g == 0:
                     for p in range(P):
                         best_d[p] = d[p]
-                    for q in range(k):
-                        bq = Best[q]
-                        zq = Z[q]
-                        for p in range(P):
-                            bq[p] = zq[p]
+                        best_g[p] = 0
                 else:
-                    for q in range(k):
-                        bq = Best[q]
-                        zq = Z[q]
-                        for p in range(P):
-                            bq[p] = zq[p] if d[p] < best_d[p] else bq[p]
                     for p in range(P):
-                        best_d[p] = d[p] if d[p] < best_d[p] else best_d[p]
+                        better = d[p] < best_d[p]
+                        best_d[p] = d[p] if better else best_d[p]
+                        best_g[p] = g if better else best_g[p]
             # write back
             if use_T:
                 for i in range(m):
@@ -515,9 +514,8 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
                         ci[p] = 0.0
                     for q in range(k):
                         s = Sinv[q, i]
-                        bq = Best[q]
                         for p in range(P):
-                            ci[p] += bq[p] * s
+                            ci[p] += Zs[best_g[p], q, p] * s
                     for p in range(P):
                         ci[p] = np.rint(ci[p])
                 os_j = out_scales[j]
@@ -536,8 +534,9 @@ def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w,
             else:
                 s_j = scales[j]
                 for p in range(P):
+                    Zp = Zs[best_g[p]]
                     for q in range(k):
-                        out[p0 + p, j, q] = Best[q, p] * s_j
+                        out[p0 + p, j, q] = Zp[q, p] * s_j
     return nbad
 
 
