@@ -242,7 +242,8 @@ FLAT_CHUNK = 1 << 16
 
 
 @njit(cache=True)
-def _round_span(x, out, inv, scale, limit):
+def round_span(x, out, inv, scale, limit):
+    """Serial body of :func:`round_flat`: returns the number of bad elements."""
     nbad = 0
     for i in range(x.shape[0]):
         v = x[i]
@@ -252,7 +253,8 @@ def _round_span(x, out, inv, scale, limit):
 
 
 @njit(cache=True)
-def _round_unit_span(x, out, limit):
+def round_unit_span(x, out, limit):
+    """Serial body of :func:`round_unit`: returns the number of bad elements."""
     nbad = 0
     for i in range(x.shape[0]):
         v = x[i]
@@ -264,6 +266,7 @@ def _round_unit_span(x, out, limit):
 # The parallel loops below only cut the work into chunks and call a serial
 # function per chunk: numba's parallel loop bodies are not vectorized by LLVM
 # (measured: 8x slower for the elementwise rounding), a plain njit function is.
+# Callers with a single chunk of work call the serial function directly.
 
 @njit(cache=True, parallel=True)
 def round_flat(x, out, inv, scale, limit, bad):
@@ -277,7 +280,7 @@ def round_flat(x, out, inv, scale, limit, bad):
     for c in prange(n_chunks):
         lo = c * FLAT_CHUNK
         hi = min(n, lo + FLAT_CHUNK)
-        bad[c] = _round_span(x[lo:hi], out[lo:hi], inv, scale, limit)
+        bad[c] = round_span(x[lo:hi], out[lo:hi], inv, scale, limit)
 
 
 @njit(cache=True, parallel=True)
@@ -294,11 +297,12 @@ def round_unit(x, out, limit, bad):
     for c in prange(n_chunks):
         lo = c * FLAT_CHUNK
         hi = min(n, lo + FLAT_CHUNK)
-        bad[c] = _round_unit_span(x[lo:hi], out[lo:hi], limit)
+        bad[c] = round_unit_span(x[lo:hi], out[lo:hi], limit)
 
 
 @njit(cache=True)
-def _round_columns_span(x, out, inv, scale, limit):
+def round_columns_span(x, out, inv, scale, limit):
+    """Serial body of :func:`round_columns`: returns the number of bad elements."""
     nbad = 0
     for p in range(x.shape[0]):
         for j in range(x.shape[1]):
@@ -324,7 +328,7 @@ def round_columns(x, out, inv, scale, limit, bad):
     for c in prange(n_chunks):
         lo = c * CHUNK
         hi = min(N, lo + CHUNK)
-        bad[c] = _round_columns_span(x[lo:hi], out[lo:hi], inv, scale, limit)
+        bad[c] = round_columns_span(x[lo:hi], out[lo:hi], inv, scale, limit)
 
 
 @njit(cache=True, inline="always")
@@ -420,7 +424,7 @@ def _tile_a(Y, Z, E, g, q0, q1, P, tot, key, widx, sgn):
 
 
 @njit(cache=True)
-def _decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, limits):
+def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, limits):
     """The points of ``x`` (a chunk), tile by tile; returns the number of bad coordinates.
 
     Every coset's candidates stay in their own buffer ``Zs[g]``; a point keeps
@@ -555,5 +559,5 @@ def decode_tiles(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, g
     for c in prange(n_chunks):
         lo = c * CHUNK
         hi = min(N, lo + CHUNK)
-        bad[c] = _decode_tiles_span(x[lo:hi], out[lo:hi], scales, out_scales, T, use_T, Sinv, B,
+        bad[c] = decode_tiles_span(x[lo:hi], out[lo:hi], scales, out_scales, T, use_T, Sinv, B,
                                     family, w, nb, glue, limits)

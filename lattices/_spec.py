@@ -213,11 +213,13 @@ class FastSpec:
                 T = Sinv = B = np.zeros((1, 1))
             else:
                 T, Sinv, B = self.T, self.canonical_pinv, self.basis
-            bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
-            _kernels.decode_tiles(
-                x3, out3, total, scales, T, self.T is not None, Sinv, B,
-                FAMILIES[self.family], self.width, self.blocks, self.glue, limits, bad,
-            )
+            args = (total, scales, T, self.T is not None, Sinv, B, FAMILIES[self.family],
+                    self.width, self.blocks, self.glue, limits)
+            if N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
+                bad = np.array([_kernels.decode_tiles_span(x3, out3, *args)])
+            else:
+                bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
+                _kernels.decode_tiles(x3, out3, *args, bad)
         if not bad.any():
             return -1
         return first_out_of_range(x3, limits)
@@ -230,13 +232,20 @@ class FastSpec:
         if uniform and x3.flags.c_contiguous and out3.flags.c_contiguous:
             xf = x3.reshape(-1)
             of = out3.reshape(-1)
-            bad = np.zeros(max(1, -(-xf.shape[0] // _kernels.FLAT_CHUNK)), dtype=np.int64)
-            if total[0] == 1.0:
-                _kernels.round_unit(xf, of, float(limits[0]), bad)
+            lim, inv, scale = float(limits[0]), 1.0 / total[0], float(total[0])
+            if xf.shape[0] <= _kernels.FLAT_CHUNK:  # one work item: no thread-pool round trip
+                if scale == 1.0:
+                    return np.array([_kernels.round_unit_span(xf, of, lim)])
+                return np.array([_kernels.round_span(xf, of, inv, scale, lim)])
+            bad = np.zeros(-(-xf.shape[0] // _kernels.FLAT_CHUNK), dtype=np.int64)
+            if scale == 1.0:
+                _kernels.round_unit(xf, of, lim, bad)
             else:
-                _kernels.round_flat(xf, of, 1.0 / total[0], float(total[0]), float(limits[0]), bad)
+                _kernels.round_flat(xf, of, inv, scale, lim, bad)
             return bad
-        bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
+        if N <= _kernels.CHUNK:
+            return np.array([_kernels.round_columns_span(x3, out3, 1.0 / total, total, limits)])
+        bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
         _kernels.round_columns(x3, out3, 1.0 / total, total, limits, bad)
         return bad
 
