@@ -10,13 +10,16 @@ neither input nor output fits in a cache) of random points N(0, 16 I):
   same array (the memory-bandwidth ceiling; a copy is single-threaded);
 * ``x rint``: over the rate of ``np.rint`` / ``torch.round`` of the same array
   (rounding is the exact Z^n decoder, so Z^n aims at 1);
+* ``x per-point`` (numpy rows): over the per-point reference kernel
+  ``decode_blocks`` (the formulation the tile kernels replaced, same output);
 * ``x generic``: over the exact generic decoder (LLL + Schnorr-Euchner,
   ``lattices.from_basis(lattice.basis)``) on ``--generic-points`` points.
 
 The anchors and the decoder are timed interleaved, round after round, in the
-same process; each figure is the best of ``--repeats`` rounds, with the median
-beside it (a shared machine has slow windows: compare the load averages
-printed with the table).  ``torch-eager`` rows time the device-agnostic torch
+same process.  Rates are the best of ``--repeats`` rounds, with the median
+beside them; the ratios are the median over rounds of the ratio of the two
+timings taken side by side in a round, so that a slow window of a shared
+machine (compare the load averages printed with the table) hits both sides.  ``torch-eager`` rows time the device-agnostic torch
 path (what a CUDA tensor gets) on the CPU, on ``--eager-points`` points, for
 reference.  The issue's targets are checked at the end (``--json`` has them too).
 
@@ -57,6 +60,35 @@ def _interleaved(fns, repeats):
     return out
 
 
+def reference_decoder(lat):
+    """``x -> lat.nearest(x)`` through the per-point reference kernel
+    (``lattices._kernels.decode_blocks``, the formulation before the tile kernels),
+    or None where a block is not a Conway-Sloane block."""
+    from lattices import _kernels
+    from lattices._spec import FAMILIES, FastSpec
+
+    if not all(isinstance(seg.spec, FastSpec) for seg in lat._segments):
+        return None
+
+    def decode(x):
+        flat = x.reshape(-1, lat.dim)
+        N = flat.shape[0]
+        out = np.empty_like(flat)
+        for seg in lat._segments:
+            sp = seg.spec
+            sl = slice(seg.offset, seg.offset + seg.size)
+            x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
+            o3 = out[:, sl].reshape(N, seg.copies, seg.width)
+            T, Sinv, B = ((np.zeros((1, 1)),) * 3 if sp.T is None
+                          else (sp.T, sp.canonical_pinv, sp.basis))
+            bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
+            _kernels.decode_blocks(x3, o3, seg.scales * sp.scale0, seg.scales, T, sp.T is not None,
+                                   Sinv, B, FAMILIES[sp.family], sp.width, sp.blocks, sp.glue, bad)
+        return out.reshape(x.shape)
+
+    return decode
+
+
 def _points_for(lat, megabytes, itemsize, points=None):
     if points is not None:
         return points
@@ -84,32 +116,48 @@ def measure(name, megabytes, repeats, generic_points, seed, eager_points, thread
         n = _points_for(lat, megabytes, np.dtype(dtype).itemsize, points)
         x = rng.normal(scale=4.0, size=(n, lat.dim)).astype(dtype)
         xt = torch.from_numpy(x)
-        lat.nearest(x[:8])  # compile / warm up
-        lat.nearest(xt[:8])
-        t = _interleaved([lambda: np.copy(x), lambda: np.rint(x), lambda: lat.nearest(x),
-                          lambda: xt.clone(), lambda: torch.round(xt), lambda: lat.nearest(xt)],
-                         repeats) / n
+        lat.nearest(x[:8])  # compile / warm up both the serial and the parallel path
+        lat.nearest(x)
+        lat.nearest(xt)
+        ref = reference_decoder(lat)
+        fns = [lambda: np.copy(x), lambda: np.rint(x), lambda: lat.nearest(x),
+               lambda: xt.clone(), lambda: torch.round(xt), lambda: lat.nearest(xt)]
+        if ref is not None:
+            ref(x)
+            fns.append(lambda: ref(x))
+        t = _interleaved(fns, repeats) / n
         best, median = t.min(axis=0), np.median(t, axis=0)
         xe = xt[:min(eager_points, n)]
         lat._nearest_torch(xe[:8], force_eager=True)
         te = _interleaved([lambda: lat._nearest_torch(xe, force_eager=True)],
                           max(1, repeats // 3)) / xe.shape[0]
-        for backend, i_dec, t_dec, t_med, i_anchor in (
-                ("numpy", 2, best[2], median[2], 0), ("torch", 5, best[5], median[5], 3),
-                ("torch-eager", None, te.min(), np.median(te), 3)):
-            t_copy, t_rint = best[i_anchor], best[i_anchor + 1]
+        for backend, i_dec, i_anchor in (("numpy", 2, 0), ("torch", 5, 3), ("torch-eager", None, 3)):
+            if i_dec is None:
+                t_dec, t_med = te.min(), np.median(te)
+                # the eager path is timed apart: ratios of the best times
+                r_copy = best[i_anchor] / t_dec
+                r_rint = best[i_anchor + 1] / t_dec
+            else:
+                t_dec, t_med = best[i_dec], median[i_dec]
+                # ratios of the timings taken side by side in each round, median over
+                # rounds: a slow window of a loaded machine hits both sides of a ratio
+                r_copy = float(np.median(t[:, i_anchor] / t[:, i_dec]))
+                r_rint = float(np.median(t[:, i_anchor + 1] / t[:, i_dec]))
+            r_ref = (float(np.median(t[:, 6] / t[:, i_dec]))
+                     if ref is not None and backend == "numpy" else None)
             rows.append({
                 "lattice": name, "dim": lat.dim, "backend": backend,
                 "dtype": np.dtype(dtype).name, "threads": threads,
                 "points": n if i_dec is not None else int(xe.shape[0]),
                 "points_per_s": 1.0 / t_dec,
                 "median_points_per_s": 1.0 / t_med,
-                "copy_points_per_s": 1.0 / t_copy,
-                "ratio_to_copy": t_copy / t_dec,
-                "rint_points_per_s": 1.0 / t_rint,
-                "ratio_to_rint": t_rint / t_dec,
+                "copy_points_per_s": 1.0 / best[i_anchor],
+                "ratio_to_copy": r_copy,
+                "rint_points_per_s": 1.0 / best[i_anchor + 1],
+                "ratio_to_rint": r_rint,
                 "generic_points_per_s": 1.0 / t_gen,
                 "speedup_vs_generic": t_gen / t_dec,
+                "speedup_vs_per_point": r_ref,
             })
     return rows
 
@@ -212,12 +260,13 @@ def main(argv=None):
           f"torch {env['torch']}; load average {load_before[0]:.2f} before, "
           f"{env['load_average_after'][0]:.2f} after)\n")
     print("| lattice | dim | backend | dtype | threads | M points/s (best) | median | x copy "
-          "| x rint | x generic |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| x rint | x per-point | x generic |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | {r['threads']} | "
               f"{r['points_per_s'] / 1e6:.2f} | {r['median_points_per_s'] / 1e6:.2f} | "
               f"{r['ratio_to_copy']:.3f} | {r['ratio_to_rint']:.3f} | "
+              f"{'' if r['speedup_vs_per_point'] is None else format(r['speedup_vs_per_point'], '.2f')} | "
               f"{r['speedup_vs_generic']:.0f} |")
     if targets:
         print("\n| target | dtype | threads | ratio | met |")
