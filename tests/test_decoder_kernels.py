@@ -137,3 +137,24 @@ def test_coordinate_functions_range():
     k = np.array([[2**40, -(2**40), 3, 0, 0, 0, 0, 2]])
     p = e8.from_coordinates(k)
     np.testing.assert_array_equal(e8.nearest_coordinates(p), k)
+
+
+def test_benchmark_reports_ratios_and_targets(capsys):
+    import json
+
+    from benchmarks import decoders as bench
+
+    assert bench.main(["--json", "--points", "3000", "--generic-points", "100",
+                       "--eager-points", "100", "--repeats", "1", "--threads", "1",
+                       "--lattices", "z8,e8"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = out["results"]
+    assert {(r["lattice"], r["backend"], r["threads"]) for r in rows} >= {
+        ("z8", "numpy", 1), ("e8", "torch", 1), ("e8", "torch-eager", 1)}
+    for r in rows:
+        assert r["ratio_to_copy"] > 0 and r["ratio_to_rint"] > 0 and r["speedup_vs_generic"] > 0
+        assert (r["speedup_vs_per_point"] is not None) == (r["backend"] == "numpy")
+    assert {(t["lattice"], t["anchor"]) for t in out["targets"]} == {("z8", "rint"), ("e8", "copy")}
+    assert bench.main(["--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err
+    assert bench.main(["--megabytes", "-1"]) == 2
