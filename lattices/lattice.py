@@ -171,7 +171,12 @@ class Lattice:
         if self._limits is None:
             out = np.empty(self.dim)
             for seg in self._segments:
-                per_copy = seg.spec.coordinate_limits(seg.scales)
+                limits_of = getattr(seg.spec, "coordinate_limits", None)
+                if limits_of is None:  # a block kind without its own bound: the D_n/A_n rule
+                    w = float(1 << max(0, seg.width - 1).bit_length())
+                    per_copy = float(2.0 ** 52) / w * np.asarray(seg.scales, dtype=np.float64)
+                else:
+                    per_copy = limits_of(seg.scales)
                 out[seg.offset:seg.offset + seg.size] = np.repeat(per_copy, seg.width)
             out.setflags(write=False)
             self._limits = out
