@@ -18,14 +18,11 @@ import numpy as np
 
 from ._rng import as_generator, as_torch_generator
 from ._spec import FastSpec, GenericSpec
-from ._validation import (as_float_points, check_basis, check_count, check_exact_integers,
-                          check_finite_points, check_out, check_scale, check_tensor_points,
-                          is_torch_tensor)
+from ._validation import (EXACT_INTEGER_LIMIT, as_float_points, check_basis, check_count,
+                          check_exact_integers, check_finite_points, check_out, check_scale,
+                          check_tensor_points, is_torch_tensor)
 
 __all__ = ["Lattice"]
-
-#: 2^53: beyond it float64 does not hold every integer.
-_EXACT_INT = float(2 ** 53)
 
 
 @dataclass(frozen=True, eq=False)
@@ -310,7 +307,7 @@ class Lattice:
             x = x.detach().to("cpu", copy=False).double().numpy()
         c = self.nearest(as_float_points(x, self.dim).astype(np.float64))
         coef = np.rint(c @ self._basis_inverse())
-        big = ~(np.abs(coef) <= _EXACT_INT)
+        big = ~(np.abs(coef) <= float(EXACT_INTEGER_LIMIT))
         if big.any():
             j = int(np.argmax(big.reshape(-1, self.dim).any(axis=-1)))
             raise ValueError(
