@@ -1,18 +1,31 @@
 """Throughput of ``Lattice.nearest`` per named lattice, as ratios measured in one run.
 
-For each lattice, on ``--points`` random points (default 10^6), numpy and torch
-inputs, float32 and float64: points per second of ``nearest``, the ratio to a
-plain copy of the same array (the memory-bandwidth ceiling) and the ratio to
-the exact generic decoder (LLL + Schnorr–Euchner) on the same lattice.  Each
-figure is the best of ``--repeats`` timings (the median is reported beside it:
-a shared 2-core machine has occasional slow windows).  The
-torch rows on the CPU use the fused kernel through a zero-copy view; the
-``torch-eager`` rows time the device-agnostic torch path (what a CUDA tensor
-gets) on the CPU, for reference.
+For each lattice, dtype (float32, float64) and thread count (``--threads``,
+default 1 and 2), on an array of ``--megabytes`` (default 32 MB, so that
+neither input nor output fits in a cache) of random points N(0, 16 I):
+
+* points per second of ``nearest`` on a numpy array and on a CPU tensor (the
+  fused kernel through a zero-copy view);
+* ``x copy``: that rate over the rate of ``np.copy`` / ``Tensor.clone`` of the
+  same array (the memory-bandwidth ceiling; a copy is single-threaded);
+* ``x rint``: over the rate of ``np.rint`` / ``torch.round`` of the same array
+  (rounding is the exact Z^n decoder, so Z^n aims at 1);
+* ``x per-point`` (numpy rows): over the per-point reference kernel
+  ``decode_blocks`` (the formulation the tile kernels replaced, same output);
+* ``x generic``: over the exact generic decoder (LLL + Schnorr-Euchner,
+  ``lattices.from_basis(lattice.basis)``) on ``--generic-points`` points.
+
+The anchors and the decoder are timed interleaved, round after round, in the
+same process.  Rates are the best of ``--repeats`` rounds, with the median
+beside them; the ratios are the median over rounds of the ratio of the two
+timings taken side by side in a round, so that a slow window of a shared
+machine (compare the load averages printed with the table) hits both sides.  ``torch-eager`` rows time the device-agnostic torch
+path (what a CUDA tensor gets) on the CPU, on ``--eager-points`` points, for
+reference.  The issue's targets are checked at the end (``--json`` has them too).
 
 Usage::
 
-    python -m benchmarks.decoders [--json] [--points N] [--lattices e8,a2,...]
+    python -m benchmarks.decoders [--json] [--lattices e8,a2,...] [--threads 1,2]
 """
 from __future__ import annotations
 
@@ -30,92 +43,186 @@ from ._common import lattice_from_name, parse_lattice_list
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
                     "a2^16", "e8^4"]
 
-
-def _times(fn, repeats):
-    """Wall times of ``repeats`` calls (the first call is not a warm-up: callers warm up)."""
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return np.array(out)
+#: The issue's targets: (lattice, anchor, least ratio).  Z^n: the exact decoder
+#: at rounding speed; the root lattices: a fraction of a copy.
+TARGETS = [("z8", "rint", 0.8), ("e8", "copy", 0.12), ("d4", "copy", 0.11),
+           ("a2", "copy", 0.056)]
 
 
-def _best_time(fn, repeats):
-    return float(_times(fn, repeats).min())
+def _interleaved(fns, repeats):
+    """Wall times (repeats, len(fns)): every round times each function once, in turn."""
+    out = np.empty((repeats, len(fns)))
+    for r in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            out[r, i] = time.perf_counter() - t0
+    return out
 
 
-def measure(name, n_points, repeats, generic_points, seed, eager_points):
-    """All figures for one lattice (a list of result rows)."""
+def reference_decoder(lat):
+    """``x -> lat.nearest(x)`` through the per-point reference kernel
+    (``lattices._kernels.decode_blocks``, the formulation before the tile kernels),
+    or None where a block is not a Conway-Sloane block."""
+    from lattices import _kernels
+    from lattices._spec import FAMILIES, FastSpec
+
+    if not all(isinstance(seg.spec, FastSpec) for seg in lat._segments):
+        return None
+
+    def decode(x):
+        flat = x.reshape(-1, lat.dim)
+        N = flat.shape[0]
+        out = np.empty_like(flat)
+        for seg in lat._segments:
+            sp = seg.spec
+            sl = slice(seg.offset, seg.offset + seg.size)
+            x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
+            o3 = out[:, sl].reshape(N, seg.copies, seg.width)
+            T, Sinv, B = ((np.zeros((1, 1)),) * 3 if sp.T is None
+                          else (sp.T, sp.canonical_pinv, sp.basis))
+            bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
+            _kernels.decode_blocks(x3, o3, seg.scales * sp.scale0, seg.scales, T, sp.T is not None,
+                                   Sinv, B, FAMILIES[sp.family], sp.width, sp.blocks, sp.glue, bad)
+        return out.reshape(x.shape)
+
+    return decode
+
+
+def _points_for(lat, megabytes, itemsize, points=None):
+    if points is not None:
+        return points
+    return max(1, int(megabytes * 2**20) // (lat.dim * itemsize))
+
+
+def measure(name, megabytes, repeats, generic_points, seed, eager_points, threads, points=None):
+    """All figures for one lattice at one thread count (a list of result rows)."""
+    import numba
     import torch
 
     import lattices
 
+    numba.set_num_threads(threads)
+    torch.set_num_threads(threads)
     lat = lattice_from_name(name)
     rng = np.random.default_rng(seed)
-    x64 = rng.normal(scale=4.0, size=(n_points, lat.dim))
-    rows = []
-    # the generic exact decoder on the same lattice (the independent reference)
     gen = lattices.from_basis(lat.basis)
-    xg = x64[:generic_points].copy()
+    generic_points = min(generic_points, points or generic_points)
+    xg = rng.normal(scale=4.0, size=(generic_points, lat.dim))
     gen.nearest(xg[:8])
-    t_gen = _best_time(lambda: gen.nearest(xg), max(1, repeats // 2)) / generic_points
+    t_gen = _interleaved([lambda: gen.nearest(xg)], max(1, repeats // 3)).min() / generic_points
+    rows = []
     for dtype in (np.float32, np.float64):
-        x = x64.astype(dtype)
-        lat.nearest(x[:8])  # compile / warm up
-        t_copy = _best_time(lambda: np.copy(x), repeats) / n_points
-        times_np = _times(lambda: lat.nearest(x), repeats) / n_points
+        n = _points_for(lat, megabytes, np.dtype(dtype).itemsize, points)
+        x = rng.normal(scale=4.0, size=(n, lat.dim)).astype(dtype)
         xt = torch.from_numpy(x)
-        times_torch = _times(lambda: lat.nearest(xt), repeats) / n_points
-        t_np, t_torch = times_np.min(), times_torch.min()
-        median = {"numpy": np.median(times_np), "torch": np.median(times_torch)}
-        t_tcopy = _best_time(lambda: xt.clone(), repeats) / n_points
-        xe = xt[:eager_points]
+        lat.nearest(x[:8])  # compile / warm up both the serial and the parallel path
+        lat.nearest(x)
+        lat.nearest(xt)
+        ref = reference_decoder(lat)
+        fns = [lambda: np.copy(x), lambda: np.rint(x), lambda: lat.nearest(x),
+               lambda: xt.clone(), lambda: torch.round(xt), lambda: lat.nearest(xt)]
+        if ref is not None:
+            ref(x)
+            fns.append(lambda: ref(x))
+        t = _interleaved(fns, repeats) / n
+        best, median = t.min(axis=0), np.median(t, axis=0)
+        xe = xt[:min(eager_points, n)]
         lat._nearest_torch(xe[:8], force_eager=True)
-        t_eager = _best_time(lambda: lat._nearest_torch(xe, force_eager=True),
-                             max(1, repeats // 2)) / eager_points
-        for backend, t, tc in (("numpy", t_np, t_copy), ("torch", t_torch, t_tcopy),
-                               ("torch-eager", t_eager, t_tcopy)):
+        te = _interleaved([lambda: lat._nearest_torch(xe, force_eager=True)],
+                          max(1, repeats // 3)) / xe.shape[0]
+        for backend, i_dec, i_anchor in (("numpy", 2, 0), ("torch", 5, 3), ("torch-eager", None, 3)):
+            if i_dec is None:
+                t_dec, t_med = te.min(), np.median(te)
+                # the eager path is timed apart: ratios of the best times
+                r_copy = best[i_anchor] / t_dec
+                r_rint = best[i_anchor + 1] / t_dec
+            else:
+                t_dec, t_med = best[i_dec], median[i_dec]
+                # ratios of the timings taken side by side in each round, median over
+                # rounds: a slow window of a loaded machine hits both sides of a ratio
+                r_copy = float(np.median(t[:, i_anchor] / t[:, i_dec]))
+                r_rint = float(np.median(t[:, i_anchor + 1] / t[:, i_dec]))
+            r_ref = (float(np.median(t[:, 6] / t[:, i_dec]))
+                     if ref is not None and backend == "numpy" else None)
             rows.append({
                 "lattice": name, "dim": lat.dim, "backend": backend,
-                "dtype": np.dtype(dtype).name,
-                "points_per_s": 1.0 / t,
-                "median_points_per_s": 1.0 / median.get(backend, t),
-                "copy_points_per_s": 1.0 / tc,
-                "ratio_to_copy": tc / t,
+                "dtype": np.dtype(dtype).name, "threads": threads,
+                "points": n if i_dec is not None else int(xe.shape[0]),
+                "points_per_s": 1.0 / t_dec,
+                "median_points_per_s": 1.0 / t_med,
+                "copy_points_per_s": 1.0 / best[i_anchor],
+                "ratio_to_copy": r_copy,
+                "rint_points_per_s": 1.0 / best[i_anchor + 1],
+                "ratio_to_rint": r_rint,
                 "generic_points_per_s": 1.0 / t_gen,
-                "speedup_vs_generic": t_gen / t,
+                "speedup_vs_generic": t_gen / t_dec,
+                "speedup_vs_per_point": r_ref,
             })
     return rows
+
+
+def check_targets(rows):
+    """The issue's targets against the numpy rows: one entry per (target, dtype, threads)."""
+    out = []
+    for lattice, anchor, least in TARGETS:
+        for r in rows:
+            if r["lattice"] == lattice and r["backend"] == "numpy":
+                ratio = r["ratio_to_rint"] if anchor == "rint" else r["ratio_to_copy"]
+                out.append({"lattice": lattice, "dtype": r["dtype"], "threads": r["threads"],
+                            "anchor": anchor, "target": least, "ratio": ratio,
+                            "met": bool(ratio >= least)})
+    return out
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--points", type=int, default=10**6, help="points per timing (default 1e6)")
+    p.add_argument("--megabytes", type=float, default=32.0,
+                   help="size of the input array per timing (default 32 MB)")
+    p.add_argument("--points", type=int, default=None,
+                   help="points per timing instead of --megabytes (for quick runs)")
     p.add_argument("--generic-points", type=int, default=20000,
                    help="points for the generic-decoder baseline (default 2e4)")
     p.add_argument("--eager-points", type=int, default=10**5,
                    help="points for the torch-eager rows (default 1e5)")
-    p.add_argument("--repeats", type=int, default=9,
-                   help="timings per figure; the best and the median are reported (default 9)")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="interleaved rounds per figure; best and median reported (default 7)")
+    p.add_argument("--threads", default="1,2",
+                   help="comma-separated numba/torch thread counts (default 1,2)")
     p.add_argument("--lattices", default=",".join(DEFAULT_LATTICES),
                    help="comma-separated names; 'name^k' is the k-fold product")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
+def _parse_threads(text):
+    try:
+        vals = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        vals = []
+    if not vals or min(vals) < 1:
+        raise ValueError(f"--threads must be a comma-separated list of positive integers, "
+                         f"got {text!r}")
+    return vals
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    for name, v in (("--points", args.points), ("--generic-points", args.generic_points),
+    for name, v in (("--points", 1 if args.points is None else args.points),
+                    ("--generic-points", args.generic_points),
                     ("--eager-points", args.eager_points), ("--repeats", args.repeats)):
         if v < 1:
             print(f"error: {name} must be a positive integer, got {v}", file=sys.stderr)
             return 2
+    if not np.isfinite(args.megabytes) or args.megabytes <= 0 or args.megabytes > 4096:
+        print(f"error: --megabytes must be in (0, 4096], got {args.megabytes}", file=sys.stderr)
+        return 2
     try:
         names = list(parse_lattice_list(args.lattices))
+        threads = _parse_threads(args.threads)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -123,31 +230,50 @@ def main(argv=None):
     import torch
     from tqdm import tqdm
 
+    too_many = [t for t in threads if t > numba.config.NUMBA_NUM_THREADS]
+    if too_many:
+        print(f"error: --threads {too_many} exceeds the {numba.config.NUMBA_NUM_THREADS} threads "
+              f"numba can use on this machine", file=sys.stderr)
+        return 2
+    load_before = os.getloadavg()
     rows = []
-    for name in tqdm(names, desc="lattices", disable=args.json, file=sys.stderr):
-        rows += measure(name, args.points, args.repeats, min(args.generic_points, args.points),
-                        args.seed, min(args.eager_points, args.points))
+    jobs = [(n, t) for t in threads for n in names]
+    for name, t in tqdm(jobs, desc="lattices x threads", disable=args.json, file=sys.stderr):
+        rows += measure(name, args.megabytes, args.repeats, args.generic_points, args.seed,
+                        args.eager_points, t, args.points)
     env = {
         "command": "python -m benchmarks.decoders " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+        "cpu_count": os.cpu_count(), "threads": threads,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "python": platform.python_version(), "numpy": np.__version__,
         "numba": numba.__version__, "torch": torch.__version__,
-        "machine": platform.machine(), "seed": args.seed, "points": args.points,
+        "machine": platform.machine(), "seed": args.seed, "megabytes": args.megabytes,
+        "points": args.points,
     }
+    targets = check_targets(rows)
     if args.json:
-        print(json.dumps({"environment": env, "results": rows}, indent=2))
+        print(json.dumps({"environment": env, "results": rows, "targets": targets}, indent=2))
         return 0
-    print(f"# nearest-point throughput ({args.points} points, best of {args.repeats}; "
-          f"{env['cpu_count']} cores, numba {env['numba']}, torch {env['torch']})\n")
-    print("| lattice | dim | backend | dtype | M points/s (best) | median | x copy | copy M/s "
-          "| generic M/s | x generic |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    size = f"{args.points} points" if args.points else f"{args.megabytes:g} MB arrays"
+    print(f"# nearest-point throughput ({size}, best of {args.repeats} "
+          f"interleaved rounds; {env['cpu_count']} cores, numba {env['numba']}, "
+          f"torch {env['torch']}; load average {load_before[0]:.2f} before, "
+          f"{env['load_average_after'][0]:.2f} after)\n")
+    print("| lattice | dim | backend | dtype | threads | M points/s (best) | median | x copy "
+          "| x rint | x per-point | x generic |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | "
+        print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | {r['threads']} | "
               f"{r['points_per_s'] / 1e6:.2f} | {r['median_points_per_s'] / 1e6:.2f} | "
-              f"{r['ratio_to_copy']:.3f} | "
-              f"{r['copy_points_per_s'] / 1e6:.1f} | {r['generic_points_per_s'] / 1e6:.3f} | "
+              f"{r['ratio_to_copy']:.3f} | {r['ratio_to_rint']:.3f} | "
+              f"{'' if r['speedup_vs_per_point'] is None else format(r['speedup_vs_per_point'], '.2f')} | "
               f"{r['speedup_vs_generic']:.0f} |")
+    if targets:
+        print("\n| target | dtype | threads | ratio | met |")
+        print("|---|---|---|---|---|")
+        for t in targets:
+            print(f"| {t['lattice']} >= {t['target']} x {t['anchor']} | {t['dtype']} | "
+                  f"{t['threads']} | {t['ratio']:.3f} | {'yes' if t['met'] else 'no'} |")
     return 0
 
 

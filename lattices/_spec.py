@@ -75,6 +75,17 @@ def dual_basis(S):
     return np.linalg.solve(S @ S.T, S)
 
 
+def _next_pow2(n: int) -> float:
+    return float(1 << max(0, int(n) - 1).bit_length())
+
+
+def first_out_of_range(x3, limits) -> int:
+    """Index of the first point of ``x3`` (N, r, m) with a coordinate that is not
+    finite or exceeds its copy's limit (``limits`` (r,)); -1 if there is none."""
+    ok = (np.abs(x3) <= np.asarray(limits)[None, :, None]).all(axis=(1, 2))
+    return -1 if ok.all() else int(np.argmin(ok))
+
+
 @dataclass(eq=False)
 class FastSpec:
     """A lattice with a fused Conway–Sloane decoder (see module docstring)."""
@@ -151,24 +162,92 @@ class FastSpec:
         spec.name = self.name
         return spec
 
+    # ------------------------------------------------------------------ range
+    def canonical_limit(self) -> float:
+        """The largest canonical coordinate ``|y|`` the decoder accepts.
+
+        Below it every step is exact in float64: ``y - g`` for the glue
+        halves (|y| < 2^52), ``rint`` and the +-1 moves, and the running sums of
+        a block of ``w`` rounded coordinates (``w * limit <= 2^52``) whose parity
+        (D_n) or value (A_n) the algorithm reads.
+        """
+        if self.family == "z":
+            return float(2.0 ** 51)
+        return float(2.0 ** 52) / _next_pow2(self.width)
+
+    def coordinate_limits(self, scales) -> np.ndarray:
+        """(r,) float64: the largest accepted ``|x_i|`` of a user coordinate of each copy.
+
+        ``|x_i| <= limit`` for every i guarantees ``|y_q| <= canonical_limit()``
+        for the canonical coordinates ``y = x T / (s0 * scale)``, since
+        ``|y_q| <= max_i |x_i| * sum_i |T_iq| / (s0 * scale)``.
+        """
+        if "x_limit" not in self._cache:
+            tnorm = 1.0 if self.T is None else float(np.abs(self.T).sum(axis=0).max())
+            self._cache["x_limit"] = self.canonical_limit() * self.scale0 / max(tnorm, 1.0)
+        return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
+
+    @property
+    def is_rounding(self) -> bool:
+        """True when the block is Z^m itself: the decoder is elementwise ``rint``."""
+        return (self.family == "z" and self.T is None and self.glue.shape[0] == 1
+                and not self.glue.any())
+
     # ------------------------------------------------------------------ numpy
     def decode_numpy(self, x3, out3, scales):
         """Decode ``x3`` (N, r, m) into ``out3`` with per-copy ``scales`` (r,).
 
-        Returns the index of the first point with a non-finite coordinate, or -1.
+        ``out3`` may be ``x3`` itself (in place).  Returns the index of the first
+        point with a coordinate that is not finite or beyond
+        :meth:`coordinate_limits`, or -1 (the points before it are decoded, the
+        rest of ``out3`` is unspecified).
         """
-        if self.T is None:
-            T = Sinv = B = np.zeros((1, 1))
-        else:
-            T, Sinv, B = self.T, self.canonical_pinv, self.basis
-        bad = np.zeros(max(1, -(-x3.shape[0] // _kernels.CHUNK)), dtype=np.int64)
+        N = x3.shape[0]
         scales = np.ascontiguousarray(scales, dtype=np.float64)
-        _kernels.decode_blocks(
-            x3, out3, scales * self.scale0, scales, T, self.T is not None, Sinv, B,
-            FAMILIES[self.family], self.width, self.blocks, self.glue, bad,
-        )
-        hits = bad[bad > 0]
-        return int(hits[0]) - 1 if hits.size else -1
+        limits = self.coordinate_limits(scales)
+        total = scales * self.scale0
+        if self.is_rounding:
+            bad = self._round_numpy(x3, out3, total, limits)
+        else:
+            if self.T is None:
+                T = Sinv = B = np.zeros((1, 1))
+            else:
+                T, Sinv, B = self.T, self.canonical_pinv, self.basis
+            args = (total, scales, T, self.T is not None, Sinv, B, FAMILIES[self.family],
+                    self.width, self.blocks, self.glue, limits)
+            if N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
+                bad = np.array([_kernels.decode_tiles_span(x3, out3, *args)])
+            else:
+                bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
+                _kernels.decode_tiles(x3, out3, *args, bad)
+        if not bad.any():
+            return -1
+        return first_out_of_range(x3, limits)
+
+    @staticmethod
+    def _round_numpy(x3, out3, total, limits):
+        """Z^m copies: one elementwise pass; returns the kernel's per-chunk bad counts."""
+        N = x3.shape[0]
+        uniform = bool(np.all(total == total[0]))
+        if uniform and x3.flags.c_contiguous and out3.flags.c_contiguous:
+            xf = x3.reshape(-1)
+            of = out3.reshape(-1)
+            lim, inv, scale = float(limits[0]), 1.0 / total[0], float(total[0])
+            if xf.shape[0] <= _kernels.FLAT_CHUNK:  # one work item: no thread-pool round trip
+                if scale == 1.0:
+                    return np.array([_kernels.round_unit_span(xf, of, lim)])
+                return np.array([_kernels.round_span(xf, of, inv, scale, lim)])
+            bad = np.zeros(-(-xf.shape[0] // _kernels.FLAT_CHUNK), dtype=np.int64)
+            if scale == 1.0:
+                _kernels.round_unit(xf, of, lim, bad)
+            else:
+                _kernels.round_flat(xf, of, inv, scale, lim, bad)
+            return bad
+        if N <= _kernels.CHUNK:
+            return np.array([_kernels.round_columns_span(x3, out3, 1.0 / total, total, limits)])
+        bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
+        _kernels.round_columns(x3, out3, 1.0 / total, total, limits, bad)
+        return bad
 
     # ------------------------------------------------------------------ torch
     def decode_torch(self, x3, scales):
@@ -228,12 +307,25 @@ class GenericSpec:
             self._decoder = GenericDecoder(self.basis)
         return self._decoder
 
+    def coordinate_limits(self, scales) -> np.ndarray:
+        """(r,) float64: the largest accepted ``|x_i|`` per copy.
+
+        Chosen so that the Babai coefficients w.r.t. the LLL-reduced basis,
+        ``c = (x / scale) B_red^{-1}``, stay below ``2^52 / 2^ceil(log2 n)`` in
+        magnitude (exact integers in float64, with room for the enumeration's
+        offsets), since ``|c_j| <= max_i |x_i| * sum_i |B_red^{-1}_ij| / scale``.
+        """
+        if "x_limit" not in self._cache:
+            col = float(np.abs(self.decoder.reduced_inv).sum(axis=0).max())
+            self._cache["x_limit"] = float(2.0 ** 52) / _next_pow2(self.dim) / max(col, 1e-300)
+        return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
+
     def decode_numpy(self, x3, out3, scales):
         """Same contract as :meth:`FastSpec.decode_numpy`."""
         N, r, m = x3.shape
-        finite = np.isfinite(x3).all(axis=(1, 2))
-        if not finite.all():
-            return int(np.argmin(finite))
+        bad = first_out_of_range(x3, self.coordinate_limits(scales))
+        if bad >= 0:
+            return bad
         y = (np.asarray(x3, dtype=np.float64) / scales[None, :, None]).reshape(N * r, m)
         z = self.decoder.nearest(np.ascontiguousarray(y)).reshape(N, r, m)
         out3[...] = z * scales[None, :, None]
@@ -246,7 +338,7 @@ class GenericSpec:
         xs = x3.detach().to("cpu", torch.float64).numpy()
         out = np.empty_like(xs)
         if self.decode_numpy(xs, out, scales) >= 0:  # internal invariant: checked by caller
-            raise AssertionError("non-finite input reached the generic decoder")
+            raise AssertionError("input beyond the coordinate limits reached the generic decoder")
         return torch.from_numpy(out).to(device=x3.device, dtype=x3.dtype)
 
 

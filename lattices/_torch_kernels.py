@@ -32,17 +32,26 @@ def _decode_d(y):
 
 
 def _decode_a(y):
-    """A_{w-1} in R^w, C&S 1982 Sec. III: repair the deficiency by rank of the error."""
+    """A_{w-1} in R^w, C&S 1982 Sec. III, as the fused kernel does it.
+
+    While the deficiency ``s = sum(round)`` of a point is nonzero, its first
+    coordinate with the smallest (s > 0) or largest (s < 0) rounding error
+    moves by one towards the hyperplane; all points move together, one round
+    per unit of the largest ``|s|`` (usually one or two rounds), so the choice
+    is the kernel's, tie for tie.
+    """
     f = torch.round(y)
     err = y - f
     s = f.sum(-1, keepdim=True)  # deficiency, an integer
-    order_up = torch.argsort(err, dim=-1, stable=True)
-    rank_up = torch.argsort(order_up, dim=-1, stable=True)
-    order_down = torch.argsort(-err, dim=-1, stable=True)
-    rank_down = torch.argsort(order_down, dim=-1, stable=True)
-    lower = (s > 0) & (rank_up < s)
-    raise_ = (s < 0) & (rank_down < -s)
-    return f - lower.to(y.dtype) + raise_.to(y.dtype)
+    rounds = int(s.abs().max()) if s.numel() else 0
+    for _ in range(rounds):
+        sgn = torch.where(s > 0, 1.0, -1.0).to(y.dtype)
+        i = torch.argmin(sgn * err, dim=-1, keepdim=True)  # first minimum
+        step = torch.where(s > 0, -1.0, torch.where(s < 0, 1.0, 0.0)).to(y.dtype)
+        f = f.scatter_add(-1, i, step)
+        err = err.scatter_add(-1, i, -step)
+        s = s + step
+    return f
 
 
 _BASE = {"z": _decode_z, "d": _decode_d, "a": _decode_a}

@@ -94,6 +94,70 @@ def check_tensor_points(x, dim: int, what: str = "x", check_finite: bool = True)
     return x
 
 
+def check_finite_points(arr: np.ndarray, what: str = "x") -> None:
+    """``ValueError`` naming the first point of ``arr`` (..., dim) with a NaN or inf."""
+    if not np.isfinite(arr).all():
+        flat = arr.reshape(-1, arr.shape[-1])
+        i = int(np.argmin(np.isfinite(flat).all(axis=-1)))
+        raise ValueError(f"{what} has non-finite coordinates (NaN or inf): point {i} of the "
+                         f"flattened input is {flat[i].tolist()}")
+
+
+#: 2^53: every integer up to it is exact in float64, beyond it not.
+EXACT_INTEGER_LIMIT = 2 ** 53
+
+
+def check_exact_integers(x, what: str = "coeffs") -> None:
+    """``ValueError`` if integer input ``x`` holds a value beyond 2^53 (not exact in float64).
+
+    Non-integer input passes (it is checked elsewhere); Python ints too large for
+    int64 are caught by numpy's conversion and reported the same way.
+    """
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "iu":
+        return
+    try:
+        arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    except OverflowError as exc:
+        raise ValueError(f"{what} holds an integer beyond the int64 range: {x!r}") from exc
+    except Exception:  # left to the shape / dtype checks
+        return
+    if arr.dtype == object:  # e.g. a Python int beyond int64 among others
+        try:
+            vals = [int(v) for v in np.ravel(arr) if isinstance(v, numbers.Integral)]
+        except (TypeError, ValueError):
+            return
+        if any(abs(v) > EXACT_INTEGER_LIMIT for v in vals):
+            raise ValueError(f"{what} holds an integer beyond 2^53 in magnitude, which float64 "
+                             f"does not represent exactly: {x!r}")
+        return
+    if arr.dtype.kind in "iu" and arr.size:
+        big = arr > EXACT_INTEGER_LIMIT  # integer comparisons: exact
+        if arr.dtype.kind == "i":
+            big |= arr < -EXACT_INTEGER_LIMIT
+        if big.any():
+            v = arr.reshape(-1)[int(np.argmax(big.reshape(-1)))]
+            raise ValueError(f"{what} holds the integer {int(v)}, beyond 2^53 in magnitude: "
+                             f"float64 does not represent it exactly")
+
+
+def check_out(out, shape, dtype, kind, device=None) -> None:
+    """The ``out=`` argument of a decoder: same type, shape, dtype (and device), C-contiguous."""
+    if not isinstance(out, kind):
+        raise TypeError(f"out must be a {kind.__module__}.{kind.__name__} like the input, "
+                        f"got {type(out).__name__}")
+    oshape = tuple(out.shape)
+    if oshape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"out must have the result's shape {tuple(shape)} and dtype {dtype}, "
+                         f"got shape {oshape} and dtype {out.dtype}")
+    contiguous = out.is_contiguous() if device is not None else out.flags.c_contiguous
+    if not contiguous:
+        raise ValueError("out must be C-contiguous")
+    if device is not None and out.device != device:
+        raise ValueError(f"out must be on the input's device {device}, got {out.device}")
+    if device is None and not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
 def check_count(n, what: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (numbers.Integral, np.integer)):
         raise TypeError(f"{what} must be a non-negative integer, got {n!r}")

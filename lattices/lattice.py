@@ -18,8 +18,9 @@ import numpy as np
 
 from .utils.rng import as_generator, as_torch_generator
 from ._spec import FastSpec, GenericSpec
-from ._validation import (as_float_points, check_basis, check_count, check_scale, check_tensor_points,
-                          is_torch_tensor)
+from ._validation import (EXACT_INTEGER_LIMIT, as_float_points, check_basis, check_count,
+                          check_exact_integers, check_finite_points, check_out, check_scale,
+                          check_tensor_points, is_torch_tensor)
 
 __all__ = ["Lattice"]
 
@@ -78,6 +79,7 @@ class Lattice:
         B.setflags(write=False)
         self._basis = B
         self._inverse = None
+        self._limits = None
 
     # ------------------------------------------------------------ basic data
     @property
@@ -117,7 +119,10 @@ class Lattice:
 
     # ------------------------------------------------------------ coordinates
     def to_coordinates(self, points):
-        """Real coefficients ``c`` with ``points = c @ basis`` (integers for lattice points)."""
+        """Real coefficients ``c`` with ``points = c @ basis`` (integers for lattice points).
+
+        Raises ``ValueError`` for a point with a NaN or infinite coordinate.
+        """
         if is_torch_tensor(points):
             import torch
 
@@ -125,31 +130,80 @@ class Lattice:
             inv = torch.tensor(self._basis_inverse(), dtype=x.dtype, device=x.device)
             return x @ inv
         x = as_float_points(points, self.dim, "points")
+        check_finite_points(x, "points")
         return x @ self._basis_inverse()
 
     def from_coordinates(self, coeffs):
-        """Points ``coeffs @ basis`` from (integer or real) coefficient vectors."""
+        """Points ``coeffs @ basis`` from (integer or real) coefficient vectors.
+
+        Raises ``ValueError`` for a NaN or infinite coefficient, and for integer
+        coefficients beyond 2^53 in magnitude (not exactly representable in the
+        float64 arithmetic of the product).
+        """
         if is_torch_tensor(coeffs):
             import torch
 
+            if not coeffs.is_floating_point():
+                check_exact_integers(coeffs.detach().cpu().numpy(), "coeffs")
             c = check_tensor_points(coeffs, self.dim, "coeffs")
             B = torch.tensor(np.array(self._basis), dtype=c.dtype, device=c.device)
             return c @ B
+        check_exact_integers(coeffs, "coeffs")
         c = as_float_points(coeffs, self.dim, "coeffs")
+        check_finite_points(c, "coeffs")
         return c @ self._basis
 
+    @property
+    def coordinate_limits(self) -> np.ndarray:
+        """float64 (dim,): the decodable range, ``|x_i| <= coordinate_limits[i]``.
+
+        :meth:`nearest` and :meth:`nearest_coordinates` refuse (``ValueError``) a
+        point with a coordinate beyond its limit, as they refuse NaN and inf.
+        Within the limits the decoder's arithmetic is exact: every canonical
+        coordinate is at most ``2^52 / 2^ceil(log2 w)`` (w the width of a D_n or
+        A_n block; ``2^51`` for Z^n) in units of the block's scale, so that
+        roundings, parity sums and +-1 moves are exact float64 integers; the
+        integer coefficients then fit in 2^53.  See docs/decoders.md.
+        """
+        if self._limits is None:
+            out = np.empty(self.dim)
+            for seg in self._segments:
+                limits_of = getattr(seg.spec, "coordinate_limits", None)
+                if limits_of is None:  # a block kind without its own bound: the D_n/A_n rule
+                    w = float(1 << max(0, seg.width - 1).bit_length())
+                    per_copy = float(2.0 ** 52) / w * np.asarray(seg.scales, dtype=np.float64)
+                else:
+                    per_copy = limits_of(seg.scales)
+                out[seg.offset:seg.offset + seg.size] = np.repeat(per_copy, seg.width)
+            out.setflags(write=False)
+            self._limits = out
+        return self._limits
+
     # ------------------------------------------------------------ decoding
-    def nearest(self, x):
+    def nearest(self, x, out=None):
         """K_Lambda(x): the exact closest lattice point in L2 (paper, Sec. 2).
 
         Parameters
         ----------
         x : numpy array, array-like or torch tensor of shape ``(..., dim)``
-            float32 or float64 (integers are decoded as float64).
+            float32 or float64 (integers are decoded as float64).  Every
+            coordinate must be finite and within :attr:`coordinate_limits`.
+        out : optional array or tensor of the result's type, dtype, shape (and
+            device), C-contiguous, that receives the result: ``x`` itself
+            decodes in place.  Any other memory shared with ``x`` is an error
+            of the caller.  If ``ValueError`` is raised, ``out`` may be partly
+            written.
 
         Returns
         -------
-        Same type, dtype, shape and device as ``x`` (no autograd history).
+        Same type, dtype, shape and device as ``x`` (no autograd history); ``out``
+        when given.
+
+        Raises
+        ------
+        ValueError
+            If a coordinate is NaN, infinite or beyond :attr:`coordinate_limits`
+            (the message names the first such point), or ``out`` does not fit.
 
         Notes
         -----
@@ -163,15 +217,22 @@ class Lattice:
            float32 values, but the returned point is rounded to float32.
         """
         if is_torch_tensor(x):
-            return self._nearest_torch(x)
+            return self._nearest_torch(x, out=out)
         arr = as_float_points(x, self.dim)
         out_dtype = arr.dtype
         if arr.dtype not in (np.float32, np.float64):
             arr = arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
         flat = arr.reshape(-1, self.dim)
-        out = np.empty(flat.shape, dtype=arr.dtype)
-        self._decode_numpy(flat, out)
-        return out.reshape(arr.shape).astype(out_dtype, copy=False)
+        if out is not None:
+            check_out(out, arr.shape, out_dtype, np.ndarray)
+            if out.dtype == arr.dtype:
+                self._decode_numpy(flat, out.reshape(-1, self.dim))
+                return out
+            out[...] = self.nearest(arr)
+            return out
+        res = np.empty(flat.shape, dtype=arr.dtype)
+        self._decode_numpy(flat, res)
+        return res.reshape(arr.shape).astype(out_dtype, copy=False)
 
     def _decode_numpy(self, flat, out):
         N = flat.shape[0]
@@ -183,35 +244,77 @@ class Lattice:
             o3 = out[:, sl].reshape(N, seg.copies, seg.width)
             bad = seg.spec.decode_numpy(x3, o3, seg.scales)
             if bad >= 0:
-                raise ValueError(
-                    f"x has non-finite coordinates (NaN or inf): point {bad} of the flattened "
-                    f"input is {flat[bad].tolist()}")
+                raise self._range_error(flat[bad], bad, "x")
 
-    def _nearest_torch(self, x, force_eager: bool = False):
+    def _range_error(self, point, index, what) -> ValueError:
+        """The error for a point that cannot be decoded (NaN/inf or beyond the limits)."""
+        point = np.asarray(point, dtype=np.float64)
+        if not np.isfinite(point).all():
+            return ValueError(f"{what} has non-finite coordinates (NaN or inf): point {index} of "
+                              f"the flattened input is {point.tolist()}")
+        lim = self.coordinate_limits
+        i = int(np.argmax(np.abs(point) > lim))
+        return ValueError(
+            f"{what} is beyond the decodable range of {self.name}: point {index} of the flattened "
+            f"input has coordinate {i} = {float(point[i])!r}, but |x_{i}| must be at most "
+            f"{lim[i]:.6g} (lattice.coordinate_limits; exact float64 arithmetic)")
+
+    def _nearest_torch(self, x, force_eager: bool = False, out=None):
         import torch
 
         on_kernel = x.device.type == "cpu" and not force_eager
-        x = check_tensor_points(x, self.dim, check_finite=not on_kernel)  # the kernel checks
+        x = check_tensor_points(x, self.dim, check_finite=False)  # checked with the range below
         x = x.detach()
+        if out is not None:
+            check_out(out, tuple(x.shape), x.dtype, torch.Tensor, device=x.device)
         if on_kernel:
             dt = x.dtype
             xn = x if dt in (torch.float32, torch.float64) else x.to(torch.float32)
-            out = self.nearest(xn.numpy())
-            return torch.from_numpy(out).to(dt)
+            if out is not None and out.dtype == xn.dtype:
+                self.nearest(xn.numpy(), out=out.detach().numpy())
+                return out
+            res = torch.from_numpy(self.nearest(xn.numpy())).to(dt)
+            if out is not None:
+                out.copy_(res)
+                return out
+            return res
         flat = x.reshape(-1, self.dim)
+        lim = torch.tensor(np.array(self.coordinate_limits), dtype=torch.float64, device=x.device)
+        ok = (flat.abs() <= lim).all(dim=-1)  # NaN fails; float32 compares in float64
+        if not bool(ok.all()):
+            bad = int(torch.nonzero(~ok)[0, 0])
+            raise self._range_error(flat[bad].cpu().double().numpy(), bad, "x")
         N = flat.shape[0]
         pieces = []
         for seg in self._segments:
             x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(N, seg.copies, seg.width)
             pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(N, seg.size))
-        return torch.cat(pieces, dim=-1).reshape(x.shape)
+        res = torch.cat(pieces, dim=-1).reshape(x.shape)
+        if out is not None:
+            out.copy_(res)
+            return out
+        return res
 
     def nearest_coordinates(self, x) -> np.ndarray:
-        """Integer coefficients (int64 numpy array) of K_Lambda(x) w.r.t. ``basis``."""
+        """Integer coefficients (int64 numpy array) of K_Lambda(x) w.r.t. ``basis``.
+
+        Raises ``ValueError`` where :meth:`nearest` does (NaN, inf, a coordinate
+        beyond :attr:`coordinate_limits`) and, as a guard, where a coefficient
+        would exceed 2^53 (beyond it float64 holds no exact integer).
+        """
         if is_torch_tensor(x):
-            x = check_tensor_points(x, self.dim).detach().to("cpu", copy=False).double().numpy()
+            x = check_tensor_points(x, self.dim, check_finite=False)
+            x = x.detach().to("cpu", copy=False).double().numpy()
         c = self.nearest(as_float_points(x, self.dim).astype(np.float64))
-        return np.rint(c @ self._basis_inverse()).astype(np.int64)
+        coef = np.rint(c @ self._basis_inverse())
+        big = ~(np.abs(coef) <= float(EXACT_INTEGER_LIMIT))
+        if big.any():
+            j = int(np.argmax(big.reshape(-1, self.dim).any(axis=-1)))
+            raise ValueError(
+                f"the coefficients of the nearest lattice point of point {j} of the flattened "
+                f"input exceed 2^53 in magnitude (not exact in float64): "
+                f"{coef.reshape(-1, self.dim)[j].tolist()}")
+        return coef.astype(np.int64)
 
     # ------------------------------------------------------------ geometry
     def relevant_vectors(self) -> np.ndarray:

@@ -9,7 +9,10 @@ down to 1e-6) and checks:
   (Voronoi's theorem makes this a proof that c is a closest point);
 * K(x + v) = K(x) + v for lattice vectors v (up to ties);
 * the fast decoder agrees with the exact generic decoder (up to ties);
-* numpy, torch (fused kernel) and the eager torch path agree.
+* numpy, torch (fused kernel) and the eager torch path agree;
+* the numerical range: a coordinate beyond ``coordinate_limits`` (or NaN/inf)
+  is refused with ``ValueError`` by every entry point, and points just inside
+  the limits decode, exactly where the lattice needs no rotation.
 
 "Up to ties" means: where the two points differ, both are at the same distance
 from x (relative tolerance 1e-9 of the squared distance, i.e. float64 round-off
@@ -186,6 +189,59 @@ class DecoderContract:
             c = lat.nearest(hx)
             assert_lattice_points(lat, c)
             assert abs(_sqdist(hx, c)[0] - R2) < 1e-9 * (1 + R2), (hole, c)
+
+    def test_range_refused(self):
+        """Beyond the documented range (or NaN/inf): ValueError from every decoding entry point."""
+        lat = self.make()
+        lim = lat.coordinate_limits
+        assert lim.shape == (lat.dim,) and (lim > 0).all() and np.isfinite(lim).all()
+        rng = np.random.default_rng(11)
+        x = rng.normal(size=(300, lat.dim))
+        i, j = 257, int(rng.integers(lat.dim))  # one bad point, not in the first chunk
+        for value, match in [(1.0000001 * lim[j], "decodable range"), (-1e300, "decodable range"),
+                             (np.nan, "non-finite"), (-np.inf, "non-finite")]:
+            bad = x.copy()
+            bad[i, j] = value
+            entry_points = {
+                "numpy": lambda: lat.nearest(bad),
+                "float32": lambda: lat.nearest(bad.astype(np.float32)),
+                "torch": lambda: lat.nearest(torch.from_numpy(bad)),
+                "eager": lambda: lat._nearest_torch(torch.from_numpy(bad), force_eager=True),
+                "coordinates": lambda: lat.nearest_coordinates(bad),
+                "coordinates-torch": lambda: lat.nearest_coordinates(torch.from_numpy(bad)),
+            }
+            for where, call in entry_points.items():
+                if where == "float32" and abs(value) > float(np.finfo(np.float32).max):
+                    continue
+                with pytest.raises(ValueError, match=match) as info:
+                    call()
+                assert f"point {i} " in str(info.value), (where, str(info.value))
+
+    def test_range_accepted(self):
+        """Points just inside the limits decode to lattice points with int64 coefficients.
+        Where the canonical coordinates are the user's (no rotation, scale 1) the decoder is
+        exact far out: K(x + v) = K(x) + v bit for bit for a lattice vector v of size 2^44."""
+        lat = self.make()
+        lim = lat.coordinate_limits
+        rng = np.random.default_rng(12)
+        x = lim * (1 - 1e-9) * rng.choice([-1.0, 1.0], size=(50, lat.dim))
+        c = lat.nearest(x)
+        k = lat.nearest_coordinates(x)
+        assert k.dtype == np.int64 and np.isfinite(c).all()
+        np.testing.assert_allclose(k.astype(np.float64) @ lat.basis, c, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(lat.nearest(torch.from_numpy(x)).numpy(), c)
+        if all(getattr(seg.spec, "T", 0) is None and (seg.scales * seg.spec.scale0 == 1).all()
+               for seg in lat._segments):
+            # dyadic points (odd multiples of 2^-7, never a rounding tie) plus a
+            # vector of 2 Lambda (in the zero coset, so that ties between cosets
+            # keep their order) with coordinates near 2^44: every sum is exact
+            y = (2 * rng.integers(-300, 300, size=(200, lat.dim)) + 1) / 128.0
+            kv = np.rint(lat.to_coordinates(2.0**43 * rng.uniform(-1, 1, size=lat.dim)))
+            v = 2 * lat.from_coordinates(kv[None, :])
+            assert (np.abs(v) < 2.0**45).all() and (np.abs(v) < lim).all()
+            shifted = y + v
+            assert np.array_equal(shifted - v, y), "test points must be exact"
+            np.testing.assert_array_equal(lat.nearest(shifted), lat.nearest(y) + v)
 
     def test_dither_decodes_to_origin(self):
         lat = self.make()
