@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from ._common import lattice_from_name, parse_lattice_list
+from lattices.cli import ArgumentParser, cli_main
 
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
                     "a2^16", "e8^4"]
@@ -90,7 +91,7 @@ def measure(name, n_points, repeats, generic_points, seed, eager_points):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--points", type=int, default=10**6, help="points per timing (default 1e6)")
@@ -106,6 +107,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m benchmarks.decoders")
 def main(argv=None):
     args = build_parser().parse_args(argv)
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from .cli import ArgumentParser, cli_main
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m lattices.nsm", description=__doc__,
+    p = ArgumentParser(prog="python -m lattices.nsm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="lattice name, e.g. e8, a2, d4*, z3 (see python -m lattices)")
     p.add_argument("--method", choices=["exact", "monte-carlo"], default="exact")
@@ -45,6 +46,7 @@ def exact_report(lat, method="auto") -> dict:
             "second_moment": str(s2), "volume": str(V)}
 
 
+@cli_main("python -m lattices.nsm")
 def main(argv=None):
     import lattices
 

@@ -17,6 +17,7 @@ import json
 import sys
 
 import numpy as np
+from .cli import ArgumentParser, cli_main
 
 DEFAULT = ["z", "z2", "a2", "a3", "a3*", "d4", "d4*", "a4", "a4*", "d5", "d5*",
            "e6", "e6*", "e7", "e7*", "e8"]
@@ -90,7 +91,7 @@ def render_markdown(rows) -> str:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m lattices.tables", description=__doc__,
+    p = ArgumentParser(prog="python -m lattices.tables", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help=f"lattices (default: {' '.join(DEFAULT)})")
     p.add_argument("--out", help="write the Markdown table to this file")
@@ -99,6 +100,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m lattices.tables")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.theta_terms < 1:

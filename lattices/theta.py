@@ -37,7 +37,6 @@ References
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import numbers
@@ -46,6 +45,7 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit
+from .cli import ArgumentParser, cli_main
 
 __all__ = ["theta_series", "norm_unit", "build_parser", "main"]
 
@@ -583,7 +583,7 @@ def theta_series(lattice, max_norm) -> list:
 # command line
 # ---------------------------------------------------------------------------
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m lattices.theta",
         description="Theta series (number of lattice vectors of each squared norm), exact.",
         epilog="NAME: a name understood by lattices.get (e8, a2, d4, z3, e7*, ...) or NAME^r "
@@ -597,6 +597,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m lattices.theta")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:

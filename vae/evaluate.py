@@ -32,6 +32,7 @@ from lattices._io import atomic_write_text
 from . import data as vdata
 from .latents import check_sample_count
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",
            "build_parser", "main"]
@@ -170,7 +171,7 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.evaluate", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="run directory written by python -m vae.train")
     p.add_argument("--samples", type=int, nargs="+", default=[1, 5000],
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m vae.evaluate")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

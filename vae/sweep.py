@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lattices._io import atomic_write_text
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",
@@ -700,7 +701,7 @@ def _dry_run(cfg: SweepConfig) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("config", help="sweep description (.json or .toml), see docs/sweeps.md")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -715,6 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m vae.sweep")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -43,6 +43,7 @@ from lattices._io import atomic_write, atomic_write_text
 from . import data as vdata
 from .latents import LATENTS
 from .models import ARCHS, VAE, ModelConfig, model_for_state
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimizer", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
@@ -329,7 +330,7 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist", help=f"one of {', '.join(vdata.DATASETS)}")
     p.add_argument("--latent", default="e8", help=f"one of {', '.join(LATENTS)}")
@@ -369,6 +370,7 @@ def _latent_options(items) -> dict:
     return options
 
 
+@cli_main("python -m vae.train")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

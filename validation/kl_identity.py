@@ -21,12 +21,13 @@ import math
 import sys
 
 from validation._report import emit, make_report, usage_error, z_check
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["build_parser", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.kl_identity",
+    p = ArgumentParser(prog="python -m validation.kl_identity",
                                 description="Monte Carlo check of the KL identity, eq. (7).")
     p.add_argument("--lattice", default="e8", help="lattice name for lattices.get (default e8)")
     p.add_argument("--samples", type=int, default=200_000, help="Monte Carlo samples (default 200000)")
@@ -74,6 +75,7 @@ def run(lattice, samples: int, seed: int) -> dict:
     return report
 
 
+@cli_main("python -m validation.kl_identity")
 def main(argv=None) -> int:
     parser = build_parser()
     try:

@@ -32,6 +32,7 @@ from theory.priors import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
 
@@ -54,7 +55,7 @@ def make_prior(kind: str, scale: float, dim: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.theorem1",
+    p = ArgumentParser(prog="python -m validation.theorem1",
                                 description="Theorem 1, eq. (4): both sides, with a negative control.")
     p.add_argument("--lattice", default="a2", help="lattice name, a2^2 or a2xz for products (default a2)")
     p.add_argument("--prior", default="gaussian", choices=PRIORS)
@@ -123,6 +124,7 @@ def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None) 
         rule="|LHS - RHS| < 4 SE of the paired difference", seconds=round(time.perf_counter() - t0, 2))
 
 
+@cli_main("python -m validation.theorem1")
 def main(argv=None) -> int:
     parser = build_parser()
     try:

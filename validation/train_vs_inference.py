@@ -95,6 +95,7 @@ import torch
 from theory.kl import kl_per_dimension
 from validation._report import Check, emit, make_report, usage_error, z_check
 from vae.evaluate import SUBSETS, select_images
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["LATTICE_LATENTS", "build_parser", "main", "run", "per_image_terms", "ideal_code_length",
            "paired_stats"]
@@ -497,7 +498,7 @@ def _print_estimates(report, out=None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.train_vs_inference",
+    p = ArgumentParser(prog="python -m validation.train_vs_inference",
                                 description="Training-time loss vs inference-time loss of a trained "
                                             "lattice VAE (Sec. 3.3, 3.5).")
     p.add_argument("run_dir", help="run directory written by python -m vae.train (z-laplace, z2, a2, e8)")
@@ -521,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m validation.train_vs_inference")
 def main(argv=None) -> int:
     parser = build_parser()
     try:
