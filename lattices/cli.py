@@ -47,7 +47,7 @@ from pathlib import Path
 
 __all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
            "output_path", "count", "positive_count", "finite_float", "available_memory",
-           "check_memory", "format_bytes", "format_seconds", "EXIT_OK", "EXIT_REFUTED",
+           "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",
            "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "USER_ERRORS"]
 
 EXIT_OK, EXIT_REFUTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
@@ -263,3 +263,43 @@ def check_memory(nbytes: float, what: str, *, fraction: float = 0.8) -> None:
     if nbytes > fraction * avail:
         raise MemoryError(f"{what} needs about {format_bytes(nbytes)} of memory; this machine has "
                           f"{format_bytes(avail)} available")
+
+
+#: Work expected to take longer than this (seconds) shows an estimate and a progress bar.
+PROGRESS_AFTER_S = 3.0
+
+
+def chunk_ranges(total: int, chunk: int, desc: str, *, unit: str = "sample", progress: bool = True,
+                 stream=None):
+    """Yield ``(start, stop)`` ranges covering ``range(total)`` in pieces of ``chunk``.
+
+    After the first piece the remaining time is estimated from its rate; when it exceeds
+    :data:`PROGRESS_AFTER_S` one line ``DESC: N UNITs, expected about T on this machine`` is
+    printed to stderr and a tqdm bar (with its ETA) follows the rest.  Short work prints nothing.
+    The ranges, hence the numbers computed, do not depend on ``progress``.
+    """
+    import time
+
+    stream = sys.stderr if stream is None else stream
+    chunk = max(1, int(chunk))
+    bar = None
+    t0 = time.perf_counter()
+    try:
+        for start in range(0, total, chunk):
+            stop = min(total, start + chunk)
+            yield start, stop
+            if bar is not None:
+                bar.update(stop - start)
+            elif progress and start == 0 and stop < total:
+                rate = stop / max(time.perf_counter() - t0, 1e-9)
+                remaining = (total - stop) / rate
+                if remaining > PROGRESS_AFTER_S:
+                    print(f"{desc}: {total:.4g} {unit}s, expected about {format_seconds(remaining)} "
+                          f"on this machine ({rate:.3g} {unit}s/s measured)", file=stream)
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=total, initial=stop, desc=desc, unit=unit, unit_scale=True,
+                               dynamic_ncols=True, file=stream, leave=False)
+    finally:
+        if bar is not None:
+            bar.close()
