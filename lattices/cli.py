@@ -61,7 +61,7 @@ class UsageError(ValueError):
 #: line with exit code 2.  ``OSError`` covers missing, unreadable and unwritable files and a full
 #: disk; ``MemoryError`` a request too large for this machine; ``EOFError`` and
 #: ``pickle.UnpicklingError`` a truncated or foreign file.
-USER_ERRORS = (ValueError, TypeError, OSError, MemoryError, EOFError, pickle.UnpicklingError)
+USER_ERRORS = (ValueError, OSError, MemoryError, EOFError, pickle.UnpicklingError)
 
 
 def error_line(exc: BaseException) -> str:
