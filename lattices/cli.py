@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 
 __all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
-           "output_path", "count", "positive_count", "finite_float", "available_memory",
+           "output_path", "output_dir", "count", "positive_count", "finite_float", "available_memory",
            "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",
            "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "USER_ERRORS"]
 
@@ -303,3 +303,11 @@ def chunk_ranges(total: int, chunk: int, desc: str, *, unit: str = "sample", pro
     finally:
         if bar is not None:
             bar.close()
+
+
+def output_dir(text: str) -> Path:
+    """argparse ``type`` for an output folder (created later if needed): checked at parse time."""
+    try:
+        return check_output_path(text, "output folder", directory=True)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

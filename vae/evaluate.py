@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 import torch
 
 from lattices._io import atomic_write_text
+from lattices.cli import format_seconds
 
 from . import data as vdata
 from .latents import check_sample_count
@@ -35,6 +37,7 @@ from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",
+           "save_result", "expected_seconds",
            "build_parser", "main"]
 
 EVAL = "eval.json"
@@ -143,6 +146,13 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
     if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
     x = select_images(x, limit, subset).to(dev)
+    path = run_dir / EVAL
+    key = eval_key(split, which, seed, limit, subset)
+    seconds = expected_seconds(model, x, ks, batch_size, dev)
+    if progress or seconds > 60:
+        print(f"vae.evaluate: {x.shape[0]} images, k = {', '.join(map(str, ks))}: expected about "
+              f"{format_seconds(seconds)} on this machine (measured on one batch); each k is saved "
+              f"to {path} as soon as it is done", file=sys.stderr)
     results = {}
     for k in ks:
         t0 = time.perf_counter()
@@ -154,20 +164,43 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
                            if len(nll) > 1 else None,
                            "n_images": int(len(nll)), "seconds": time.perf_counter() - t0,
                            "checkpoint_mtime_ns": stamp}
+        save_result(path, key, results[str(k)])           # an interrupted run keeps every finished k
     report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which,
               "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
               "device": str(dev), "results": results,
               "note": "nll in nats per image: mean over images of -log (1/k) sum_i w_i; standard_error "
                       "is over images (the spread of the data set, not Monte Carlo error alone)"}
-    path = run_dir / EVAL
-    try:
-        saved = json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError:
-        saved = {}
-    key = eval_key(split, which, seed, limit, subset)
-    saved.setdefault("evaluations", {}).setdefault(key, {}).update(results)
-    atomic_write_text(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
     return report
+
+
+def save_result(path, key: str, result: dict) -> None:
+    """Merge one k's ``result`` into ``eval.json`` under ``key`` (atomically; an unreadable
+    file is set aside as ``eval.json.corrupt`` rather than lost)."""
+    path = Path(path)
+    saved = {}
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            os.replace(path, path.with_name(path.name + ".corrupt"))
+    saved.setdefault("evaluations", {}).setdefault(key, {})[str(result["k"])] = result
+    atomic_write_text(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+
+@torch.no_grad()
+def expected_seconds(model, x, ks, batch_size: int, device) -> float:
+    """Seconds the evaluation of ``x`` with each k of ``ks`` should take here: one batch with a
+    few samples is timed (after a warm-up) and scaled to ``len(x) * sum(ks)`` image-samples."""
+    xb = x[:min(batch_size, x.shape[0])]
+    probe = 4
+    gen = torch.Generator(device=device).manual_seed(12345)     # not the evaluation's stream
+    model.log_weights(xb, 1, gen)                                  # warm-up
+    t0 = time.perf_counter()
+    model.log_weights(xb, probe, gen)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per = (time.perf_counter() - t0) / (xb.shape[0] * probe)
+    return per * x.shape[0] * sum(ks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,6 +134,8 @@ def main(argv=None) -> int:
     try:
         if not (math.isfinite(args.scale) and args.scale > 0):
             raise ValueError(f"--scale must be positive, got {args.scale}")
+        if args.prior_scale is not None and not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
+            raise ValueError(f"--prior-scale must be a positive finite number, got {args.prior_scale}")
         lat = parse_lattice(args.lattice, args.scale)
         m = lat.dim
         method = args.method if args.method != "auto" else ("quadrature" if m <= 4 else "monte-carlo")
@@ -144,9 +146,14 @@ def main(argv=None) -> int:
         if args.e is None:
             e = 0.3 * lat.basis.sum(axis=0)
         else:
-            e = np.array([float(x) for x in args.e.split(",")])
+            try:
+                e = np.array([float(x) for x in args.e.split(",")])
+            except ValueError:
+                raise ValueError(f"--e needs {m} comma-separated numbers, got {args.e!r}") from None
             if e.shape != (m,):
                 raise ValueError(f"--e needs {m} comma-separated numbers, got {args.e!r}")
+            if not np.all(np.isfinite(e)):
+                raise ValueError(f"--e must be finite numbers (no nan or inf), got {args.e!r}")
         n = args.dithers if args.dithers is not None else (10000 if m <= 2 else 2000 if m <= 4 else 1000)
         if n < 2:
             raise ValueError(f"--dithers must be >= 2, got {n}")
