@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 
 __all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
-           "output_path", "output_dir", "count", "positive_count", "finite_float", "available_memory",
+           "output_path", "output_dir", "count", "positive_count", "finite_float", "positive_float", "available_memory",
            "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",
            "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "USER_ERRORS"]
 
@@ -311,3 +311,11 @@ def output_dir(text: str) -> Path:
         return check_output_path(text, "output folder", directory=True)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_float(text) -> float:
+    """argparse ``type``: a positive finite real number (a scale, a step, a time limit)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from .cli import ArgumentParser, cli_main, count, format_seconds, PROGRESS_AFTER_S
+from .cli import ArgumentParser, PROGRESS_AFTER_S, cli_main, count, format_seconds, positive_float
 
 
 def build_parser():
@@ -30,7 +30,7 @@ def build_parser():
                    help="which exact method (default: structured for named lattices)")
     p.add_argument("--samples", type=count, default=10**7, help="Monte Carlo samples (default 1e7; 1e9 and 10**9 accepted)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
-    p.add_argument("--scale", type=float, default=1.0, help="scale the lattice by this factor")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="scale the lattice by this factor")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p
 

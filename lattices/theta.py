@@ -45,7 +45,7 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit
-from .cli import ArgumentParser, UsageError, check_memory, cli_main, count, format_seconds
+from .cli import ArgumentParser, UsageError, check_memory, cli_main, count, format_seconds, positive_float
 
 __all__ = ["theta_series", "norm_unit", "build_parser", "main"]
 
@@ -621,7 +621,7 @@ def build_parser():
                    help="count vectors of squared norm 0..K")
     p.add_argument("--max-seconds", type=float, default=3600.0,
                    help="refuse a request expected to take longer than this (default 3600)")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--scale", type=positive_float, default=1.0,
                    help="scale the lattice by this factor first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p

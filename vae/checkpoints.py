@@ -71,9 +71,12 @@ def load_checkpoint(path, device="cpu", keys=CHECKPOINT_KEYS) -> dict:
         raise CorruptCheckpointError(f"checkpoint {path} is empty (0 bytes): it is not a checkpoint")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
+    except PermissionError:
+        raise
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            KeyError, IndexError, AttributeError, TypeError) as exc:
-        what = " ".join(str(exc).split())[:160]
+            KeyError, IndexError, AttributeError, TypeError, OSError) as exc:
+        what = " ".join(str(exc).split())
+        what = what[:what.find(".") + 1] if 0 < what.find(".") < 100 else what[:100]
         raise CorruptCheckpointError(f"checkpoint {path} ({size} bytes) is corrupt or truncated "
                                      f"and cannot be loaded ({type(exc).__name__}: {what})") from None
     if not isinstance(state, dict):

@@ -231,20 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        vdata.check_data_dir(args.data_dir)
-        if args.batch_size < 1 or args.max_elements < 1:
-            raise ValueError(f"--batch-size and --max-elements must be positive, got "
-                             f"{args.batch_size} and {args.max_elements}")
-        report = evaluate_run(args.run_dir, args.samples, split=args.split, seed=args.seed,
-                              batch_size=args.batch_size, limit=args.limit, device=args.device,
-                              data_dir=args.data_dir, which=args.checkpoint,
-                              max_elements=args.max_elements, progress=not args.no_progress,
-                              subset=args.subset)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    vdata.check_data_dir(args.data_dir)
+    if args.batch_size < 1 or args.max_elements < 1:
+        raise ValueError(f"--batch-size and --max-elements must be positive, got "
+                         f"{args.batch_size} and {args.max_elements}")
+    report = evaluate_run(args.run_dir, args.samples, split=args.split, seed=args.seed,
+                          batch_size=args.batch_size, limit=args.limit, device=args.device,
+                          data_dir=args.data_dir, which=args.checkpoint,
+                          max_elements=args.max_elements, progress=not args.no_progress,
+                          subset=args.subset)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
