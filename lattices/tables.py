@@ -45,7 +45,7 @@ def row(name: str, theta_terms: int = 7) -> dict:
     import lattices
     from . import geometry
 
-    lat = lattices.get(name)
+    lat = lattices.parse(name)
     G = lat.nsm_exact()
     d = norm_denominator(lat)
     target = lat if d == 1 else lat.scaled(float(np.sqrt(d)))
