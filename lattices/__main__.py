@@ -16,6 +16,7 @@ Exit codes: 0 on success, 2 on bad usage (one line, no traceback).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -46,7 +47,7 @@ MAX_COORDINATE = 2.0 ** 53
 
 def build_parser():
     p = ArgumentParser(prog="python -m lattices", description=__doc__,
-                       formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("args", nargs="*", help="lattice specs, or: decode NAME X1 ... Xn")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
