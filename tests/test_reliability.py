@@ -6,8 +6,8 @@
   temporaries are removed; ``best.pt`` left behind by a kill is repaired; a partial
   ``metrics.jsonl`` line is rewritten; the Ctrl-C message's command continues the run;
 * the crash test: a training process killed with SIGKILL at random moments, resumed each time,
-  ends bit-identical to an uninterrupted run with no stray files (3 kills by default, 24 in
-  the ``slow`` variant).
+  ends bit-identical to an uninterrupted run with no stray files (3 kills by default, at least
+  20 in the ``slow`` variant).
 """
 from __future__ import annotations
 
@@ -192,7 +192,8 @@ def test_crash_test_fast(reference, tmp_path):
 @pytest.mark.slow
 def test_crash_test_24_kills(reference, tmp_path):
     """The issue's acceptance test: at least 20 SIGKILLs at random moments, bit-identical end."""
-    total = 0
-    for seed in range(8):
+    total, seed = 0, 0
+    while total < 24 and seed < 16:            # a resumed process may finish before its kill
         total += len(crash_and_resume(tmp_path / f"s{seed}", kills=4, seed=100 + seed, reference=reference))
+        seed += 1
     assert total >= 20
