@@ -68,7 +68,7 @@ def error_line(exc: BaseException) -> str:
     """One line describing ``exc`` for a user: the message with newlines folded.
 
     >>> error_line(FileNotFoundError(2, "No such file or directory", "/x/y"))
-    "/x/y: No such file or directory"
+    '/x/y: No such file or directory'
     >>> error_line(ValueError("bad\\nvalue"))
     'bad value'
     """
