@@ -197,3 +197,28 @@ def test_crash_test_24_kills(reference, tmp_path):
         total += len(crash_and_resume(tmp_path / f"s{seed}", kills=4, seed=100 + seed, reference=reference))
         seed += 1
     assert total >= 20
+
+
+def test_evaluate_keeps_each_finished_k_and_announces_the_time(reference, tmp_path, capsys, monkeypatch):
+    """An evaluation interrupted during k = 5000 keeps k = 1 in eval.json (exit 130)."""
+    import shutil
+
+    from vae import evaluate
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    real = evaluate.iwae_nll
+
+    def interrupt_large_k(model, x, k, **kwargs):
+        if k > 1:
+            raise KeyboardInterrupt
+        return real(model, x, k, **kwargs)
+
+    monkeypatch.setattr(evaluate, "iwae_nll", interrupt_large_k)
+    argv = [str(run), "--samples", "1", "5000", "--limit", "20", "--device", "cpu"]
+    assert evaluate.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "expected about" in err and "on this machine" in err
+    saved = json.loads((run / "eval.json").read_text())["evaluations"]
+    (results,) = saved.values()
+    assert list(results) == ["1"] and results["1"]["n_images"] == 20
