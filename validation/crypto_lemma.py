@@ -30,7 +30,7 @@ from scipy.stats import ks_2samp
 from theory.crypto_lemma import crypto_lemma_samples, parallelepiped_is_cell
 from validation._report import Check, emit, make_report, usage_error
 from validation.theorem1 import parse_lattice
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import ArgumentParser, check_memory, cli_main
 
 __all__ = ["build_parser", "main", "energy_test", "ks_test", "run"]
 
@@ -165,6 +165,8 @@ def main(argv=None) -> int:
                 raise ValueError(f"--y needs {lat.dim} finite comma-separated numbers, got {args.y!r}")
     except (ValueError, TypeError) as exc:
         return usage_error(str(exc))
+    N = 2 * args.samples               # the energy test holds the N x N distance matrix (float64)
+    check_memory(16.0 * N * N, f"--samples {args.samples} (an energy test on {N} points)")
     return emit(run(lat, y, args.samples, args.permutations, args.seed, args.lattice), args.json)
 
 

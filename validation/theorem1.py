@@ -32,7 +32,7 @@ from theory.priors import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import PROGRESS_AFTER_S, ArgumentParser, check_memory, cli_main, format_seconds
 
 __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
 
@@ -41,6 +41,22 @@ PRIORS = ("gaussian", "laplace", "mixture")
 
 #: The lattice spec parser shared by every CLI (``a2``, ``a2^2``, ``a2xz``).
 parse_lattice = lattices.parse
+
+
+def expected_seconds(lattice, prior, e, n_dithers: int, method: str, n_inner: int) -> float:
+    """Seconds :func:`run` should take here: a pilot of 8 dithers (its own seed, so the report's
+    numbers are untouched) scaled to the ``2 * n_dithers`` of the claim and its control."""
+    pilot = 8
+    if n_dithers <= 4 * pilot:
+        return 0.0
+    import warnings
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():           # the run itself gives the warnings that apply
+        warnings.simplefilter("ignore")
+        theorem1_sides(lattice, prior, e, pilot, np.random.default_rng(987654321), n_inner=n_inner,
+                       method=method)
+    return (time.perf_counter() - t0) * 2 * n_dithers / pilot
 
 
 def make_prior(kind: str, scale: float, dim: int):
@@ -163,6 +179,12 @@ def main(argv=None) -> int:
             raise ValueError(f"--method quadrature needs dimension <= 4, got {m}")
     except (ValueError, TypeError) as exc:
         return usage_error(str(exc))
+    check_memory(64.0 * n * m + 16.0 * args.n_inner * m * min(n, 4096),
+                 f"--dithers {n} with --n-inner {args.n_inner}")
+    seconds = expected_seconds(lat, prior, e, n, method, args.n_inner)
+    if seconds > PROGRESS_AFTER_S:
+        print(f"python -m validation.theorem1: {n} dithers ({method}), expected about "
+              f"{format_seconds(seconds)} on this machine (Ctrl-C stops)", file=sys.stderr)
     report = run(lat, prior, e, n, method, args.n_inner, args.seed, args.lattice)
     return emit(report, args.json)
 
