@@ -529,8 +529,12 @@ def main(argv=None) -> int:
         print(f"{parser.prog}: stopped: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; every finished epoch is saved. Continue with: {resume_cmd}",
-              file=sys.stderr)
+        if (Path(args.out) / CHECKPOINT).exists():
+            print(f"{parser.prog}: interrupted; every finished epoch is saved. Continue with: {resume_cmd}",
+                  file=sys.stderr)
+        else:
+            print(f"{parser.prog}: interrupted before the first epoch finished; nothing to resume: "
+                  f"run the same command again", file=sys.stderr)
         return 130
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
