@@ -477,9 +477,19 @@ def _check_latent_options(model_dict: dict) -> None:
         from .latents import latent_class
 
         cls = latent_class(model_dict["latent"])
-        params = list(inspect.signature(cls.__init__).parameters.values())[2:]   # after self, dim
-        valid = [q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)]
-        given = ", ".join(sorted(model_dict.get("latent_options", {})))
+        valid = []
+        for klass in cls.__mro__:                    # subclasses pass **options to their parents
+            if "__init__" not in vars(klass):
+                continue
+            params = list(inspect.signature(klass.__init__).parameters.values())[2:]  # after self, dim
+            valid += [q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)
+                      and q.name not in valid]
+            if not any(q.kind is q.VAR_KEYWORD for q in params):
+                break
+        unknown = sorted(set(model_dict.get("latent_options", {})) - set(valid))
+        if not unknown:
+            raise ValueError(f"--latent-option: a bad value for latent {model_dict['latent']!r} ({exc})") from None
+        given = ", ".join(unknown)
         raise ValueError(f"--latent-option {given}: not an option of latent {model_dict['latent']!r} "
                          f"(valid: {', '.join(valid) or 'none'}; {exc})") from None
 
