@@ -74,6 +74,9 @@ def decode(tokens, as_json: bool) -> int:
     values, not options."""
     from ._registry import parse
 
+    if {"-h", "--help"} & set(tokens):
+        print("usage: python -m lattices decode NAME X1 ... Xn [--json]\n\n" + __doc__)
+        return 0
     rest = [t for t in tokens if t != "--json"]
     as_json = as_json or len(rest) != len(tokens)
     if len(rest) < 2:
