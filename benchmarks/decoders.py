@@ -39,6 +39,7 @@ import time
 import numpy as np
 
 from ._common import lattice_from_name, parse_lattice_list
+from lattices.cli import ArgumentParser, cli_main
 
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
                     "a2^16", "e8^4"]
@@ -176,7 +177,7 @@ def check_targets(rows):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.decoders", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--megabytes", type=float, default=32.0,
@@ -208,6 +209,7 @@ def _parse_threads(text):
     return vals
 
 
+@cli_main("python -m benchmarks.decoders")
 def main(argv=None):
     args = build_parser().parse_args(argv)
 

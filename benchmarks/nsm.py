@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from ._common import parse_lattice_list
+from lattices.cli import ArgumentParser, cli_main
 
 DEFAULT_LATTICES = "e8,a2,d4"
 
@@ -121,7 +122,7 @@ def run_numpy_baseline(lat, name, target, seed, seconds, batch, exact):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.nsm", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.nsm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--lattice", default=DEFAULT_LATTICES,
@@ -143,6 +144,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m benchmarks.nsm")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     for opt, v in (("--target-rse", args.target_rse), ("--max-seconds", args.max_seconds),

@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from ._common import lattice_from_name
+from lattices.cli import ArgumentParser, cli_main
 
 TARGET_RATIO = 3.0
 
@@ -137,7 +138,7 @@ def _gp_version():
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.theta", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.theta", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--max-norm", type=int, default=40, help="largest squared norm (default 40)")
@@ -148,6 +149,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m benchmarks.theta")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.repeats < 1:

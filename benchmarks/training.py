@@ -20,7 +20,6 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -28,6 +27,7 @@ import sys
 import time
 
 import torch
+from lattices.cli import ArgumentParser, cli_main
 
 DEFAULT_LATENTS = ["gaussian", "z-laplace", "z2", "a2", "e8", "vq", "concrete"]
 
@@ -91,7 +91,7 @@ def _list(text, valid, what):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n\n")[0])
     p.add_argument("--latents", default=",".join(DEFAULT_LATENTS))
     p.add_argument("--archs", default="linear,gated")
     p.add_argument("--hidden", type=int, default=32)
@@ -105,6 +105,7 @@ def build_parser():
     return p
 
 
+@cli_main("python -m benchmarks.training")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

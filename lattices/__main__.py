@@ -5,10 +5,14 @@ Usage::
     python -m lattices [--json] [NAME ...]          # the overview table
     python -m lattices decode NAME X1 X2 ... [--json]  # K_Lambda(x) and its coordinates
 
+NAME is any lattice spec of :func:`lattices.parse` (``e8``, ``a2^2``, ``"e8 x z"``).
+Coordinates may be negative (``-1e3``) and are checked: finite, and at most 2^53 in magnitude
+(beyond it float64 no longer holds every integer, so the nearest point is not representable).
+
 For each lattice: dimension, volume, minimal squared norm, kissing number
 (the number of minimal vectors, all of which are Voronoi-relevant), the number
 of Voronoi-relevant vectors (facets of the Voronoi cell), and the decoder used.
-Exit codes: 0 on success, 2 on bad usage.
+Exit codes: 0 on success, 2 on bad usage (one line, no traceback).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import json
 import sys
 
 import numpy as np
+
+from .cli import ArgumentParser, UsageError, cli_main
 
 DEFAULT = ["z", "z2", "a2", "a3", "a3*", "d4", "d4*", "d5", "d5*", "e6", "e6*", "e7", "e7*", "e8"]
 
@@ -35,42 +41,71 @@ def describe(lat) -> dict:
             "kissing_number": kissing, "relevant_vectors": int(rv.shape[0]), "decoder": decoder}
 
 
+#: Coordinates beyond 2**53 cannot be decoded: float64 no longer holds every integer there.
+MAX_COORDINATE = 2.0 ** 53
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m lattices", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("args", nargs="*", help="lattice names, or: decode NAME X1 ... Xn")
+    p = ArgumentParser(prog="python -m lattices", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("args", nargs="*", help="lattice specs, or: decode NAME X1 ... Xn")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
-def main(argv=None):
-    import lattices
-
-    parser = build_parser()
-    ns = parser.parse_intermixed_args(argv)
+def parse_coordinates(tokens, dim: int) -> np.ndarray:
+    """The point of ``decode``: ``dim`` finite numbers of magnitude at most 2**53."""
     try:
-        if ns.args and ns.args[0] == "decode":
-            if len(ns.args) < 3:
-                raise ValueError("usage: python -m lattices decode NAME X1 ... Xn")
-            lat = lattices.get(ns.args[1])
-            try:
-                x = np.array([float(v) for v in ns.args[2:]])
-            except ValueError as exc:
-                raise ValueError(f"coordinates must be numbers, got {ns.args[2:]}") from exc
-            point = lat.nearest(x)
-            out = {"lattice": lat.name, "x": x.tolist(), "nearest": point.tolist(),
-                   "coordinates": lat.nearest_coordinates(x).tolist(),
-                   "squared_distance": float(((x - point) ** 2).sum())}
-            if ns.json:
-                print(json.dumps(out))
-            else:
-                for k, v in out.items():
-                    print(f"{k:17s} {v}")
-            return 0
-        rows = [describe(lattices.get(n)) for n in (ns.args or DEFAULT)]
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        x = np.array([float(v) for v in tokens], dtype=np.float64)
+    except ValueError:
+        raise UsageError(f"coordinates must be numbers, got {tokens}") from None
+    if x.shape != (dim,):
+        raise UsageError(f"the lattice has dimension {dim}: give {dim} coordinates (shape (..., {dim})), "
+                         f"got {len(tokens)}")
+    bad = [t for t, v in zip(tokens, x) if not np.isfinite(v) or abs(v) > MAX_COORDINATE]
+    if bad:
+        raise UsageError(f"coordinates must be finite with magnitude at most 2**53 "
+                         f"(= {MAX_COORDINATE:.0f}), got {', '.join(bad)}")
+    return x
+
+
+def decode(tokens, as_json: bool) -> int:
+    """``decode NAME X1 ... Xn [--json]``: parsed by hand, so that ``-1e3`` and ``-inf`` are
+    values, not options."""
+    from ._registry import parse
+
+    if {"-h", "--help"} & set(tokens):
+        print("usage: python -m lattices decode NAME X1 ... Xn [--json]\n\n" + __doc__)
+        return 0
+    rest = [t for t in tokens if t != "--json"]
+    as_json = as_json or len(rest) != len(tokens)
+    if len(rest) < 2:
+        raise UsageError("usage: python -m lattices decode NAME X1 ... Xn [--json]")
+    lat = parse(rest[0])
+    x = parse_coordinates(rest[1:], lat.dim)
+    point = lat.nearest(x)
+    out = {"lattice": lat.name, "x": x.tolist(), "nearest": point.tolist(),
+           "coordinates": lat.nearest_coordinates(x).tolist(),
+           "squared_distance": float(((x - point) ** 2).sum())}
+    if as_json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:17s} {v}")
+    return 0
+
+
+@cli_main("python -m lattices")
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "decode" in argv and not {"-h", "--help"} & set(argv[:argv.index("decode")]):
+        i = argv.index("decode")
+        if all(t == "--json" for t in argv[:i]):
+            return decode(argv[i + 1:], bool(argv[:i]))
+    from ._registry import parse
+
+    ns = build_parser().parse_intermixed_args(argv)
+    rows = [describe(parse(n)) for n in (ns.args or DEFAULT)]
     if ns.json:
         print(json.dumps(rows, indent=2))
         return 0

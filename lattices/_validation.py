@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
 
 def is_torch_tensor(x) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(x, torch.Tensor)
+    """Whether ``x`` is a torch tensor, without importing torch: if torch was never imported,
+    nothing can be a tensor (this keeps numpy-only work, e.g. ``python -m lattices decode``,
+    free of torch's start-up time)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def check_scale(delta, what: str = "scale") -> float:

@@ -17,6 +17,7 @@ import json
 import sys
 
 import numpy as np
+from .cli import ArgumentParser, cli_main, output_path
 
 DEFAULT = ["z", "z2", "a2", "a3", "a3*", "d4", "d4*", "a4", "a4*", "d5", "d5*",
            "e6", "e6*", "e7", "e7*", "e8"]
@@ -44,7 +45,7 @@ def row(name: str, theta_terms: int = 7) -> dict:
     import lattices
     from . import geometry
 
-    lat = lattices.get(name)
+    lat = lattices.parse(name)
     G = lat.nsm_exact()
     d = norm_denominator(lat)
     target = lat if d == 1 else lat.scaled(float(np.sqrt(d)))
@@ -90,15 +91,16 @@ def render_markdown(rows) -> str:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m lattices.tables", description=__doc__,
+    p = ArgumentParser(prog="python -m lattices.tables", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help=f"lattices (default: {' '.join(DEFAULT)})")
-    p.add_argument("--out", help="write the Markdown table to this file")
+    p.add_argument("--out", type=output_path, help="write the Markdown table to this file")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("--theta-terms", type=int, default=7, help="theta coefficients per row")
     return p
 
 
+@cli_main("python -m lattices.tables")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.theta_terms < 1:

@@ -37,7 +37,6 @@ References
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import numbers
@@ -46,6 +45,7 @@ from fractions import Fraction
 
 import numpy as np
 from numba import njit
+from .cli import ArgumentParser, UsageError, check_memory, cli_main, count, format_seconds, positive_float
 
 __all__ = ["theta_series", "norm_unit", "build_parser", "main"]
 
@@ -582,27 +582,68 @@ def theta_series(lattice, max_norm) -> list:
 # ---------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------
+def expected_leaves(lattice, max_norm: int) -> float:
+    """Vectors the enumeration visits, about half the lattice points in the ball of squared
+    radius ``max_norm`` of each distinct block: ``V_n K^{n/2} / (2 sqrt(det Gram))``."""
+    total = 0.0
+    for G2, _ in _plan(lattice)[1]:
+        n = G2.shape[0]
+        det = float(np.linalg.det(np.asarray(G2, dtype=float) / 2.0))
+        log_ball = (n / 2) * math.log(math.pi) - math.lgamma(n / 2 + 1) + (n / 2) * math.log(max(max_norm, 1))
+        total += 0.5 * math.exp(min(log_ball - 0.5 * math.log(det), 700.0))
+    return total
+
+
+def expected_seconds(lattice, max_norm: int) -> float:
+    """Seconds ``theta_series(lattice, max_norm)`` should take here: the vectors to visit
+    (:func:`expected_leaves`) at the rate of a timed pilot of about 10^5 vectors."""
+    import time
+
+    leaves = expected_leaves(lattice, max_norm)
+    if leaves < 1e6:
+        return 0.0
+    pilot = max(1, int(max_norm * (1e5 / leaves) ** (2.0 / max(lattice.dim, 1))))
+    theta_series(lattice, min(pilot, 4))                    # compile the kernel
+    t0 = time.perf_counter()
+    theta_series(lattice, pilot)
+    rate = expected_leaves(lattice, pilot) / max(time.perf_counter() - t0, 1e-6)
+    return leaves / rate
+
+
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m lattices.theta",
         description="Theta series (number of lattice vectors of each squared norm), exact.",
         epilog="NAME: a name understood by lattices.get (e8, a2, d4, z3, e7*, ...) or NAME^r "
                "for the r-fold product. Exit status 0 on success, 2 on bad usage.")
     p.add_argument("name", metavar="NAME", help="lattice name, e.g. e8, a2, d4, z8, a2^3")
-    p.add_argument("--max-norm", type=int, required=True, metavar="K",
+    p.add_argument("--max-norm", type=count, required=True, metavar="K",
                    help="count vectors of squared norm 0..K")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--max-seconds", type=float, default=3600.0,
+                   help="refuse a request expected to take longer than this (default 3600)")
+    p.add_argument("--scale", type=positive_float, default=1.0,
                    help="scale the lattice by this factor first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p
 
 
+@cli_main("python -m lattices.theta")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         from ._registry import parse
 
         lat = parse(args.name, args.scale)
+        check_memory(48 * (args.max_norm + 1) * (len(_plan(lat)[1]) + 2), f"--max-norm {args.max_norm}")
+        seconds = expected_seconds(lat, args.max_norm)
+        if seconds > args.max_seconds:
+            raise UsageError(f"--max-norm {args.max_norm} on {lat.name} would visit about "
+                             f"{expected_leaves(lat, args.max_norm):.3g} lattice vectors, about "
+                             f"{format_seconds(seconds)} on this machine (over --max-seconds "
+                             f"{args.max_seconds:g}); lower --max-norm")
+        if seconds > 3:
+            print(f"python -m lattices.theta: expected about {format_seconds(seconds)} on this "
+                  f"machine (Ctrl-C stops)", file=sys.stderr)
         theta = theta_series(lat, args.max_norm)
         unit = norm_unit(lat)
     except (ValueError, TypeError) as exc:

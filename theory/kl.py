@@ -71,7 +71,8 @@ def kl_as_printed(lattice) -> float:
     return 0.5 * math.log(2 * math.pi * math.e * G)  # eq. (7) as printed: missing factor m
 
 
-def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None):
+def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None, *,
+                           chunk: int = 2 ** 20, progress: bool = False):
     r"""Monte Carlo estimate and standard error of :math:`D_{KL}(U_m \| N^*_m)`.
 
     :math:`h(U) = \log V` exactly; the cross entropy :math:`E[-\log N^*(U)]` is
@@ -87,11 +88,20 @@ def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None)
         Variance per coordinate of :math:`N^*`; default the exact :math:`\sigma^2_\Lambda`.
     cell_sampler : callable(n, rng) -> (n, m) array, optional
         Replace the dither sampler (used by negative controls).
+    chunk : int
+        Samples drawn at once: memory stays about ``chunk * m * 24`` bytes for any ``n``.  The
+        draws are consecutive from ``rng``, so for ``n <= chunk`` the numbers are those of one
+        draw, and otherwise they agree with it to round-off (chunk moments are combined by
+        Chan et al.'s pairwise update).
+    progress : bool
+        Show an estimate of the time and a bar when the run is long (:func:`lattices.cli.chunk_ranges`).
 
     Returns
     -------
     (estimate, standard_error) : tuple of float
     """
+    from lattices.cli import chunk_ranges
+
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
@@ -99,10 +109,19 @@ def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None)
         sigma2 = float(lattice.second_moment_exact())
     m = lattice.dim
     sampler = cell_sampler or lattice.sample_cell
-    U = np.asarray(sampler(int(n), rng), dtype=float)                     # (n, m)
-    neg_log_n = 0.5 * m * math.log(2 * math.pi * sigma2) + (U * U).sum(axis=1) / (2 * sigma2)
-    est = float(neg_log_n.mean()) - math.log(lattice.volume)              # - h(U) + E[-log N*]
-    se = float(neg_log_n.std(ddof=1) / math.sqrt(n))
+    count, mean, m2 = 0, 0.0, 0.0
+    for start, stop in chunk_ranges(int(n), chunk, "KL Monte Carlo", progress=progress):
+        U = np.asarray(sampler(stop - start, rng), dtype=float)                # (chunk, m)
+        neg_log_n = 0.5 * m * math.log(2 * math.pi * sigma2) + (U * U).sum(axis=1) / (2 * sigma2)
+        c_mean = float(neg_log_n.mean())
+        c_m2 = float(((neg_log_n - c_mean) ** 2).sum())
+        total = count + len(neg_log_n)
+        delta = c_mean - mean
+        mean += delta * len(neg_log_n) / total
+        m2 += c_m2 + delta * delta * count * len(neg_log_n) / total
+        count = total
+    est = mean - math.log(lattice.volume)                                   # - h(U) + E[-log N*]
+    se = math.sqrt(m2 / (n - 1)) / math.sqrt(n)
     return est, se
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,13 +29,16 @@ from pathlib import Path
 import torch
 
 from lattices.utils.io import atomic_write_text
+from lattices.cli import format_seconds
 
 from . import data as vdata
 from .latents import check_sample_count
 from .models import ModelConfig
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
+from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["iwae_nll", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",
+           "save_result", "expected_seconds",
            "build_parser", "main"]
 
 EVAL = "eval.json"
@@ -143,6 +147,13 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
     if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
     x = select_images(x, limit, subset).to(dev)
+    path = run_dir / EVAL
+    key = eval_key(split, which, seed, limit, subset)
+    seconds = expected_seconds(model, x, ks, batch_size, dev)
+    if progress or seconds > 60:
+        print(f"vae.evaluate: {x.shape[0]} images, k = {', '.join(map(str, ks))}: expected about "
+              f"{format_seconds(seconds)} on this machine (measured on one batch); each k is saved "
+              f"to {path} as soon as it is done", file=sys.stderr)
     results = {}
     for k in ks:
         t0 = time.perf_counter()
@@ -154,25 +165,48 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
                            if len(nll) > 1 else None,
                            "n_images": int(len(nll)), "seconds": time.perf_counter() - t0,
                            "checkpoint_mtime_ns": stamp}
+        save_result(path, key, results[str(k)])           # an interrupted run keeps every finished k
     report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which,
               "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
               "arch": ModelConfig.from_dict(config.model).arch_label,
               "device": str(dev), "results": results,
               "note": "nll in nats per image: mean over images of -log (1/k) sum_i w_i; standard_error "
                       "is over images (the spread of the data set, not Monte Carlo error alone)"}
-    path = run_dir / EVAL
-    try:
-        saved = json.loads(path.read_text()) if path.exists() else {}
-    except json.JSONDecodeError:
-        saved = {}
-    key = eval_key(split, which, seed, limit, subset)
-    saved.setdefault("evaluations", {}).setdefault(key, {}).update(results)
-    atomic_write_text(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
     return report
 
 
+def save_result(path, key: str, result: dict) -> None:
+    """Merge one k's ``result`` into ``eval.json`` under ``key`` (atomically; an unreadable
+    file is set aside as ``eval.json.corrupt`` rather than lost)."""
+    path = Path(path)
+    saved = {}
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            os.replace(path, path.with_name(path.name + ".corrupt"))
+    saved.setdefault("evaluations", {}).setdefault(key, {})[str(result["k"])] = result
+    atomic_write_text(path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
+
+
+@torch.no_grad()
+def expected_seconds(model, x, ks, batch_size: int, device) -> float:
+    """Seconds the evaluation of ``x`` with each k of ``ks`` should take here: one batch with a
+    few samples is timed (after a warm-up) and scaled to ``len(x) * sum(ks)`` image-samples."""
+    xb = x[:min(batch_size, x.shape[0])]
+    probe = 4
+    gen = torch.Generator(device=device).manual_seed(12345)     # not the evaluation's stream
+    model.log_weights(xb, 1, gen)                                  # warm-up
+    t0 = time.perf_counter()
+    model.log_weights(xb, probe, gen)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per = (time.perf_counter() - t0) / (xb.shape[0] * probe)
+    return per * x.shape[0] * sum(ks)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.evaluate", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", help="run directory written by python -m vae.train")
     p.add_argument("--samples", type=int, nargs="+", default=[1, 5000],
@@ -195,23 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m vae.evaluate")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        vdata.check_data_dir(args.data_dir)
-        if args.batch_size < 1 or args.max_elements < 1:
-            raise ValueError(f"--batch-size and --max-elements must be positive, got "
-                             f"{args.batch_size} and {args.max_elements}")
-        report = evaluate_run(args.run_dir, args.samples, split=args.split, seed=args.seed,
-                              batch_size=args.batch_size, limit=args.limit, device=args.device,
-                              data_dir=args.data_dir, which=args.checkpoint,
-                              max_elements=args.max_elements, progress=not args.no_progress,
-                              subset=args.subset)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    vdata.check_data_dir(args.data_dir)
+    if args.batch_size < 1 or args.max_elements < 1:
+        raise ValueError(f"--batch-size and --max-elements must be positive, got "
+                         f"{args.batch_size} and {args.max_elements}")
+    report = evaluate_run(args.run_dir, args.samples, split=args.split, seed=args.seed,
+                          batch_size=args.batch_size, limit=args.limit, device=args.device,
+                          data_dir=args.data_dir, which=args.checkpoint,
+                          max_elements=args.max_elements, progress=not args.no_progress,
+                          subset=args.subset)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lattices.utils.io import atomic_write_text
+from lattices.cli import ArgumentParser, cli_main, output_dir
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",
@@ -710,7 +711,7 @@ def _dry_run(cfg: SweepConfig) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("config", help="sweep description (.json or .toml), see docs/sweeps.md")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -718,13 +719,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "LocalCluster of --workers processes")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                    help="LocalCluster worker processes (1 thread each)")
-    p.add_argument("--out", default=None, help="override the config's 'out' folder")
+    p.add_argument("--out", type=output_dir, default=None, help="override the config's 'out' folder")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the state of each run")
     p.add_argument("--json", action="store_true", help="print sweep.json (or the plan) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
+@cli_main("python -m vae.sweep")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -734,7 +736,7 @@ def main(argv=None) -> int:
             raise ValueError(f"--workers must be a positive integer, got {args.workers}")
         cfg = load_config(args.config)
         if args.out is not None:
-            cfg = dataclasses.replace(cfg, out=args.out)
+            cfg = dataclasses.replace(cfg, out=str(args.out))
     except ValueError as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -39,6 +39,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,10 +48,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lattices.utils.io import atomic_write, atomic_write_text
+from lattices.cli import ArgumentParser, cli_main
+from lattices.utils.io import atomic_write_text
 
 from . import data as vdata
 from .callbacks import CallbackList, TensorBoardCallback, format_epoch, log_to_stderr
+from .checkpoints import (BEST_KEYS, CHECKPOINT_KEYS, load_checkpoint, load_with_fallback, previous_path,
+                          remove_stale_temporaries, save_checkpoint)
 from .latents import LATENTS
 from .models import ARCHS, VAE, ModelConfig, load_networks, model_for_state, save_networks
 
@@ -143,7 +147,7 @@ def _limit(x: torch.Tensor, n: int | None) -> torch.Tensor:
 
 
 def _save(path: Path, obj) -> None:
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    save_checkpoint(path, obj, keep_previous=Path(path).name == CHECKPOINT)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -160,7 +164,7 @@ def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConf
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of vae.train "
                                 f"that finished at least one epoch?")
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = load_checkpoint(path, device, BEST_KEYS if which == "best" else CHECKPOINT_KEYS)
     config = TrainConfig.from_dict(state["train_config"])
     model_config = ModelConfig.from_dict(config.model)
     model = model_for_state(model_config, state["model"], **load_networks(run_dir, model_config)).to(device)
@@ -213,21 +217,21 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
         _positive_int("epochs", epochs)
     ckpt_path = out / CHECKPOINT
     if resume:
-        if not ckpt_path.exists():
-            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        saved = TrainConfig.from_dict(state["train_config"])
-        if model is not None and saved.model != config.model:
-            raise ValueError(f"--resume: the model passed ({config.model}) is not the one of the "
-                             f"run in {out} ({saved.model})")
-        config = dataclasses.replace(saved, max_epochs=config.max_epochs)
+        state, config = _resume_state(out, config, dev, logger.info)
+        if model is not None and config.model != model.config.to_dict():
+            raise ValueError(f"--resume: the model passed ({model.config.to_dict()}) is not the one of "
+                             f"the run in {out} ({config.model})")
     else:
-        if ckpt_path.exists():
+        if ckpt_path.exists() or previous_path(ckpt_path).exists():
             raise FileExistsError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to "
                                   f"continue it or choose another --out")
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(20, "Not a directory (--out must be a run folder)", str(out))
         state = None
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / CONFIG, config.to_dict())
+    remove_stale_temporaries(out, RUN_FILES)
+    if not (out / CONFIG).exists() or _read_json(out / CONFIG) != config.to_dict():
+        _write_json(out / CONFIG, config.to_dict())
 
     x_train = _limit(vdata.load_dataset(config.dataset, "train", data_dir), config.train_limit).to(dev)
     x_valid = _limit(vdata.load_dataset(config.dataset, "valid", data_dir), config.valid_limit).to(dev)
@@ -247,9 +251,9 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
                  "since_best": 0, "history": [], "stop_reason": None}
     else:
         model.load_state_dict(state["model"])
-        if state["stop_reason"] == "max_epochs" and state["epoch"] < config.max_epochs:
-            state["stop_reason"] = None              # resumed with a higher --max-epochs
         optimizer.load_state_dict(state["optimizer"])
+        _repair_best(out, state, config, model)
+    _rewrite_metrics(out, state["history"])
     for group in optimizer.param_groups:
         group["lr"] = state["lr"]
 
@@ -290,6 +294,74 @@ def _record_networks(model: VAE, out: Path) -> None:
     except ValueError as exc:
         logger.warning("the custom networks cannot be recorded in %s (%s): resuming and evaluating "
                        "this run will need the model passed again (train(model=...))", out, exc)
+
+
+#: every file vae.train writes in a run folder (their stale temporaries are removed at start)
+RUN_FILES = (CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY, previous_path(CHECKPOINT).name)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _best_state(config, model, epoch, val) -> dict:
+    return {"format": _FORMAT, "train_config": config.to_dict(), "model": model.state_dict(),
+            "epoch": epoch, "valid_nll": val}
+
+
+def _resume_state(out: Path, config: TrainConfig, dev, log) -> tuple[dict, TrainConfig]:
+    """The checkpoint to continue (falling back to the kept previous one if it is corrupt) and
+    the saved configuration with the schedule keys of ``config`` (see :mod:`vae.resume`)."""
+    from .resume import OVERRIDABLE
+
+    ckpt_path = out / CHECKPOINT
+    if not ckpt_path.exists() and not previous_path(ckpt_path).exists():
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
+    remove_stale_temporaries(out, RUN_FILES)
+    state, _ = load_with_fallback(ckpt_path, dev, log)
+    saved = TrainConfig.from_dict(state["train_config"])
+    config = dataclasses.replace(saved, **{k: getattr(config, k) for k in OVERRIDABLE})
+    reason = state["stop_reason"]
+    if reason == "max_epochs" and state["epoch"] < config.max_epochs:
+        state["stop_reason"] = None                  # resumed with a higher max_epochs
+    elif reason == "no_improvement" and state["since_best"] < config.patience_stop:
+        state["stop_reason"] = None                  # resumed with a larger patience_stop
+    elif reason is not None:
+        log(f"{out}: the run has finished ({reason}, epoch {state['epoch']}); nothing to do. "
+            f"To train on, raise the limit: --override max_epochs=N or patience_stop=N")
+    return state, config
+
+
+def _repair_best(out: Path, state: dict, config, model) -> None:
+    """Make ``best.pt`` agree with the checkpoint.  A kill between the two writes leaves
+    ``best.pt`` one improvement behind; the checkpoint's weights are then the best ones."""
+    best = out / BEST
+    try:
+        best_epoch = load_checkpoint(best, "cpu", BEST_KEYS)["epoch"] if best.exists() else None
+    except ValueError:
+        best_epoch = None
+    if best_epoch != state["best_epoch"] and state["best_epoch"] == state["epoch"] > 0:
+        _save(best, _best_state(config, model, state["epoch"], state["best_val"]))
+
+
+def _rewrite_metrics(out: Path, history) -> None:
+    """``metrics.jsonl`` = the checkpoint's history: drops lines of epochs a kill lost."""
+    text = "".join(json.dumps(h, sort_keys=True) + "\n" for h in history)
+    path = out / METRICS
+    if not path.exists() or path.read_text() != text:
+        atomic_write_text(path, text)
+
+
+def _append_metrics(out: Path, record: dict) -> None:
+    """Append one epoch's line to ``metrics.jsonl`` (a partial line left by a kill is rewritten
+    from the checkpoint by :func:`_rewrite_metrics` on the next start)."""
+    with open(out / METRICS, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def run_epoch(model, optimizer, x_train, dataset, batch_size, generator, desc=None,
@@ -350,10 +422,9 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
         if not math.isfinite(val):
             raise TrainingDiverged(f"epoch {epoch}: the validation NLL is {val}; the last good "
                                    f"checkpoint (epoch {epoch - 1}) is kept in {out}.")
-        if val < state["best_val"]:
+        improved = val < state["best_val"]
+        if improved:
             state.update(best_val=val, best_epoch=epoch, since_best=0)
-            _save(out / BEST, {"format": _FORMAT, "train_config": config.to_dict(),
-                               "model": model.state_dict(), "epoch": epoch, "valid_nll": val})
         else:
             state["since_best"] += 1
             if state["since_best"] % config.patience_halve == 0:      # Sec. 4.1: halve the lr
@@ -366,9 +437,10 @@ def _run_epochs(model, optimizer, config, state, x_train, x_valid, out, dev, epo
         state["epoch"] = epoch
         if state["since_best"] >= config.patience_stop:
             state["stop_reason"] = reason = "no_improvement"
-        _save(ckpt_path, snapshot())
-        atomic_write_text(out / METRICS, "".join(json.dumps(h, sort_keys=True) + "\n"
-                                                 for h in state["history"]))
+        _save(ckpt_path, snapshot())          # first the checkpoint, then best.pt: never ahead of it
+        if improved:
+            _save(out / BEST, _best_state(config, model, epoch, val))
+        _append_metrics(out, record)
         ran += 1
         logger.info(format_epoch(record))
         hooks.on_epoch_end(dict(record))
@@ -385,7 +457,7 @@ def _step_hook(hooks: CallbackList, epoch: int, n_train: int, batch_size: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist", help=f"one of {', '.join(vdata.DATASETS)}")
     p.add_argument("--latent", default="e8", help=f"one of {', '.join(LATENTS)}")
@@ -404,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--valid-limit", type=int, default=None, help="use only the first N validation images")
+    p.add_argument("--config", default=None, metavar="CONFIG_JSON",
+                   help="start a new run from a saved RUN/config.json (flags given explicitly replace its values)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --resume: change the schedule of the run (max_epochs, patience_halve, "
+                        "patience_stop); other flags must match the saved config")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -428,38 +505,107 @@ def _latent_options(items) -> dict:
     return options
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _configs(args, explicit) -> TrainConfig:
+    """The TrainConfig asked for: the flags, or ``--config`` with the explicit flags on top."""
+    from .resume import apply_explicit, load_config_file, unknown_config_keys
+
+    model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
+                        gate_width=args.gate_width, latent_options=_latent_options(args.latent_option))
+    config = TrainConfig(dataset=args.dataset, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         max_epochs=args.max_epochs, patience_halve=args.patience_halve,
+                         patience_stop=args.patience_stop, train_limit=args.train_limit,
+                         valid_limit=args.valid_limit, model=model.to_dict())
+    if args.config is None:
+        return config
+    if args.resume:
+        raise ValueError("--config starts a new run; --resume continues the saved one: give only one")
+    base = load_config_file(args.config)
+    unknown = unknown_config_keys(base, TrainConfig)
+    if unknown:
+        raise ValueError(f"--config {args.config}: unknown keys {', '.join(unknown)}")
+    return TrainConfig.from_dict(apply_explicit(base, config.to_dict(), explicit))
+
+
+def _check_latent_options(model_dict: dict) -> None:
+    """Build the model once, so that a bad ``--latent-option`` is a clear error before any data."""
     try:
-        model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
-                            gate_width=args.gate_width, latent_options=_latent_options(args.latent_option))
-        config = TrainConfig(dataset=args.dataset, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                             max_epochs=args.max_epochs, patience_halve=args.patience_halve,
-                             patience_stop=args.patience_stop, train_limit=args.train_limit,
-                             valid_limit=args.valid_limit, model=model.to_dict())
-        vdata.check_data_dir(args.data_dir)
-        if not args.resume:
-            VAE(model)                       # bad latent options fail here, before any data is read
-        callbacks = [] if args.tensorboard is None else [TensorBoardCallback(args.tensorboard)]
-    except (ValueError, TypeError, ImportError) as exc:   # TypeError: an unknown --latent-option name
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        VAE(ModelConfig.from_dict(model_dict))
+    except TypeError as exc:
+        import inspect
+
+        from .latents import latent_class
+
+        cls = latent_class(model_dict["latent"])
+        valid = []
+        for klass in cls.__mro__:                    # subclasses pass **options to their parents
+            if "__init__" not in vars(klass):
+                continue
+            params = list(inspect.signature(klass.__init__).parameters.values())[2:]  # after self, dim
+            valid += [q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)
+                      and q.name not in valid]
+            if not any(q.kind is q.VAR_KEYWORD for q in params):
+                break
+        unknown = sorted(set(model_dict.get("latent_options", {})) - set(valid))
+        if not unknown:
+            raise ValueError(f"--latent-option: a bad value for latent {model_dict['latent']!r} ({exc})") from None
+        given = ", ".join(unknown)
+        raise ValueError(f"--latent-option {given}: not an option of latent {model_dict['latent']!r} "
+                         f"(valid: {', '.join(valid) or 'none'}; {exc})") from None
+
+
+def _reconcile_resume(args, config: TrainConfig, explicit) -> TrainConfig:
+    """On ``--resume``: the conflicts of the explicit flags with the saved config are an error;
+    the schedule keys may change (``--override`` or ``--max-epochs``)."""
+    from .resume import OVERRIDABLE, config_conflicts, parse_overrides
+
+    saved_dict = _read_json(Path(args.out) / CONFIG)
+    if saved_dict is None:            # config.json lost: the checkpoint still holds the config
+        return config
+    overrides = {k: getattr(config, k) for k in OVERRIDABLE if k in explicit}
+    overrides.update(parse_overrides(args.override))
+    conflicts = config_conflicts(saved_dict, config.to_dict(), explicit)
+    if conflicts:
+        raise ValueError(f"--resume: {len(conflicts)} flag(s) contradict the saved config of {args.out}: "
+                         f"{'; '.join(conflicts)}. Drop them (the run keeps its config), or start a new "
+                         f"run with --config {Path(args.out) / CONFIG} --out NEW and the changed flags; "
+                         f"what may change on resume: --override {'|'.join(OVERRIDABLE)}=N")
+    saved = TrainConfig.from_dict(saved_dict)
+    return dataclasses.replace(saved, **{k: overrides.get(k, getattr(saved, k)) for k in OVERRIDABLE})
+
+
+@cli_main("python -m vae.train")
+def main(argv=None) -> int:
+    from .resume import explicit_dests, parse_overrides
+
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    explicit = explicit_dests(parser, argv)
+    if args.override and not args.resume:
+        parse_overrides(args.override)
+        raise ValueError("--override changes a saved run: use it with --resume (a new run takes the flags)")
+    config = _configs(args, explicit)
+    vdata.check_data_dir(args.data_dir)
+    if args.resume:
+        config = _reconcile_resume(args, config, explicit)
+    else:
+        _check_latent_options(config.model)      # bad latent options fail here, before any data is read
+    callbacks = [] if args.tensorboard is None else [TensorBoardCallback(args.tensorboard)]
     log_to_stderr("vae", logging.WARNING if args.quiet else logging.INFO)
+    resume_cmd = f"python -m vae.train --out {args.out} --resume"
     try:
         summary = train(config, args.out, resume=args.resume, epochs=args.epochs, device=args.device,
                         data_dir=args.data_dir, progress=not args.no_progress, callbacks=callbacks)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
     except TrainingDiverged as exc:
         print(f"{parser.prog}: stopped: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; the last finished epoch is saved, continue with "
-              f"--resume --out {args.out}", file=sys.stderr)
+        if (Path(args.out) / CHECKPOINT).exists():
+            print(f"{parser.prog}: interrupted; every finished epoch is saved. Continue with: {resume_cmd}",
+                  file=sys.stderr)
+        else:
+            print(f"{parser.prog}: interrupted before the first epoch finished; nothing to resume: "
+                  f"run the same command again", file=sys.stderr)
         return 130
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

@@ -26,6 +26,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from lattices.cli import ArgumentParser, cli_main, output_path
 
 VERIFIED, REFUTED, NOT_CHECKABLE = "verified", "refuted", "not checkable"
 
@@ -754,14 +755,15 @@ def render_markdown(rows) -> str:
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m validation.audit", description=__doc__,
+    p = ArgumentParser(prog="python -m validation.audit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", help="write the Markdown table to this file (atomically)")
+    p.add_argument("--out", type=output_path, help="write the Markdown table to this file (atomically)")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("--quick", action="store_true", help="smaller Monte Carlo samples")
     return p
 
 
+@cli_main("python -m validation.audit")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     rows = run(args.quick)

@@ -30,6 +30,7 @@ from scipy.stats import ks_2samp
 from theory.crypto_lemma import crypto_lemma_samples, parallelepiped_is_cell
 from validation._report import Check, emit, make_report, usage_error
 from validation.theorem1 import parse_lattice
+from lattices.cli import ArgumentParser, check_memory, cli_main
 
 __all__ = ["build_parser", "main", "energy_test", "ks_test", "run"]
 
@@ -129,7 +130,7 @@ def run(lattice, y, n, permutations, seed, lattice_name=None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.crypto_lemma",
+    p = ArgumentParser(prog="python -m validation.crypto_lemma",
                                 description="Lemma 1 (Crypto-Lemma): two-sample tests, with a negative control.")
     p.add_argument("--lattice", default="e8", help="lattice name, a2^2 or a2xz for products (default e8)")
     p.add_argument("--scale", type=float, default=1.0, help="lattice scale (default 1)")
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m validation.crypto_lemma")
 def main(argv=None) -> int:
     parser = build_parser()
     try:
@@ -163,6 +165,8 @@ def main(argv=None) -> int:
                 raise ValueError(f"--y needs {lat.dim} finite comma-separated numbers, got {args.y!r}")
     except (ValueError, TypeError) as exc:
         return usage_error(str(exc))
+    N = 2 * args.samples               # the energy test holds the N x N distance matrix (float64)
+    check_memory(16.0 * N * N, f"--samples {args.samples} (an energy test on {N} points)")
     return emit(run(lat, y, args.samples, args.permutations, args.seed, args.lattice), args.json)
 
 

@@ -45,6 +45,7 @@ import sympy
 
 import lattices
 from validation._report import Check, emit, make_report, usage_error, z_check
+from lattices.cli import ArgumentParser, cli_main, output_path
 
 __all__ = ["matched_scales", "points_in_box", "count_in_squares", "placement_counts",
            "draw_figure", "build_report", "build_parser", "main"]
@@ -298,8 +299,8 @@ def build_report(side=FIGURE_SIDE, n_samples=20000, seed=0) -> dict:
 
 # --------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.figure2", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="fig2.png", help="PNG path (default fig2.png)")
+    p = ArgumentParser(prog="python -m validation.figure2", description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=output_path, default="fig2.png", help="PNG path (default fig2.png)")
     p.add_argument("--side", type=float, default=float(FIGURE_SIDE),
                    help="side of the square in Z² units for the drawing and the placement Monte "
                         "Carlo (default 7, the figure's box; the caption's 49/45/47.1 checks "
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m validation.figure2")
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)

@@ -21,28 +21,30 @@ import math
 import sys
 
 from validation._report import emit, make_report, usage_error, z_check
+from lattices.cli import ArgumentParser, cli_main, positive_count
 
 __all__ = ["build_parser", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.kl_identity",
+    p = ArgumentParser(prog="python -m validation.kl_identity",
                                 description="Monte Carlo check of the KL identity, eq. (7).")
-    p.add_argument("--lattice", default="e8", help="lattice name for lattices.get (default e8)")
-    p.add_argument("--samples", type=int, default=200_000, help="Monte Carlo samples (default 200000)")
+    p.add_argument("--lattice", default="e8",
+                   help="lattice spec for lattices.parse: e8, a2^2, 'e8 x z' (default e8)")
+    p.add_argument("--samples", type=positive_count, default=200_000, help="Monte Carlo samples (default 200000)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
-def run(lattice, samples: int, seed: int) -> dict:
+def run(lattice, samples: int, seed: int, progress: bool = False) -> dict:
     """The report dict for the printed claim, with the corrected claim under ``"corrected"``."""
     import numpy as np
 
     from theory.kl import kl_as_printed, kl_uniform_gaussian_exact, kl_uniform_gaussian_mc
 
     m = lattice.dim
-    est, se = kl_uniform_gaussian_mc(lattice, samples, np.random.default_rng(seed))
+    est, se = kl_uniform_gaussian_mc(lattice, samples, np.random.default_rng(seed), progress=progress)
     printed = kl_as_printed(lattice)
     corrected = kl_uniform_gaussian_exact(lattice)
     G = float(lattice.nsm_exact())
@@ -54,7 +56,8 @@ def run(lattice, samples: int, seed: int) -> dict:
     B = np.asarray(lattice.basis)
     par_est, par_se = kl_uniform_gaussian_mc(
         lattice, samples, np.random.default_rng(seed + 1),
-        cell_sampler=lambda n, rng: rng.random((n, m)) @ B)         # parallelepiped, not the cell
+        cell_sampler=lambda n, rng: rng.random((n, m)) @ B,         # parallelepiped, not the cell
+        progress=progress)
     controls = [
         z_check(f"corrected formula with {wrong_name}", est, wrong_g, se, samples),
         z_check("dither uniform over the fundamental parallelepiped vs (m/2) log(2 pi e G)",
@@ -74,6 +77,7 @@ def run(lattice, samples: int, seed: int) -> dict:
     return report
 
 
+@cli_main("python -m validation.kl_identity")
 def main(argv=None) -> int:
     parser = build_parser()
     try:
@@ -85,10 +89,10 @@ def main(argv=None) -> int:
     import lattices
 
     try:
-        lattice = lattices.get(args.lattice)
+        lattice = lattices.parse(args.lattice)
     except ValueError as exc:
         return usage_error(str(exc))
-    report = run(lattice, args.samples, args.seed)
+    report = run(lattice, args.samples, args.seed, progress=True)
     if args.json:
         return emit(report, True)
     corrected = report["corrected"]

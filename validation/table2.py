@@ -37,6 +37,7 @@ from pathlib import Path
 from lattices.utils.io import atomic_write_text
 
 from .paper_tables import HIDDEN, LATENT_LABELS, LATENT_ORDER, table2, table3
+from lattices.cli import ArgumentParser, cli_main, output_path
 
 __all__ = ["collect_runs", "group_runs", "best_run", "pairwise_probabilities", "mean_std",
            "build_report", "to_markdown", "write_block", "latent_name", "base_latent", "latent_label",
@@ -460,12 +461,12 @@ def write_block(path, runs_dir: str, md: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.table2", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m validation.table2", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs_dir", nargs="+", metavar="RUNS_DIR",
                    help="folder(s) holding run directories (e.g. the 'out' of a sweep); several "
                         "folders make one table (runs with other latent options are their own rows)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=output_path, default=None,
                    help="write the Markdown into this file (atomically), e.g. docs/results.md, between "
                         "markers naming RUNS_DIR: the rest of the file is kept, the block of the same "
                         "RUNS_DIR replaced")
@@ -473,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("python -m validation.table2")
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

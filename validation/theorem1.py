@@ -32,6 +32,7 @@ from theory.densities import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check
+from lattices.cli import PROGRESS_AFTER_S, ArgumentParser, check_memory, cli_main, format_seconds
 
 __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
 
@@ -40,6 +41,22 @@ PRIORS = ("gaussian", "laplace", "mixture")
 
 #: The lattice spec parser shared by every CLI (``a2``, ``a2^2``, ``a2xz``).
 parse_lattice = lattices.parse
+
+
+def expected_seconds(lattice, prior, e, n_dithers: int, method: str, n_inner: int) -> float:
+    """Seconds :func:`run` should take here: a pilot of 8 dithers (its own seed, so the report's
+    numbers are untouched) scaled to the ``2 * n_dithers`` of the claim and its control."""
+    pilot = 8
+    if n_dithers <= 4 * pilot:
+        return 0.0
+    import warnings
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():           # the run itself gives the warnings that apply
+        warnings.simplefilter("ignore")
+        theorem1_sides(lattice, prior, e, pilot, np.random.default_rng(987654321), n_inner=n_inner,
+                       method=method)
+    return (time.perf_counter() - t0) * 2 * n_dithers / pilot
 
 
 def make_prior(kind: str, scale: float, dim: int):
@@ -54,7 +71,7 @@ def make_prior(kind: str, scale: float, dim: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.theorem1",
+    p = ArgumentParser(prog="python -m validation.theorem1",
                                 description="Theorem 1, eq. (4): both sides, with a negative control.")
     p.add_argument("--lattice", default="a2", help="lattice name, a2^2 or a2xz for products (default a2)")
     p.add_argument("--prior", default="gaussian", choices=PRIORS)
@@ -123,6 +140,7 @@ def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None) 
         rule="|LHS - RHS| < 4 SE of the paired difference", seconds=round(time.perf_counter() - t0, 2))
 
 
+@cli_main("python -m validation.theorem1")
 def main(argv=None) -> int:
     parser = build_parser()
     try:
@@ -132,6 +150,8 @@ def main(argv=None) -> int:
     try:
         if not (math.isfinite(args.scale) and args.scale > 0):
             raise ValueError(f"--scale must be positive, got {args.scale}")
+        if args.prior_scale is not None and not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
+            raise ValueError(f"--prior-scale must be a positive finite number, got {args.prior_scale}")
         lat = parse_lattice(args.lattice, args.scale)
         m = lat.dim
         method = args.method if args.method != "auto" else ("quadrature" if m <= 4 else "monte-carlo")
@@ -142,9 +162,14 @@ def main(argv=None) -> int:
         if args.e is None:
             e = 0.3 * lat.basis.sum(axis=0)
         else:
-            e = np.array([float(x) for x in args.e.split(",")])
+            try:
+                e = np.array([float(x) for x in args.e.split(",")])
+            except ValueError:
+                raise ValueError(f"--e needs {m} comma-separated numbers, got {args.e!r}") from None
             if e.shape != (m,):
                 raise ValueError(f"--e needs {m} comma-separated numbers, got {args.e!r}")
+            if not np.all(np.isfinite(e)):
+                raise ValueError(f"--e must be finite numbers (no nan or inf), got {args.e!r}")
         n = args.dithers if args.dithers is not None else (10000 if m <= 2 else 2000 if m <= 4 else 1000)
         if n < 2:
             raise ValueError(f"--dithers must be >= 2, got {n}")
@@ -154,6 +179,12 @@ def main(argv=None) -> int:
             raise ValueError(f"--method quadrature needs dimension <= 4, got {m}")
     except (ValueError, TypeError) as exc:
         return usage_error(str(exc))
+    check_memory(64.0 * n * m + 16.0 * args.n_inner * m * min(n, 4096),
+                 f"--dithers {n} with --n-inner {args.n_inner}")
+    seconds = expected_seconds(lat, prior, e, n, method, args.n_inner)
+    if seconds > PROGRESS_AFTER_S:
+        print(f"python -m validation.theorem1: {n} dithers ({method}), expected about "
+              f"{format_seconds(seconds)} on this machine (Ctrl-C stops)", file=sys.stderr)
     report = run(lat, prior, e, n, method, args.n_inner, args.seed, args.lattice)
     return emit(report, args.json)
 

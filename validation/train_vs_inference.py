@@ -95,6 +95,7 @@ import torch
 from theory.kl import kl_per_dimension
 from validation._report import Check, emit, make_report, usage_error, z_check
 from vae.evaluate import SUBSETS, select_images
+from lattices.cli import ArgumentParser, cli_main, output_path
 
 __all__ = ["LATTICE_LATENTS", "build_parser", "main", "run", "per_image_terms", "ideal_code_length",
            "paired_stats"]
@@ -497,7 +498,7 @@ def _print_estimates(report, out=None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m validation.train_vs_inference",
+    p = ArgumentParser(prog="python -m validation.train_vs_inference",
                                 description="Training-time loss vs inference-time loss of a trained "
                                             "lattice VAE (Sec. 3.3, 3.5).")
     p.add_argument("run_dir", help="run directory written by python -m vae.train (z-laplace, z2, a2, e8)")
@@ -514,26 +515,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=100, help="images per batch (default 100)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--plot", default=None, metavar="PATH.png",
+    p.add_argument("--plot", type=output_path, default=None, metavar="PATH.png",
                    help="scatter of per-image training vs inference loss with the diagonal")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
+@cli_main("python -m validation.train_vs_inference")
 def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
         return int(exc.code or 0)
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
+    if args.plot is not None and not str(args.plot).lower().endswith(".png"):
         return usage_error(f"--plot must be a .png path, got {args.plot!r}")
     try:
         report = run(args.run_dir, split=args.split, limit=args.limit, subset=args.subset, dithers=args.dithers,
                      inner=args.inner, seed=args.seed, which=args.checkpoint, batch_size=args.batch_size,
                      device=args.device, data_dir=args.data_dir, progress=not args.no_progress,
-                     plot=args.plot)
+                     plot=None if args.plot is None else str(args.plot))
     except (ValueError, FileNotFoundError) as exc:
         return usage_error(str(exc))
     if args.json:
