@@ -73,8 +73,8 @@ def test_finished_run_is_not_extended_and_config_not_rewritten(reference, tmp_pa
     config_bytes = (run / "config.json").read_bytes()
     ckpt_bytes = (run / "checkpoint.pt").read_bytes()
     assert train.main(["--out", str(run), "--resume", "--no-progress", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    assert "has finished (max_epochs, epoch 4); nothing to do" in out
+    err = capsys.readouterr().err                 # the trainer's log lines go to stderr
+    assert "has finished (max_epochs, epoch 4); nothing to do" in err
     assert (run / "config.json").read_bytes() == config_bytes          # no max_epochs: 1000
     assert (run / "checkpoint.pt").read_bytes() == ckpt_bytes
     assert len(history(run)) == 4
@@ -123,7 +123,7 @@ def test_corrupt_checkpoint_falls_back_stale_files_are_cleaned_best_is_repaired(
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write('{"epoch": 4, "lr"')
     assert train.main(["--out", str(run), "--resume", "--no-progress", "--device", "cpu"]) == 0
-    assert "resuming from checkpoint.prev.pt (epoch 2)" in capsys.readouterr().out
+    assert "resuming from checkpoint.prev.pt (epoch 2)" in capsys.readouterr().err
     assert not stale.exists()
     assert_identical_runs(reference, run)
     assert {p.name for p in run.iterdir()} == RUN_FILES

@@ -3,7 +3,7 @@
 Guarantees (tested in ``tests/test_reliability.py``, stated in ``docs/reliability.md``):
 
 * every file is written to a temporary file beside it, flushed, fsynced and renamed into place
-  (:func:`lattices._io.atomic_write`): a reader sees the old file or the new one, never a mix;
+  (:func:`lattices.utils.io.atomic_write`): a reader sees the old file or the new one, never a mix;
 * before ``checkpoint.pt`` is replaced, the current one is kept as ``checkpoint.prev.pt`` (a
   hard link, then a rename), so a checkpoint that is found corrupt later (a bad disk, a copy cut
   short) has a fallback one epoch older;
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from lattices._io import atomic_write
+from lattices.utils.io import atomic_write
 
 __all__ = ["CorruptCheckpointError", "save_checkpoint", "load_checkpoint", "load_with_fallback",
            "previous_path", "remove_stale_temporaries"]
