@@ -75,10 +75,14 @@ def test_sweep_without_dask_is_exit_2_with_the_install_hint(tmp_path, capsys, mo
 
 def test_no_package_imports_a_private_module_of_another():
     """Helpers used across packages are public (lattices.utils), not ``lattices._x``."""
-    pattern = re.compile(r"^\s*(?:from|import)\s+(lattices|theory|vae|validation)\._\w+", re.M)
+    pattern = re.compile(r"^\s*(?:from|import)\s+(lattices|theory|vae|validation)\.(_\w+)", re.M)
+    #: a benchmark may time the decoder kernels themselves (the per-point reference against the
+    #: tile kernels); the library packages never reach into each other's private modules
+    kernels = {"_kernels", "_spec", "_torch_kernels"}
     for path in _sources("theory", "vae", "validation", "benchmarks"):
         package = path.relative_to(ROOT).parts[0]
-        other = [p for p in pattern.findall(path.read_text()) if p != package]
+        other = [p for p, mod in pattern.findall(path.read_text()) if p != package
+                 and not (package == "benchmarks" and p == "lattices" and mod in kernels)]
         assert not other, f"{path.relative_to(ROOT)} imports a private module of {other}"
 
 
