@@ -155,6 +155,18 @@ class VAE(nn.Module):
         """Bernoulli pixel probabilities (batch, 784) from symbols (and the same dither ``u``)."""
         return torch.sigmoid(self.decoder(self.latent.decode(symbols, u)))
 
+    def compress(self, x: torch.Tensor, seed: int = 0, **options) -> bytes:
+        """A real bitstream of images ``x`` (n, input_dim), dithers from ``seed`` (:func:`vae.codec.compress`)."""
+        from .codec import compress
+
+        return compress(self, x, seed, **options)
+
+    def decompress(self, data: bytes, **options) -> dict:
+        """Symbols, decoder inputs and reconstructions of a bitstream (:func:`vae.codec.decompress`)."""
+        from .codec import decompress
+
+        return decompress(self, data, **options)
+
 
 #: The state entry that fixes the prior's support: one class index per norm 0..K (theory.prior).
 _SUPPORT_KEY = "latent.prior._class_of_norm"

@@ -24,7 +24,7 @@ from .container import pack, sha256_hex, unpack
 from .latent_coders import CodecError, coder_for
 from .pmf import pop_uniform, push_uniform
 
-__all__ = ["compress", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
+__all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 500
 _SENTINEL = [0x4C, 0x52, 0x4C, 0x42]
@@ -94,6 +94,12 @@ def compress(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict 
     ``meta``: JSON-serializable facts stored in the header (e.g. the split and indices).
     ``TypeError`` for a continuous latent (``gaussian``).
     """
+    return compress_with_stats(model, x, seed, chunk=chunk, meta=meta, progress=progress)[0]
+
+
+def compress_with_stats(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
+                        progress: bool = False) -> tuple[bytes, dict]:
+    """:func:`compress` and the per-image ``ideal_bits`` (the model's code length) and ``coded_bits``."""
     seed = _check_seed(seed)
     x = _check_images(model, x)
     coder = coder_for(model.latent)
@@ -101,20 +107,26 @@ def compress(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict 
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     dither = coder.dither(len(x), seed)
     symbols = coder.symbols(_encoder_outputs(model, x), dither)
+    params = coder.file_params(symbols)
+    coder.set_params(params)
     bar = _bar(len(x), "compress", progress)
-    payload, _ = _encode(coder, symbols, dither, chunk, bar)
+    payload, bits = _encode(coder, symbols, dither, chunk, bar)
     if bar is not None:
         bar.close()
     header = {"latent": model.config.latent, "hidden": model.config.hidden,
               "input_dim": model.config.input_dim, "n_images": len(x), "chunk": chunk, "seed": seed,
               "model_sha256": model_sha256(model), "symbols_sha256": symbols_sha256(symbols),
-              "symbol_shape": list(symbols.shape), "meta": meta or {}}
-    return pack(header, payload)
+              "symbol_shape": list(symbols.shape), "coder_params": params, "meta": meta or {}}
+    stats = {"ideal_bits": coder.ideal_bits(symbols, dither), "coded_bits": bits,
+             "payload_bits": 32 * len(payload)}
+    return pack(header, payload), stats
 
 
-def decode_payload(model, payload, n: int, seed: int, chunk: int, progress: bool = False) -> np.ndarray:
+def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
+                   progress: bool = False) -> np.ndarray:
     """The symbols of a payload, decoded with dithers from ``seed`` (no header checks; for controls)."""
     coder = coder_for(model.latent)
+    coder.set_params(params)
     dither = coder.dither(n, seed)
     ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
     parts = []
@@ -145,7 +157,10 @@ def decompress(model, data: bytes, *, progress: bool = False) -> dict:
         raise CodecError(f"the file was written by another model (weights/config SHA-256 "
                          f"{header['model_sha256'][:12]}…, this model {model_sha256(model)[:12]}…)")
     n, chunk, seed = int(header["n_images"]), int(header["chunk"]), int(header["seed"])
-    symbols = decode_payload(model, payload, n, seed, chunk, progress)
+    params = header.get("coder_params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, int) and 0 <= v <= 4096 for v in params.values()):
+        raise CodecError(f"unreadable coder parameters in the header: {params!r}")
+    symbols = decode_payload(model, payload, n, seed, chunk, params, progress)
     if symbols_sha256(symbols) != header["symbols_sha256"]:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
     dither = coder.dither(n, seed)
@@ -168,6 +183,7 @@ def measure(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, coding_model
     dither = coder.dither(len(x), seed)
     symbols = coder.symbols(_encoder_outputs(model, x), dither)
     by = coder if coding_model is None else coder_for(coding_model.latent)
+    by.set_params(coder.file_params(symbols))
     payload, bits = _encode(by, symbols, dither, chunk)
     return {"ideal_bits": by.ideal_bits(symbols, dither), "coded_bits": bits,
             "payload_bits": 32 * len(payload), "symbols": symbols, "payload": payload}

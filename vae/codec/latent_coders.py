@@ -45,32 +45,26 @@ __all__ = ["LatentCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "co
            "CodecError"]
 
 _LN2 = math.log(2.0)
-#: Largest window |symbol| the per-chunk header of a coder can carry (16 bits).
-MAX_WINDOW = (1 << 15) - 1
+#: Largest window |symbol| of the z-laplace and escape pmfs (2 MAX_WINDOW + 2 columns per coded row).
+MAX_WINDOW = 4096
 
 
 class CodecError(ValueError):
     """A file that cannot be decoded (truncated, corrupted, another model or format)."""
 
 
-def _window_bits():
-    return float(uniform_bits([MAX_WINDOW + 1])[0])
+def _window(symbols) -> int:
+    """The largest |symbol| (the window of the z-laplace and escape pmfs), within :data:`MAX_WINDOW`."""
+    w = int(np.abs(symbols).max()) if np.size(symbols) else 0
+    if w > MAX_WINDOW:
+        raise CodecError(f"a symbol of magnitude {w} exceeds the codable window {MAX_WINDOW}")
+    return w
 
 
 def _with_outside(p):
     """Append the mass beyond the window as one more (never coded) symbol: the window's
     symbols keep exactly the model's probabilities."""
     return np.concatenate([p, np.clip(1.0 - p.sum(1, keepdims=True), 0.0, None)], 1)
-
-
-def _push_window(coder, w):
-    if not 0 <= w <= MAX_WINDOW:
-        raise CodecError(f"a symbol of magnitude {w} exceeds the codable window {MAX_WINDOW}")
-    push_uniform(coder, [w], [MAX_WINDOW + 1])
-
-
-def _pop_window(coder):
-    return int(pop_uniform(coder, [MAX_WINDOW + 1])[0])
 
 
 class LatentCoder:
@@ -90,6 +84,14 @@ class LatentCoder:
     def decoder_input(self, symbols: np.ndarray, dither) -> torch.Tensor:
         """Decoder input (n, m) float32 on the CPU."""
         return self.layer.decode(torch.as_tensor(symbols)).float()
+
+    def file_params(self, symbols) -> dict:
+        """Integers the decoder needs before decoding (stored in the file header), from all symbols."""
+        return {}
+
+    def set_params(self, params: dict) -> None:
+        """Adopt the header's :meth:`file_params` (decoder side; the encoder calls it too)."""
+        self.params = {k: int(v) for k, v in params.items()}
 
     def ideal_bits(self, symbols, dither) -> np.ndarray:
         """The model's code length of each image in bits, (n,) float64."""
@@ -145,19 +147,18 @@ class ZLaplaceCoder(LatentCoder):
             nl = self._neg_log_p(grid, dither[..., None], self.delta[:, None])    # (n, m, 2W+1)
         return quantize_pmf(_with_outside(np.exp(-nl.reshape(-1, 2 * w + 1).numpy())))
 
+    def file_params(self, symbols):
+        return {"window": _window(symbols)}
+
     def push(self, coder, symbols, dither):
-        n = len(symbols)
-        w = int(np.abs(symbols).max()) if symbols.size else 0
+        w = self.params["window"]
         freqs = self._freqs(dither, w)
         flat = (symbols + w).reshape(-1)
         push(coder, flat, freqs)
-        _push_window(coder, w)
-        bits = coded_bits(freqs, flat).reshape(n, -1).sum(1)
-        bits[:1] += _window_bits()
-        return bits
+        return coded_bits(freqs, flat).reshape(len(symbols), -1).sum(1)
 
     def pop(self, coder, n, dither):
-        w = _pop_window(coder)
+        w = self.params["window"]
         return (pop(coder, self._freqs(dither, w)) - w).reshape(n, self.layer.dim)
 
 
@@ -273,6 +274,9 @@ class ProxyCoder(LatentCoder):
         return quantize_pmf(_with_outside(np.exp(log_geo[:, None] + log_rho[:, None] * grid[None, :])))
 
     # -------------------------------------------------------------- coding
+    def file_params(self, symbols):
+        return {"escape_window": _window(symbols)}
+
     def push(self, coder, symbols, dither):
         n_img = len(symbols)
         c = symbols.reshape(-1, self.n)                                          # (N, nb) block-major per image
@@ -295,13 +299,11 @@ class ProxyCoder(LatentCoder):
         # 4': escape coefficients and their window
         esc = comp == 1
         if np.any(esc):
-            w = int(np.abs(c[esc]).max())
+            w = self.params["escape_window"]
             freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
             flat = (c[esc] + w).reshape(-1)
             push(coder, flat, freqs)
-            _push_window(coder, w)
             bits[esc] += coded_bits(freqs, flat).reshape(-1, self.n).sum(1)
-            bits[np.flatnonzero(esc)[0]] += _window_bits()
         # 3': ranks within the shells
         trunc = comp == 0
         shell = trunc & (sym >= self.H)
@@ -335,7 +337,7 @@ class ProxyCoder(LatentCoder):
         c[shell] = self.ranker.unrank(norms_shell, ranks)
         esc = comp == 1
         if np.any(esc):                                                                       # 4
-            w = _pop_window(coder)
+            w = self.params["escape_window"]
             freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
             c[esc] = (pop(coder, freqs) - w).reshape(-1, self.n)
         norms = self._norms(c)                                                                # 5: bits back
