@@ -143,7 +143,9 @@ def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 
                           total_ideal, 0.0, n,
                           f"payload <= code length x {1 + OVERHEAD_FRACTION} + {OVERHEAD_BITS} bits",
                           bool(_file_rule(mis["payload_bits"], total_ideal)),
-                          {"extra_bits_per_image": (mis["payload_bits"] - payload_bits) / n}))
+                          {"extra_bits_per_image": (mis["payload_bits"] - payload_bits) / n,
+                           "coded_bits_per_image": float(mis["coded_bits"].mean()),
+                           "model_coded_bits_per_image": float(coded.mean())}))
     return make_report(
         "Sec. 1 / Sec. 3.6.3: the representation is a real bitstream",
         "The actual length of the compressed file equals the model's code length (10) up to the "
