@@ -73,14 +73,34 @@ def _bar(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True)
 
 
+def chunk_slices(n: int, chunk: int) -> list[slice]:
+    """The coding chunks of ``n`` images in file order: full chunks, then chunks halving in size.
+
+    The encoder pushes the last chunk first, when the stack holds only the sentinel; its
+    bits-back operations can take back only bits that are already there.  Ending with chunks
+    of ..., 4, 2, 1 images makes every chunk find a stack several times larger than what it
+    takes back, so no bits-back saving is lost (a single chunk of 500 images lost ~600 bits).
+
+    >>> [(s.start, s.stop) for s in chunk_slices(10, 4)]
+    [(0, 3), (3, 7), (7, 9), (9, 10)]
+    """
+    sizes, left, size = [], n, 1
+    while left > 0:
+        take = min(size, left)
+        sizes.append(take)
+        left -= take
+        size = min(2 * size, chunk)
+    stops = np.cumsum([0] + sizes[::-1])
+    return [slice(int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
+
+
 def _encode(coder, symbols, dither, chunk, bar=None):
     """The ANS payload (u32 words) and coded bits per image, chunks pushed last-first."""
     ans = constriction.stream.stack.AnsCoder()
     push_uniform(ans, _SENTINEL, [256] * 4)
     n = len(symbols)
     bits = np.zeros(n)
-    for start in reversed(range(0, n, chunk)):
-        rows = slice(start, min(start + chunk, n))
+    for rows in reversed(chunk_slices(n, chunk)):
         bits[rows] = coder.push(ans, symbols[rows], coder.take(dither, rows))
         if bar is not None:
             bar.update(rows.stop - rows.start)
@@ -131,8 +151,7 @@ def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
     ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
     parts = []
     bar = _bar(n, "decompress", progress)
-    for start in range(0, n, chunk):
-        rows = slice(start, min(start + chunk, n))
+    for rows in chunk_slices(n, chunk):
         parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
         if bar is not None:
             bar.update(rows.stop - rows.start)

@@ -51,7 +51,7 @@ def quantize_pmf(p) -> np.ndarray:
     ``p``: float64 pmf rows (non-negative, summing to 1 up to round-off).
 
     >>> quantize_pmf(np.array([0.5, 0.5, 0.0])).tolist()
-    [8388607, 8388608, 1]
+    [8388608, 8388607, 1]
     """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim == 0 or p.shape[-1] < 1:
