@@ -204,3 +204,11 @@ def test_bad_arguments():
         model.compress(torch.zeros(2, 10))
     with pytest.raises(ValueError, match="chunk"):
         model.compress(_images(2), chunk=0)
+
+
+def test_audit_row_of_the_premise_is_verified():
+    from validation.audit import bitstream
+
+    row = bitstream(quick=True)
+    assert row.status == "verified", row.result
+    assert "round trip exact" in row.result and "does not reproduce" in row.result
