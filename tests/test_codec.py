@@ -212,3 +212,25 @@ def test_audit_row_of_the_premise_is_verified():
     row = bitstream(quick=True)
     assert row.status == "verified", row.result
     assert "round trip exact" in row.result and "does not reproduce" in row.result
+
+
+def test_any_proxy_lattice_latent_is_coded():
+    """A Gaussian-proxy latent on another lattice (D4, through the generic coder and D_n ranks)."""
+    from vae.latents.proxy import ProxyLatticeLatent
+
+    model = _model("e8", hidden=8)
+    model.latent = ProxyLatticeLatent(8, lattice="d4", max_norm=12, threshold_t=3)
+    x = _images(40)
+    data = model.compress(x, seed=0)
+    m = measure(model, x, seed=0)
+    assert (model.decompress(data)["symbols"] == m["symbols"]).all()
+    assert abs(m["coded_bits"].sum() - m["ideal_bits"].sum()) <= 1e-3 * m["ideal_bits"].sum()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_a_file_written_with_a_gpu_model_decodes_on_the_cpu():
+    model, x = _model("e8"), _images(100)
+    cpu_model = _model("e8")
+    data = model.cuda().compress(x, seed=0)
+    assert (cpu_model.decompress(data)["symbols"] == measure(cpu_model, x, seed=0)["symbols"]).all()

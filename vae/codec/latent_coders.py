@@ -32,6 +32,7 @@ pmf is computed in float64 on the CPU on one thread.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -171,6 +172,8 @@ class ProxyCoder(LatentCoder):
         from theory.prior import enumerate_points
 
         prior = layer.prior
+        if not prior.escape:
+            raise TypeError("the proxy coder needs the prior's escape component (every point codable)")
         self.prior = prior
         self.R, self.n = layer.n_blocks, layer.block_dim
         self.K, self.t = prior.max_norm, prior.threshold_t
@@ -385,12 +388,19 @@ _CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8":
 
 
 def coder_for(layer) -> LatentCoder:
-    """The coder of a latent layer; ``TypeError`` for a continuous (``gaussian``) latent."""
+    """The coder of a latent layer; ``TypeError`` for a continuous (``gaussian``) latent.
+
+    The coder works on a CPU copy of a layer that lives on another device: the pmfs are
+    always computed on the CPU.
+    """
     if not getattr(layer, "discrete", False):
         raise TypeError(f"the {layer.name!r} latent is continuous: it has no symbols to compress "
                         f"(discrete latents: {', '.join(_CODERS)})")
-    if layer.name not in _CODERS and hasattr(layer, "prior") and hasattr(layer, "_cell"):
-        return ProxyCoder(layer)                                   # any other Gaussian-proxy lattice latent
-    if layer.name not in _CODERS:
+    cls = _CODERS.get(layer.name)
+    if cls is None and hasattr(layer, "prior") and hasattr(layer, "_cell"):
+        cls = ProxyCoder                                           # any other Gaussian-proxy lattice latent
+    if cls is None:
         raise TypeError(f"no coder for the {layer.name!r} latent (coded: {', '.join(_CODERS)})")
-    return _CODERS[layer.name](layer)
+    if any(t.device.type != "cpu" for t in list(layer.parameters()) + list(layer.buffers())):
+        layer = copy.deepcopy(layer).cpu()
+    return cls(layer)
