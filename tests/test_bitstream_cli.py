@@ -133,3 +133,17 @@ def test_validation_bad_usage(runs, tmp_path, capsys):
     _one_line_error(capsys)
     assert bitstream.main([str(runs["gauss"])]) == 2
     assert "continuous" in _one_line_error(capsys)
+
+
+def test_evaluate_reports_measured_bits(runs, capsys):
+    from vae import evaluate
+
+    assert evaluate.main([str(runs["e8"]), "--samples", "1", "--limit", "200", "--json", "--no-progress",
+                          "--device", "cpu"]) == 0
+    bits = json.loads(capsys.readouterr().out)["bits"]
+    assert bits["images"] == 200
+    ideal = bits["code_length_bits_per_image"]
+    assert ideal <= bits["payload_bits_per_image"] <= 1.005 * ideal + 96 / 200
+    assert evaluate.main([str(runs["gauss"]), "--samples", "1", "--limit", "5", "--json", "--no-progress",
+                          "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["bits"] is None
