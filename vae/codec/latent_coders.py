@@ -151,16 +151,26 @@ class ZLaplaceCoder(LatentCoder):
     def file_params(self, symbols):
         return {"window": _window(symbols)}
 
+    def _groups(self, n):
+        """Image groups whose pmf table (images x m x (2W + 2) float64) stays under ~64 MB."""
+        per_image = self.layer.dim * (2 * self.params["window"] + 2)
+        size = max(1, (1 << 23) // per_image)
+        return [slice(a, min(a + size, n)) for a in range(0, n, size)]
+
     def push(self, coder, symbols, dither):
         w = self.params["window"]
-        freqs = self._freqs(dither, w)
-        flat = (symbols + w).reshape(-1)
-        push(coder, flat, freqs)
-        return coded_bits(freqs, flat).reshape(len(symbols), -1).sum(1)
+        bits = np.zeros(len(symbols))
+        for rows in reversed(self._groups(len(symbols))):
+            freqs = self._freqs(dither[rows], w)
+            flat = (symbols[rows] + w).reshape(-1)
+            push(coder, flat, freqs)
+            bits[rows] = coded_bits(freqs, flat).reshape(rows.stop - rows.start, -1).sum(1)
+        return bits
 
     def pop(self, coder, n, dither):
         w = self.params["window"]
-        return (pop(coder, self._freqs(dither, w)) - w).reshape(n, self.layer.dim)
+        return np.concatenate([(pop(coder, self._freqs(dither[rows], w)) - w).reshape(-1, self.layer.dim)
+                               for rows in self._groups(n)])
 
 
 # ---------------------------------------------------------------------------------------------
