@@ -23,7 +23,7 @@ SMALL = ["--train-limit", "300", "--valid-limit", "100", "--batch-size", "50", "
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     out = {}
-    for name, latent, seed in [("e8", "e8", 0), ("e8b", "e8", 1), ("gauss", "gaussian", 0)]:
+    for name, latent, seed in [("e8", "e8", 0), ("e8b", "e8", 1), ("gauss", "gaussian", 0), ("vq", "vq", 0)]:
         assert train.main(["--out", str(root / name), "--latent", latent, "--seed", str(seed), *SMALL]) == 0
         out[name] = root / name
     return out
@@ -147,3 +147,11 @@ def test_evaluate_reports_measured_bits(runs, capsys):
     assert evaluate.main([str(runs["gauss"]), "--samples", "1", "--limit", "5", "--json", "--no-progress",
                           "--device", "cpu"]) == 0
     assert json.loads(capsys.readouterr().out)["bits"] is None
+
+
+def test_validation_without_dither_has_no_seed_control(runs, capsys):
+    bitstream.main([str(runs["vq"]), "--images", "200", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["seed_control"].startswith("not applicable")
+    assert len(report["negative_controls"]) == 1 and "mismatched prior" in report["negative_controls"][0]["name"]
+    assert all(c["passed"] for c in report["checks"])
