@@ -59,10 +59,15 @@ def _check_images(model, x):
 
 @torch.no_grad()
 def _encoder_outputs(model, x, batch=1000):
+    """Encoder outputs on the CPU (the encoder runs on the model's device, in eval mode)."""
     dev = next(model.parameters()).device
+    was_training = model.training
     model.eval()
-    return torch.cat([model.encoder(x[i:i + batch].to(dev, torch.float32)).cpu()
-                      for i in range(0, len(x), batch)])
+    try:
+        return torch.cat([model.encoder(x[i:i + batch].to(dev, torch.float32)).cpu()
+                          for i in range(0, len(x), batch)])
+    finally:
+        model.train(was_training)
 
 
 def _bar(total, desc, enabled):

@@ -91,18 +91,6 @@ def pop(coder, freqs) -> np.ndarray:
     return coder.decode(_CATEGORICAL, _probs(freqs)).astype(np.int64)
 
 
-def _digits(sizes):
-    """Split sizes into mixed-radix digit alphabets of at most MAX_UNIFORM (least significant first)."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    out = []
-    s = sizes.copy()
-    while True:
-        out.append(np.minimum(s, MAX_UNIFORM))
-        s = -(-s // MAX_UNIFORM)                     # ceil
-        if np.all(s <= 1):
-            return out
-
-
 def push_uniform(coder, values, sizes) -> None:
     r"""Encode ``values`` (N,) uniform over ``[0, sizes)`` (N,), :math:`\log_2` size bits each.
 
