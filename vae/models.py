@@ -225,6 +225,18 @@ class VAE(nn.Module):
         """Bernoulli pixel probabilities (batch, 784) from symbols (and the same dither ``u``)."""
         return torch.sigmoid(self.decoder(self.latent.decode(symbols, u)))
 
+    def compress(self, x: torch.Tensor, seed: int = 0, **options) -> bytes:
+        """A real bitstream of images ``x`` (n, input_dim), dithers from ``seed`` (:func:`vae.codec.compress`)."""
+        from .codec import compress
+
+        return compress(self, x, seed, **options)
+
+    def decompress(self, data: bytes, **options) -> dict:
+        """Symbols, decoder inputs and reconstructions of a bitstream (:func:`vae.codec.decompress`)."""
+        from .codec import decompress
+
+        return decompress(self, data, **options)
+
 
     def save(self, directory) -> Path:
         """Write the model to ``directory``: ``model_config.json``, ``model.pt`` (the weights)

@@ -1,0 +1,140 @@
+"""Bitstream throughput: compress and decompress (images/s) beside the model's forward pass.
+
+For each discrete latent (linear networks, hidden 32 by default; or the models of ``--runs``),
+on ``--images`` MNIST test images (random binary images when the data set is absent), the
+best of ``--repeats`` timings, interleaved within each repeat so that a slow window of a
+shared machine hits all of them alike:
+
+* ``forward``: ``decoder(encoder(x))``, the two networks (the anchor of the issue's target:
+  E8 hidden 32 compress + decompress at least half as fast, ratio >= 0.5);
+* ``inference``: ``model.log_weights(x, 1)``, the evaluated model with one dither (networks,
+  lattice quantizer and code length (10));
+* ``compress`` / ``decompress``: :meth:`vae.models.VAE.compress` / ``decompress`` (CPU);
+* ``roundtrip_ratio``: forward time / (compress + decompress time).
+
+Usage::
+
+    python -m benchmarks.bitstream [--json] [--latents e8,z2,...] [--runs DIR ...] [--images N]
+        [--repeats 3] [--hidden 32]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import torch
+
+DEFAULT_LATENTS = ["z-laplace", "z2", "a2", "e8", "vq", "concrete"]
+
+
+def _images(n, seed=0):
+    try:
+        from vae import data as vdata
+
+        return vdata.load_dataset("mnist", "test")[:n], "mnist test"
+    except (FileNotFoundError, ValueError, OSError):
+        return (torch.rand(n, 784, generator=torch.Generator().manual_seed(seed)) < 0.3).float(), "random"
+
+
+def _models(latents, runs, hidden):
+    from vae.models import VAE, ModelConfig
+
+    out = {}
+    for run in runs or []:
+        from vae.codec.cli import load_model
+
+        model, config = load_model(run)
+        out[f"{config.model['latent']} ({run})"] = model
+    for name in latents if not runs else []:
+        torch.manual_seed(0)
+        out[name] = VAE(ModelConfig(latent=name, hidden=hidden)).eval()
+    return out
+
+
+def _best(fn, times):
+    t0 = time.perf_counter()
+    result = fn()
+    times.append(time.perf_counter() - t0)
+    return result
+
+
+@torch.no_grad()
+def measure(models, x, repeats):
+    """Best seconds per (model, operation) and the derived throughputs and ratios."""
+    timings = {name: {k: [] for k in ("forward", "inference", "compress", "decompress")} for name in models}
+    sizes = {}
+    gen = torch.Generator().manual_seed(0)
+    for name, m in models.items():                      # warm-up: numba kernels, caches
+        m.decompress(m.compress(x[:50]))
+        m.log_weights(x[:50], 1, gen)
+    for _ in range(repeats):
+        for name, m in models.items():
+            t = timings[name]
+            _best(lambda: m.decoder(m.encoder(x)), t["forward"])
+            _best(lambda: m.log_weights(x, 1, gen), t["inference"])
+            data = _best(lambda: m.compress(x, seed=0), t["compress"])
+            _best(lambda: m.decompress(data), t["decompress"])
+            sizes[name] = len(data)
+    rows = []
+    n = len(x)
+    for name, t in timings.items():
+        best = {k: min(v) for k, v in t.items()}
+        rows.append({"model": name, "images": n, "bytes": sizes[name],
+                     **{f"{k}_seconds": v for k, v in best.items()},
+                     **{f"{k}_images_per_s": n / v for k, v in best.items()},
+                     "roundtrip_ratio": best["forward"] / (best["compress"] + best["decompress"]),
+                     "roundtrip_vs_inference": best["inference"] / (best["compress"] + best["decompress"])})
+    return rows
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bitstream", description=__doc__.split("\n\n")[0])
+    p.add_argument("--latents", default=",".join(DEFAULT_LATENTS))
+    p.add_argument("--runs", nargs="*", default=None, help="run directories instead of fresh models")
+    p.add_argument("--images", type=int, default=10000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.images < 1 or args.repeats < 1:
+            raise ValueError(f"--images and --repeats must be positive, got {args.images}, {args.repeats}")
+        latents = [s.strip() for s in args.latents.split(",") if s.strip()]
+        from vae.latents import LATENTS
+
+        bad = [s for s in latents if s not in LATENTS or s == "gaussian"]
+        if bad:
+            raise ValueError(f"unknown or continuous latents {bad}; valid: {', '.join(DEFAULT_LATENTS)}")
+        x, source = _images(args.images)
+        models = _models(latents, args.runs, args.hidden)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"python -m benchmarks.bitstream: error: {exc}", file=sys.stderr)
+        return 2
+    rows = measure(models, x, args.repeats)
+    meta = {"images": len(x), "source": source, "repeats": args.repeats, "torch_threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(), "load_average": os.getloadavg()}
+    if args.json:
+        print(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        return 0
+    print(f"{meta['images']} {source} images, best of {args.repeats}, {meta['torch_threads']} torch threads, "
+          f"load average {meta['load_average'][0]:.1f}")
+    print("| model | forward img/s | inference img/s | compress img/s | decompress img/s | bits/img "
+          "| forward / (compress + decompress) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['forward_images_per_s']:.0f} | {r['inference_images_per_s']:.0f} | "
+              f"{r['compress_images_per_s']:.0f} | {r['decompress_images_per_s']:.0f} | "
+              f"{8 * r['bytes'] / r['images']:.1f} | {r['roundtrip_ratio']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""vae.codec: exact round trips, bits equal to the model's code length, deterministic pmfs, bad files.
+
+Untrained models (random weights) on random binary images: no data set needed.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import lattices
+from theory.lattice_prior import enumerate_points
+from vae import codec
+from vae.codec.api import decode_payload, measure
+from vae.codec.container import unpack
+from vae.codec.latent_coders import CodecError, ProxyCoder
+from vae.codec.pmf import PRECISION, push_uniform, pop_uniform, quantize_pmf
+from vae.models import VAE, ModelConfig
+
+DISCRETE = ["z-laplace", "z2", "a2", "e8", "vq", "concrete"]
+
+
+def _model(latent, hidden=16, seed=0, **options):
+    torch.manual_seed(seed)
+    model = VAE(ModelConfig(latent=latent, hidden=hidden, latent_options=options))
+    if latent == "vq":                                     # a non-uniform prior to code under
+        with torch.no_grad():
+            model.latent.prior_logits.normal_(0, 2, generator=torch.Generator().manual_seed(1))
+            model.latent.initialized.fill_(True)
+    if latent == "concrete":
+        with torch.no_grad():
+            model.latent.prior_logits.normal_(0, 2, generator=torch.Generator().manual_seed(1))
+    return model.eval()
+
+
+def _images(n=120, seed=0):
+    return (torch.rand(n, 784, generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+
+
+@pytest.mark.parametrize("latent", DISCRETE)
+def test_round_trip_is_exact_and_bits_match_the_code_length(latent):
+    model, x = _model(latent), _images()
+    data = model.compress(x, seed=7, chunk=50)
+    out = model.decompress(data)
+    m = measure(model, x, seed=7, chunk=50)
+    assert (out["symbols"] == m["symbols"]).all()
+    # the decoder input is the latent layer's own decode of the symbols with the same dither
+    coder = codec.coder_for(model.latent)
+    dither = coder.dither(len(x), 7)
+    assert torch.equal(out["decoder_input"], coder.decoder_input(m["symbols"], dither))
+    with torch.no_grad():
+        assert torch.allclose(out["reconstruction"], torch.sigmoid(model.decoder(out["decoder_input"])))
+    ideal, coded = m["ideal_bits"], m["coded_bits"]
+    # coded = ideal up to the 24-bit quantization of the pmfs (< 1e-3 relative here)
+    assert abs(coded.sum() - ideal.sum()) <= 1e-3 * ideal.sum()
+    # the payload adds at most the state flush (64) and the sentinel (32) to the coded bits
+    assert coded.sum() - 1 <= m["payload_bits"] <= coded.sum() + 96
+    assert m["payload_bits"] <= 1.005 * ideal.sum() + 96
+
+
+@pytest.mark.parametrize("latent", ["z2", "a2", "e8"])
+def test_lattice_ideal_bits_are_the_models_code_length(latent):
+    """ideal_bits is minus log2 of the model's own log_ratio: the code length (10)."""
+    model, x = _model(latent), _images(20)
+    coder = codec.coder_for(model.latent)
+    v = coder.dither(len(x), 3)
+    sym = coder.symbols(model.encoder(x), v)
+    layer = model.latent
+    u = (layer.delta().detach().double()[:, None] * v).reshape(len(x), -1)
+    nats = -layer.log_prob(torch.as_tensor(sym), u)
+    assert np.allclose(coder.ideal_bits(sym, v), nats.detach().numpy() / math.log(2), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("latent", ["z2", "a2", "e8"])
+def test_hierarchical_code_of_every_support_point_is_the_prior(latent):
+    """For every lattice point up to K (and some beyond), the coder's factorization (component,
+    head/shell symbol, 1/theta_k rank, escape coefficients) multiplies to p_{Z^|U} exactly."""
+    K = {"z2": 10, "a2": 10, "e8": 6}[latent]
+    t = {"z2": 5, "a2": 4, "e8": 3}[latent]
+    model = _model(latent, hidden=8 if latent == "e8" else 4, max_norm=K, threshold_t=t)
+    coder = ProxyCoder(model.latent)
+    lat = lattices.get(latent)
+    coords, _, norms = enumerate_points(lat, K + 4)
+    R = coder.R
+    v = coder.dither(1, 0)                                             # (1, R, n)
+    for b in range(R):
+        c = coords
+        dv = v.expand(len(c), R, coder.n)
+        tabs = coder._tables(dv)
+        rows = np.arange(len(c)) * R + b
+        tab = tuple(a[rows] for a in tabs)
+        inside = norms <= K
+        sym, _ = coder._trunc_symbol(c[inside], norms[inside])
+        lt, le = coder._component_logits(c[inside], norms[inside], sym, tuple(a[inside] for a in tab))
+        ours = np.full(len(c), -np.inf)
+        ours[inside] = np.logaddexp(lt, le)
+        _, log_eps, _, log_rho, log_geo = tab
+        ours[~inside] = (log_eps + coder.n * log_geo + log_rho * np.abs(c).sum(1))[~inside]
+        full = torch.zeros(len(c), R, coder.n, dtype=torch.int64)
+        full[:, b] = torch.as_tensor(c)
+        lp = model.latent.prior.log_prob_coords(full, dv)[:, b].detach().numpy()
+        assert np.allclose(ours, lp, rtol=0, atol=1e-10)
+        # the truncated part's symbol pmf (head points + shells) sums to 1
+        assert np.allclose(np.exp(tab[0]).sum(1), 1.0, atol=1e-12)
+
+
+def test_quantized_pmf_is_normalized_and_positive():
+    rng = np.random.default_rng(0)
+    for size in (2, 3, 241, 4097):
+        p = rng.dirichlet(np.full(size, 0.2), size=50)
+        p[:, 0] = 0.0
+        f = quantize_pmf(p / p.sum(1, keepdims=True))
+        assert (f.sum(1) == 2 ** PRECISION).all() and (f >= 1).all()
+        # rounding loses little: KL(p || f) is below 1e-3 bits
+        q = f / 2 ** PRECISION
+        kl = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1) / q), 0).sum(1)
+        assert kl.max() < 1e-3
+    with pytest.raises(ValueError, match="non-negative"):
+        quantize_pmf(np.array([0.5, -0.1]))
+
+
+def test_uniform_symbols_of_any_size_round_trip():
+    import constriction
+
+    rng = np.random.default_rng(1)
+    sizes = np.concatenate([rng.integers(1, 5000, 200), rng.integers(4097, 2 ** 40, 200), [1, 2, 4096, 4097]])
+    values = rng.integers(0, sizes)
+    ans = constriction.stream.stack.AnsCoder()
+    push_uniform(ans, values, sizes)
+    ideal = np.log2(sizes.astype(float)).sum()
+    assert ideal - 1 <= ans.num_bits() <= ideal + 64 + 1e-3 * ideal
+    assert (pop_uniform(ans, sizes) == values).all() and ans.is_empty()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bytes_do_not_depend_on_the_thread_count(threads):
+    import numba
+
+    model, x = _model("e8", hidden=16), _images(60)
+    reference = model.compress(x, seed=1)
+    before, nb_before = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        assert model.compress(x, seed=1) == reference
+    finally:
+        torch.set_num_threads(before)
+        numba.set_num_threads(nb_before)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes():
+    model, x = _model("a2"), _images(30)
+    assert model.compress(x, seed=4) == model.compress(x, seed=4)
+    assert model.compress(x, seed=4) != model.compress(x, seed=5)
+
+
+# ------------------------------------------------------------------ failures must be loud
+@pytest.fixture(scope="module")
+def e8_file():
+    model, x = _model("e8"), _images(40)
+    return model, model.compress(x, seed=2)
+
+
+def test_gaussian_has_no_symbols():
+    with pytest.raises(TypeError, match="continuous"):
+        _model("gaussian").compress(_images(2))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: d[:-5], "checksum"), (lambda d: b"", "empty"), (lambda d: d[:3], "not a bitstream"),
+    (lambda d: d[:40] + bytes([d[40] ^ 1]) + d[41:], "checksum"),
+    (lambda d: d[:-30] + bytes([d[-30] ^ 0x80]) + d[-29:], "checksum"),
+    (lambda d: d[:4] + (2).to_bytes(2, "little") + d[6:], "format version 2")])
+def test_damaged_files_fail_loudly(e8_file, damage, message):
+    model, data = e8_file
+    with pytest.raises(CodecError, match=message):
+        model.decompress(damage(data))
+
+
+def test_another_model_is_refused(e8_file):
+    _, data = e8_file
+    with pytest.raises(CodecError, match="another model"):
+        _model("e8", seed=1).decompress(data)
+
+
+def test_another_seed_does_not_reproduce_the_symbols(e8_file):
+    model, data = e8_file
+    header, payload = unpack(data)
+    right = decode_payload(model, payload, header["n_images"], header["seed"], header["chunk"],
+                           header["coder_params"])
+    try:
+        wrong = decode_payload(model, payload, header["n_images"], header["seed"] + 1, header["chunk"],
+                               header["coder_params"])
+    except CodecError:
+        return                                                  # the sentinel caught it: loud
+    assert not np.array_equal(wrong, right)
+
+
+def test_bad_arguments():
+    model = _model("vq")
+    with pytest.raises(ValueError, match="seed"):
+        model.compress(_images(2), seed=-1)
+    with pytest.raises(ValueError, match="shape"):
+        model.compress(torch.zeros(2, 10))
+    with pytest.raises(ValueError, match="chunk"):
+        model.compress(_images(2), chunk=0)
+
+
+def test_audit_row_of_the_premise_is_verified():
+    from validation.audit import bitstream
+
+    row = bitstream(quick=True)
+    assert row.status == "verified", row.result
+    assert "round trip exact" in row.result and "does not reproduce" in row.result
+
+
+def test_any_proxy_lattice_latent_is_coded():
+    """A Gaussian-proxy latent on another lattice (D4, through the generic coder and D_n ranks)."""
+    from vae.latents.proxy import ProxyLatticeLatent
+
+    model = _model("e8", hidden=8)
+    model.latent = ProxyLatticeLatent(8, lattice="d4", max_norm=12, threshold_t=3)
+    x = _images(40)
+    data = model.compress(x, seed=0)
+    m = measure(model, x, seed=0)
+    assert (model.decompress(data)["symbols"] == m["symbols"]).all()
+    assert abs(m["coded_bits"].sum() - m["ideal_bits"].sum()) <= 1e-3 * m["ideal_bits"].sum()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_a_file_written_with_a_gpu_model_decodes_on_the_cpu():
+    model, x = _model("e8"), _images(100)
+    cpu_model = _model("e8")
+    data = model.cuda().compress(x, seed=0)
+    assert (cpu_model.decompress(data)["symbols"] == measure(cpu_model, x, seed=0)["symbols"]).all()

@@ -1,0 +1,213 @@
+r"""Compress images to a bitstream with a trained VAE and decompress them (Sec. 1, Sec. 3.6.3).
+
+:func:`compress` runs the encoder, quantizes with the shared dither (regenerated from the
+``seed`` in the header, never sent), codes the symbols chunk by chunk under the latent's
+own prior (:mod:`vae.codec.latent_coders`) and packs the file (:mod:`vae.codec.container`).
+:func:`decompress` checks the file and the model, decodes the symbols, checks them against
+the header's checksum and runs the decoder.  :func:`measure` returns the per-image lengths
+(the model's code length and the coded bits) with the file size, for reports.
+
+The ANS stack is seeded with a 32-bit sentinel (pushed first, popped last and checked): it
+gives the first bits-back operation something to take, and a wrong model or seed that
+slipped through would not reproduce it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import constriction
+import numpy as np
+import torch
+
+from .container import pack, sha256_hex, unpack
+from .latent_coders import CodecError, coder_for
+from .pmf import pop_uniform, push_uniform
+
+__all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
+
+DEFAULT_CHUNK = 500
+_SENTINEL = [0x4C, 0x52, 0x4C, 0x42]
+
+
+def model_sha256(model) -> str:
+    """SHA-256 of the model's config and every tensor of its ``state_dict`` (names, dtypes, shapes, bytes)."""
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bool else t.to(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def symbols_sha256(symbols: np.ndarray) -> str:
+    return sha256_hex(np.ascontiguousarray(symbols, dtype="<i8").tobytes())
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
+        raise ValueError(f"seed must be an integer in [0, 2^63), got {seed!r}")
+    return int(seed)
+
+
+def _check_images(model, x):
+    x = torch.as_tensor(x)
+    if x.dim() != 2 or x.shape[1] != model.config.input_dim or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (n >= 1, {model.config.input_dim}), got {tuple(x.shape)}")
+    return x
+
+
+@torch.no_grad()
+def _encoder_outputs(model, x, batch=1000):
+    """Encoder outputs on the CPU (the encoder runs on the model's device, in eval mode)."""
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model.encoder(x[i:i + batch].to(dev, torch.float32)).cpu()
+                          for i in range(0, len(x), batch)])
+    finally:
+        model.train(was_training)
+
+
+def _bar(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True)
+
+
+def chunk_slices(n: int, chunk: int) -> list[slice]:
+    """The coding chunks of ``n`` images in file order: full chunks, then chunks halving in size.
+
+    The encoder pushes the last chunk first, when the stack holds only the sentinel; its
+    bits-back operations can take back only bits that are already there.  Ending with chunks
+    of ..., 4, 2, 1 images makes every chunk find a stack several times larger than what it
+    takes back, so no bits-back saving is lost (a single chunk of 500 images lost ~600 bits).
+
+    >>> [(s.start, s.stop) for s in chunk_slices(10, 4)]
+    [(0, 3), (3, 7), (7, 9), (9, 10)]
+    """
+    sizes, left, size = [], n, 1
+    while left > 0:
+        take = min(size, left)
+        sizes.append(take)
+        left -= take
+        size = min(2 * size, chunk)
+    stops = np.cumsum([0] + sizes[::-1])
+    return [slice(int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
+
+
+def _encode(coder, symbols, dither, chunk, bar=None):
+    """The ANS payload (u32 words) and coded bits per image, chunks pushed last-first."""
+    ans = constriction.stream.stack.AnsCoder()
+    push_uniform(ans, _SENTINEL, [256] * 4)
+    n = len(symbols)
+    bits = np.zeros(n)
+    for rows in reversed(chunk_slices(n, chunk)):
+        bits[rows] = coder.push(ans, symbols[rows], coder.take(dither, rows))
+        if bar is not None:
+            bar.update(rows.stop - rows.start)
+    return ans.get_compressed(), bits
+
+
+def compress(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
+             progress: bool = False) -> bytes:
+    """The bitstream (bytes) of images ``x`` (n, input_dim) under ``model``, dithers from ``seed``.
+
+    ``meta``: JSON-serializable facts stored in the header (e.g. the split and indices).
+    ``TypeError`` for a continuous latent (``gaussian``).
+    """
+    return compress_with_stats(model, x, seed, chunk=chunk, meta=meta, progress=progress)[0]
+
+
+def compress_with_stats(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
+                        progress: bool = False) -> tuple[bytes, dict]:
+    """:func:`compress` and the per-image ``ideal_bits`` (the model's code length) and ``coded_bits``."""
+    seed = _check_seed(seed)
+    x = _check_images(model, x)
+    coder = coder_for(model.latent)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    dither = coder.dither(len(x), seed)
+    symbols = coder.symbols(_encoder_outputs(model, x), dither)
+    params = coder.file_params(symbols)
+    coder.set_params(params)
+    bar = _bar(len(x), "compress", progress)
+    payload, bits = _encode(coder, symbols, dither, chunk, bar)
+    if bar is not None:
+        bar.close()
+    header = {"latent": model.config.latent, "hidden": model.config.hidden,
+              "input_dim": model.config.input_dim, "n_images": len(x), "chunk": chunk, "seed": seed,
+              "model_sha256": model_sha256(model), "symbols_sha256": symbols_sha256(symbols),
+              "symbol_shape": list(symbols.shape), "coder_params": params, "meta": meta or {}}
+    stats = {"ideal_bits": coder.ideal_bits(symbols, dither), "coded_bits": bits,
+             "payload_bits": 32 * len(payload)}
+    return pack(header, payload), stats
+
+
+def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
+                   progress: bool = False) -> np.ndarray:
+    """The symbols of a payload, decoded with dithers from ``seed`` (no header checks; for controls)."""
+    coder = coder_for(model.latent)
+    coder.set_params(params)
+    dither = coder.dither(n, seed)
+    ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
+    parts = []
+    bar = _bar(n, "decompress", progress)
+    for rows in chunk_slices(n, chunk):
+        parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
+        if bar is not None:
+            bar.update(rows.stop - rows.start)
+    if bar is not None:
+        bar.close()
+    if pop_uniform(ans, [256] * 4).tolist() != _SENTINEL or not ans.is_empty():
+        raise CodecError("the stream does not end with its sentinel: decoded with another model or seed")
+    return np.concatenate(parts)
+
+
+@torch.no_grad()
+def decompress(model, data: bytes, *, progress: bool = False) -> dict:
+    """Decode a file of :func:`compress` with ``model``.
+
+    Returns ``symbols`` (n, S) int64, ``decoder_input`` (n, m) float32, ``reconstruction``
+    (n, input_dim) float32 Bernoulli means, and the ``header``.  :class:`CodecError` (a
+    ``ValueError``) for a corrupted file or another model; ``TypeError`` for a continuous latent.
+    """
+    header, payload = unpack(data)
+    coder = coder_for(model.latent)
+    if header["model_sha256"] != model_sha256(model):
+        raise CodecError(f"the file was written by another model (weights/config SHA-256 "
+                         f"{header['model_sha256'][:12]}…, this model {model_sha256(model)[:12]}…)")
+    n, chunk, seed = int(header["n_images"]), int(header["chunk"]), int(header["seed"])
+    params = header.get("coder_params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, int) and 0 <= v <= 4096 for v in params.values()):
+        raise CodecError(f"unreadable coder parameters in the header: {params!r}")
+    symbols = decode_payload(model, payload, n, seed, chunk, params, progress)
+    if symbols_sha256(symbols) != header["symbols_sha256"]:
+        raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
+    dither = coder.dither(n, seed)
+    z = coder.decoder_input(symbols, dither)
+    dev = next(model.parameters()).device
+    recon = torch.cat([torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu() for i in range(0, n, 1000)])
+    return {"symbols": symbols, "decoder_input": z, "reconstruction": recon.float(), "header": header}
+
+
+def measure(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, coding_model=None) -> dict:
+    """Per-image lengths of coding ``x``: the model's code length and the coded bits, plus the payload size.
+
+    ``coding_model``: code the symbols of ``model`` under another model's prior (a control;
+    same latent and hidden size).  Returns ``ideal_bits`` and ``coded_bits`` (n,) float64,
+    ``payload_bits`` (the ANS stream, 32-bit words), ``symbols`` and ``dither``.
+    """
+    seed = _check_seed(seed)
+    x = _check_images(model, x)
+    coder = coder_for(model.latent)
+    dither = coder.dither(len(x), seed)
+    symbols = coder.symbols(_encoder_outputs(model, x), dither)
+    by = coder if coding_model is None else coder_for(coding_model.latent)
+    by.set_params(coder.file_params(symbols))
+    payload, bits = _encode(by, symbols, dither, chunk)
+    return {"ideal_bits": by.ideal_bits(symbols, dither), "coded_bits": bits,
+            "payload_bits": 32 * len(payload), "symbols": symbols, "payload": payload}

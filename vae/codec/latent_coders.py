@@ -1,0 +1,416 @@
+r"""One entropy coder per discrete latent, each coding exactly under that latent's own model.
+
+Every coder turns encoder outputs into integer symbols (given the shared dither), codes
+them on an ANS stack (:mod:`vae.codec.pmf`) and back, and reports two lengths per image:
+``ideal_bits``, the model's code length :math:`-\log_2 p` (eq. (10) for the lattice latents,
+computed by the model's own ``log_prob``), and ``coded_bits``, the information content
+under the quantized pmfs actually coded (the file's payload is their sum up to the
+coder's 32-bit word granularity).
+
+* ``z-laplace`` (:class:`ZLaplaceCoder`): :math:`p_{Z|U}(z_j|u_j)` of Sec. 3.3 per coordinate,
+  over the window :math:`|z| \le W` (``W``, the chunk's largest :math:`|z|`, is sent first; the
+  pmf is renormalized over the window, never larger than the model's code length).
+* ``z2``, ``a2``, ``e8`` (:class:`ProxyCoder`): the learned prior
+  :math:`p_{\hat Z|U}` (:class:`theory.lattice_prior.LatticePrior`, escape mixture) per block,
+  as a hierarchy whose probabilities multiply to the model's: the mixture component
+  (truncated prior or escape), then for the truncated prior one symbol among the head
+  points (norm < t; flag times the U-dependent softmax) and the norm shells
+  (1 - flag times softmax(Psi)), then the rank within the shell, uniform over its
+  :math:`\theta_k` points (:mod:`lattices.shells`); for the escape component the integer
+  coefficients, two-sided geometric over :math:`|c| \le W` (window as for ``z-laplace``).  A point inside the support
+  has both components; the encoder chooses one by *bits-back* coding (Frey & Hinton 1997;
+  Townsend et al. 2019): it decodes the component from the stack with the posterior
+  :math:`P(\text{component}|a, u)` and the decoder re-encodes it, so the net cost is
+  :math:`-\log_2 p(a|u)` of the mixture, not of one component.
+* ``vq`` (:class:`CategoricalCoder`): the learned categorical prior of each codebook.
+* ``concrete`` (:class:`CategoricalCoder`): the learned Bernoulli prior of each bit (the
+  symbols are the MAP bits of :meth:`~vae.latents.concrete.ConcreteLatent.encode`).
+
+Each coder codes a chunk of images: ``push`` (encoder, ops in reverse order) and ``pop``
+(decoder).  Dithers come from a seeded CPU generator (:meth:`LatentCoder.dither`); every
+pmf is computed in float64 on the CPU on one thread.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+
+from lattices.shells import shell_ranker
+
+from .pmf import coded_bits, pop, pop_uniform, push, push_uniform, quantize_pmf, single_thread, uniform_bits
+
+__all__ = ["LatentCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "coder_for",
+           "CodecError"]
+
+_LN2 = math.log(2.0)
+#: Largest window |symbol| of the z-laplace and escape pmfs (2 MAX_WINDOW + 2 columns per coded row).
+MAX_WINDOW = 4096
+
+
+class CodecError(ValueError):
+    """A file that cannot be decoded (truncated, corrupted, another model or format)."""
+
+
+def _window(symbols) -> int:
+    """The largest |symbol| (the window of the z-laplace and escape pmfs), within :data:`MAX_WINDOW`."""
+    w = int(np.abs(symbols).max()) if np.size(symbols) else 0
+    if w > MAX_WINDOW:
+        raise CodecError(f"a symbol of magnitude {w} exceeds the codable window {MAX_WINDOW}")
+    return w
+
+
+def _with_outside(p):
+    """Append the mass beyond the window as one more (never coded) symbol: the window's
+    symbols keep exactly the model's probabilities."""
+    return np.concatenate([p, np.clip(1.0 - p.sum(1, keepdims=True), 0.0, None)], 1)
+
+
+class LatentCoder:
+    """Interface of the per-latent coders (see the module notes)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def dither(self, n: int, seed: int):
+        """Shared randomness for ``n`` images from ``seed`` (None when the latent has none)."""
+        return None
+
+    def symbols(self, e: torch.Tensor, dither) -> np.ndarray:
+        """Integer symbols (n, S) int64 of encoder outputs ``e`` (n, encoder_dim)."""
+        return self.layer.encode(e.detach().cpu().float()).cpu().numpy().astype(np.int64)
+
+    def decoder_input(self, symbols: np.ndarray, dither) -> torch.Tensor:
+        """Decoder input (n, m) float32 on the CPU."""
+        return self.layer.decode(torch.as_tensor(symbols)).float()
+
+    def file_params(self, symbols) -> dict:
+        """Integers the decoder needs before decoding (stored in the file header), from all symbols."""
+        return {}
+
+    def set_params(self, params: dict) -> None:
+        """Adopt the header's :meth:`file_params` (decoder side; the encoder calls it too)."""
+        self.params = {k: int(v) for k, v in params.items()}
+
+    def ideal_bits(self, symbols, dither) -> np.ndarray:
+        """The model's code length of each image in bits, (n,) float64."""
+        raise TypeError(f"{type(self).__name__} does not implement ideal_bits")
+
+    def push(self, coder, symbols, dither) -> np.ndarray:
+        """Encode a chunk (so that :meth:`pop` returns it); returns coded bits per image (n,)."""
+        raise TypeError(f"{type(self).__name__} does not implement push")
+
+    def pop(self, coder, n: int, dither) -> np.ndarray:
+        """Decode a chunk of ``n`` images: symbols (n, S) int64."""
+        raise TypeError(f"{type(self).__name__} does not implement pop")
+
+    @staticmethod
+    def take(dither, rows):
+        """The dithers of the images ``rows`` (a slice)."""
+        return None if dither is None else dither[rows]
+
+
+# ---------------------------------------------------------------------------------------------
+class ZLaplaceCoder(LatentCoder):
+    r""":math:`p_{Z|U}` of Sec. 3.3 per coordinate: :math:`S \sim` Laplace(:math:`\alpha`),
+    :math:`z = \mathrm{round}((e + U)/\Delta)`, :math:`U = \Delta(V - \tfrac12)`."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        self.delta = layer.delta.detach().double().cpu()                     # (m,)
+        self.alpha = float(layer.alpha)
+
+    def dither(self, n, seed):
+        g = torch.Generator().manual_seed(int(seed))
+        v = torch.rand((n, self.layer.dim), generator=g, dtype=torch.float64)
+        return self.delta * (v - 0.5)                                        # (n, m) float64
+
+    def symbols(self, e, dither):
+        return torch.round((e.detach().cpu().double() + dither) / self.delta).to(torch.int64).numpy()
+
+    def decoder_input(self, symbols, dither):
+        return (torch.as_tensor(symbols).double() * self.delta - dither).float()
+
+    def _neg_log_p(self, z, u, delta):
+        from theory.laplace import neg_log_p_z_given_u
+
+        return neg_log_p_z_given_u(z.double(), u, self.alpha, delta)
+
+    def ideal_bits(self, symbols, dither):
+        with single_thread():
+            return (self._neg_log_p(torch.as_tensor(symbols), dither, self.delta).sum(-1) / _LN2).numpy()
+
+    def _freqs(self, dither, w):
+        grid = torch.arange(-w, w + 1, dtype=torch.float64)                   # (2W+1,)
+        with single_thread():
+            nl = self._neg_log_p(grid, dither[..., None], self.delta[:, None])    # (n, m, 2W+1)
+        return quantize_pmf(_with_outside(np.exp(-nl.reshape(-1, 2 * w + 1).numpy())))
+
+    def file_params(self, symbols):
+        return {"window": _window(symbols)}
+
+    def _groups(self, n):
+        """Image groups whose pmf table (images x m x (2W + 2) float64) stays under ~64 MB."""
+        per_image = self.layer.dim * (2 * self.params["window"] + 2)
+        size = max(1, (1 << 23) // per_image)
+        return [slice(a, min(a + size, n)) for a in range(0, n, size)]
+
+    def push(self, coder, symbols, dither):
+        w = self.params["window"]
+        bits = np.zeros(len(symbols))
+        for rows in reversed(self._groups(len(symbols))):
+            freqs = self._freqs(dither[rows], w)
+            flat = (symbols[rows] + w).reshape(-1)
+            push(coder, flat, freqs)
+            bits[rows] = coded_bits(freqs, flat).reshape(rows.stop - rows.start, -1).sum(1)
+        return bits
+
+    def pop(self, coder, n, dither):
+        w = self.params["window"]
+        return np.concatenate([(pop(coder, self._freqs(dither[rows], w)) - w).reshape(-1, self.layer.dim)
+                               for rows in self._groups(n)])
+
+
+# ---------------------------------------------------------------------------------------------
+class ProxyCoder(LatentCoder):
+    r"""The learned lattice prior :math:`p_{\hat Z|U}` of ``z2``/``a2``/``e8`` per block (module notes)."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        from theory.lattice_prior import enumerate_points
+
+        prior = layer.prior
+        if not prior.escape:
+            raise TypeError("the proxy coder needs the prior's escape component (every point codable)")
+        self.prior = prior
+        self.R, self.n = layer.n_blocks, layer.block_dim
+        self.K, self.t = prior.max_norm, prior.threshold_t
+        self.ranker = shell_ranker(prior.lattice, self.K)
+        n_enum = min(self.K, self.t - 1)
+        coords, _, norms = enumerate_points(prior.lattice, max(n_enum, 0))
+        self.head_coords = coords[norms < self.t] if n_enum >= 0 else np.zeros((0, self.n), np.int64)
+        self.H = len(self.head_coords)
+        if self.H != prior.n_head:                                             # internal invariant
+            raise AssertionError("head enumeration disagrees with the prior")
+        cls = prior._class_of_norm.cpu().numpy()
+        self.class_norms = np.flatnonzero(cls >= 0)                           # class index -> norm
+        self.C = len(self.class_norms)
+        self.class_of_norm = cls
+        self.theta = self.ranker.count(np.arange(self.K + 1))
+        self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
+        self.delta = layer.delta().detach().double().cpu()                     # (R,)
+        self.basis = layer._basis.cpu()
+
+    # -------------------------------------------------------------- shared randomness, symbols
+    def dither(self, n, seed):
+        g = torch.Generator().manual_seed(int(seed))
+        return self.layer._cell((n,), g, "cpu")                                # (n, R, nb) float64, de-scaled
+
+    def symbols(self, e, dither):
+        eb = self.layer._blocks(e.detach().cpu().double())
+        return self.layer._quantize(eb, dither, self.delta).reshape(len(e), -1).numpy()
+
+    def decoder_input(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n).double()
+        z_minus_u = self.delta[:, None] * (c @ self.basis - dither)           # Delta (K - V), eq. (9)
+        return z_minus_u.reshape(len(symbols), -1).float()
+
+    def ideal_bits(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        with single_thread(), torch.no_grad():
+            lp = self.prior.log_prob_coords(c, dither)                        # (n, R) nats
+        return (-lp.sum(-1) / _LN2).numpy()
+
+    # -------------------------------------------------------------- the prior's tables
+    def _tables(self, dither):
+        """Per block (N = n R rows): log-pmf of the truncated part's symbol (N, H + C), log eps, log rho."""
+        p = self.prior
+        N = dither.shape[0] * self.R
+        with single_thread(), torch.no_grad():
+            parts = []
+            if p.has_mlp:
+                x = dither.transpose(0, 1) / math.sqrt(p.unit)                   # (R, n, nb)
+                h = torch.tanh(torch.baddbmm(p.b1[:, None, :], x, p.w1))
+                if p.has_flag:
+                    flag = (h * p.w_flag[:, None, :]).sum(-1) + p.b_flag[:, None]
+                    lh, lt = torch.nn.functional.logsigmoid(flag), torch.nn.functional.logsigmoid(-flag)
+                else:
+                    lh = lt = torch.zeros(h.shape[:2], dtype=h.dtype)
+                logits = torch.baddbmm(p.b2[:, None, :], h, p.w2)
+                parts.append(lh[..., None] + torch.log_softmax(logits, -1))     # (R, n, H)
+            else:
+                lt = torch.zeros((self.R, dither.shape[0]), dtype=p.psi.dtype)
+            if self.C:
+                parts.append(lt[..., None] + torch.log_softmax(p.psi, -1)[:, None, :])   # (R, n, C)
+            cat = torch.cat(parts, -1).transpose(0, 1).reshape(N, self.H + self.C)
+            log_eps = torch.nn.functional.logsigmoid(p.escape_logit)                       # (R,)
+            log_1m_eps = torch.nn.functional.logsigmoid(-p.escape_logit)
+            r = p.ratio_logit
+            log_rho = torch.nn.functional.logsigmoid(r)
+            log_geo = torch.nn.functional.logsigmoid(-r) - torch.log1p(torch.sigmoid(r))  # log (1-rho)/(1+rho)
+        tile = lambda a: np.tile(a.numpy(), dither.shape[0])                # noqa: E731  (R,) -> (N,)
+        return cat.double().numpy(), tile(log_eps), tile(log_1m_eps), tile(log_rho), tile(log_geo)
+
+    def _norms(self, c):
+        return np.rint(np.einsum("ni,ij,nj->n", c, self.gram, c)).astype(np.int64)
+
+    def _trunc_symbol(self, c, norms):
+        """Symbol of the truncated part (head index or H + class) and the shell rank, for in-support rows."""
+        sym = np.full(len(c), -1, dtype=np.int64)
+        rank = np.zeros(len(c), dtype=np.int64)
+        head = norms < self.t
+        if np.any(head):
+            keys = self.prior._keys(torch.as_tensor(c[head])).numpy()
+            hk = self.prior._keys(torch.as_tensor(self.head_coords)).numpy()
+            order = np.argsort(hk)
+            pos = np.searchsorted(hk[order], keys)
+            sym[head] = order[pos]
+        tail = ~head
+        if np.any(tail):
+            sym[tail] = self.H + self.class_of_norm[norms[tail]]
+            rank[tail] = self.ranker.rank(c[tail])[1]
+        return sym, rank
+
+    def _component_logits(self, c, norms, sym, tabs):
+        """log of (1-eps) p_trunc(a) and eps p_esc(a) per row (in-support rows)."""
+        cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
+        rows = np.arange(len(c))
+        lt = log_1m_eps + cat[rows, sym] - np.where(sym >= self.H, np.log(self.theta[norms].astype(float)), 0.0)
+        le = log_eps + self.n * log_geo + log_rho * np.abs(c).sum(1)
+        return lt, le
+
+    @staticmethod
+    def _esc_freqs(log_rho, log_geo, w):
+        grid = np.abs(np.arange(-w, w + 1))
+        return quantize_pmf(_with_outside(np.exp(log_geo[:, None] + log_rho[:, None] * grid[None, :])))
+
+    # -------------------------------------------------------------- coding
+    def file_params(self, symbols):
+        return {"escape_window": _window(symbols)}
+
+    def push(self, coder, symbols, dither):
+        n_img = len(symbols)
+        c = symbols.reshape(-1, self.n)                                          # (N, nb) block-major per image
+        N = len(c)
+        tabs = self._tables(dither)
+        cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
+        norms = self._norms(c)
+        inside = norms <= self.K
+        bits = np.zeros(N)
+        sym = np.full(N, -1, dtype=np.int64)
+        rank = np.zeros(N, dtype=np.int64)
+        sym[inside], rank[inside] = self._trunc_symbol(c[inside], norms[inside])
+        # 5': bits back, the component of in-support points drawn from the posterior
+        comp = np.ones(N, dtype=np.int64)                                       # 1: escape
+        lt, le = self._component_logits(c[inside], norms[inside], sym[inside],
+                                        tuple(a[inside] for a in tabs))
+        post = quantize_pmf(np.exp(np.stack([lt, le], 1) - np.logaddexp(lt, le)[:, None]))
+        comp[inside] = pop(coder, post)
+        bits[inside] -= coded_bits(post, comp[inside])
+        # 4': escape coefficients and their window
+        esc = comp == 1
+        if np.any(esc):
+            w = self.params["escape_window"]
+            freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
+            flat = (c[esc] + w).reshape(-1)
+            push(coder, flat, freqs)
+            bits[esc] += coded_bits(freqs, flat).reshape(-1, self.n).sum(1)
+        # 3': ranks within the shells
+        trunc = comp == 0
+        shell = trunc & (sym >= self.H)
+        sizes = self.theta[norms[shell]]
+        push_uniform(coder, rank[shell], sizes)
+        bits[shell] += uniform_bits(sizes)
+        # 2': the truncated part's symbol
+        freqs = quantize_pmf(np.exp(cat[trunc]))
+        push(coder, sym[trunc], freqs)
+        bits[trunc] += coded_bits(freqs, sym[trunc])
+        # 1': the component
+        cfreq = quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1)))
+        push(coder, comp, cfreq)
+        bits += coded_bits(cfreq, comp)
+        return bits.reshape(n_img, self.R).sum(1)
+
+    def pop(self, coder, n_img, dither):
+        tabs = self._tables(dither)
+        cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
+        N = n_img * self.R
+        comp = pop(coder, quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1))))          # 1
+        trunc = comp == 0
+        sym = np.full(N, -1, dtype=np.int64)
+        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat[trunc])))                            # 2
+        c = np.zeros((N, self.n), dtype=np.int64)
+        head = trunc & (sym < self.H)
+        c[head] = self.head_coords[sym[head]]
+        shell = trunc & (sym >= self.H)
+        norms_shell = self.class_norms[sym[shell] - self.H]
+        ranks = pop_uniform(coder, self.theta[norms_shell])                                   # 3
+        c[shell] = self.ranker.unrank(norms_shell, ranks)
+        esc = comp == 1
+        if np.any(esc):                                                                       # 4
+            w = self.params["escape_window"]
+            freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
+            c[esc] = (pop(coder, freqs) - w).reshape(-1, self.n)
+        norms = self._norms(c)                                                                # 5: bits back
+        inside = norms <= self.K
+        s_in, _ = self._trunc_symbol(c[inside], norms[inside])
+        lt, le = self._component_logits(c[inside], norms[inside], s_in,
+                                        tuple(a[inside] for a in tabs))
+        post = quantize_pmf(np.exp(np.stack([lt, le], 1) - np.logaddexp(lt, le)[:, None]))
+        push(coder, comp[inside], post)
+        return c.reshape(n_img, self.R * self.n)
+
+
+# ---------------------------------------------------------------------------------------------
+class CategoricalCoder(LatentCoder):
+    """A fixed factorized prior: one categorical per symbol position (``vq``: per codebook; ``concrete``: per bit)."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        with single_thread(), torch.no_grad():
+            if layer.name == "vq":
+                logp = torch.log_softmax(layer.prior_logits.detach().double().cpu(), -1)   # (G, K)
+            else:
+                l64 = layer.prior_logits.detach().double().cpu()                            # (m,)
+                logp = torch.stack([torch.nn.functional.logsigmoid(-l64),
+                                    torch.nn.functional.logsigmoid(l64)], -1)               # (m, 2)
+        self.logp = logp.numpy()
+        self.freqs = quantize_pmf(np.exp(self.logp))
+
+    def ideal_bits(self, symbols, dither):
+        pos = np.arange(symbols.shape[1])
+        return -self.logp[pos[None, :], symbols].sum(1) / _LN2
+
+    def push(self, coder, symbols, dither):
+        freqs = np.tile(self.freqs, (len(symbols), 1))
+        flat = symbols.reshape(-1)
+        push(coder, flat, freqs)
+        return coded_bits(freqs, flat).reshape(len(symbols), -1).sum(1)
+
+    def pop(self, coder, n, dither):
+        return pop(coder, np.tile(self.freqs, (n, 1))).reshape(n, -1)
+
+
+_CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8": ProxyCoder,
+           "vq": CategoricalCoder, "concrete": CategoricalCoder}
+
+
+def coder_for(layer) -> LatentCoder:
+    """The coder of a latent layer; ``TypeError`` for a continuous (``gaussian``) latent.
+
+    The coder works on a CPU copy of a layer that lives on another device: the pmfs are
+    always computed on the CPU.
+    """
+    if not getattr(layer, "discrete", False):
+        raise TypeError(f"the {layer.name!r} latent is continuous: it has no symbols to compress "
+                        f"(discrete latents: {', '.join(_CODERS)})")
+    cls = _CODERS.get(layer.name)
+    if cls is None and hasattr(layer, "prior") and hasattr(layer, "_cell"):
+        cls = ProxyCoder                                           # any other Gaussian-proxy lattice latent
+    if cls is None:
+        raise TypeError(f"no coder for the {layer.name!r} latent (coded: {', '.join(_CODERS)})")
+    if any(t.device.type != "cpu" for t in list(layer.parameters()) + list(layer.buffers())):
+        layer = copy.deepcopy(layer).cpu()
+    return cls(layer)

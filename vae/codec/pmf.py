@@ -1,0 +1,149 @@
+r"""Deterministic integer pmfs and the entropy-coding primitives (on ``constriction``'s ANS coder).
+
+**Quantization rule** (identical on every machine and thread count, given the same float64
+pmf): with :math:`P = 2^{24}` (the ANS coder's precision) and :math:`A` symbols,
+
+.. math::  f_i = \lfloor p_i (P - A) \rfloor + 1, \qquad
+           f_{i^*} \mathrel{+}= P - \textstyle\sum_i f_i, \quad i^* = \text{first argmax of } f,
+
+so every symbol has a frequency :math:`\ge 1` (any symbol stays codable) and the
+frequencies sum to exactly :math:`P`.  The coded probability is :math:`f_i/P`; the coder
+receives these dyadic floats, which it represents exactly.  The float64 pmf itself is
+computed on the CPU (:func:`single_thread`), so thread count and device do not enter.
+
+The coder is a stack (ANS): :func:`push` encodes symbols so that :func:`pop` returns them in
+the same order; the encoder applies the decoder's operations in reverse order.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import constriction
+import numpy as np
+import torch
+
+__all__ = ["PRECISION", "quantize_pmf", "coded_bits", "push", "pop", "push_uniform", "pop_uniform",
+           "uniform_bits", "single_thread", "MAX_UNIFORM"]
+
+PRECISION = 24
+_TOTAL = 1 << PRECISION
+#: Largest alphabet of one uniform symbol; larger ones are split (see :func:`push_uniform`).
+MAX_UNIFORM = 1 << 12
+
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+_UNIFORM = constriction.stream.model.Uniform()
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one thread inside the block (same reduction order for any thread count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def quantize_pmf(p) -> np.ndarray:
+    """Integer frequencies (int64, same shape) summing to ``2**24`` along the last axis, each >= 1.
+
+    ``p``: float64 pmf rows (non-negative, summing to 1 up to round-off).
+
+    >>> quantize_pmf(np.array([0.5, 0.5, 0.0])).tolist()
+    [8388608, 8388607, 1]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 0 or p.shape[-1] < 1:
+        raise ValueError("p must have at least one symbol along its last axis")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("p must be finite and non-negative")
+    A = p.shape[-1]
+    if A > _TOTAL // 2:
+        raise ValueError(f"an alphabet of {A} symbols is too large for precision {PRECISION}")
+    f = np.floor(p * (_TOTAL - A)).astype(np.int64) + 1
+    rest = _TOTAL - f.sum(-1, keepdims=True)
+    top = np.argmax(f, axis=-1)[..., None]
+    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest, -1)
+    return f
+
+
+def coded_bits(freqs, symbols) -> np.ndarray:
+    """Information content ``-log2(f/2^24)`` of each coded symbol: rows of ``freqs`` and ``symbols`` (N,)."""
+    f = np.take_along_axis(np.asarray(freqs), np.asarray(symbols, dtype=np.int64)[:, None], 1)[:, 0]
+    return PRECISION - np.log2(f.astype(np.float64))
+
+
+def _probs(freqs):
+    return np.ascontiguousarray(np.asarray(freqs, dtype=np.float64) / _TOTAL)
+
+
+def push(coder, symbols, freqs) -> None:
+    """Encode ``symbols`` (N,) with the rows of ``freqs`` (N, A) so that :func:`pop` returns them in order."""
+    if len(symbols):
+        coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL, _probs(freqs))
+
+
+def pop(coder, freqs) -> np.ndarray:
+    """Decode one symbol per row of ``freqs`` (N, A): int64 (N,)."""
+    if len(freqs) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return coder.decode(_CATEGORICAL, _probs(freqs)).astype(np.int64)
+
+
+def push_uniform(coder, values, sizes) -> None:
+    r"""Encode ``values`` (N,) uniform over ``[0, sizes)`` (N,), :math:`\log_2` size bits each.
+
+    A size up to :data:`MAX_UNIFORM` (:math:`2^{12}`, where the coder's rounding costs at
+    most :math:`3.5\cdot 10^{-4}` bits) is one uniform symbol.  A larger size :math:`N` is
+    split as :math:`v = 2^{12} h + l`: a flag "is :math:`h` the last block"
+    (probability = the last block's share of :math:`N`), then :math:`h` uniform over the
+    full blocks (recursively), then :math:`l` uniform over its block; the product of the
+    probabilities is exactly :math:`1/N` before quantization.  Sizes of 1 cost nothing.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    big = sizes > MAX_UNIFORM
+    small = ~big & (sizes > 1)
+    if np.any(big):
+        v, n = values[big], sizes[big]
+        n_hi, last, flag_pmf = _big_split(n)
+        hi, lo = np.divmod(v, MAX_UNIFORM)
+        flag = hi == n_hi - 1
+        lo_size = np.where(flag, last, MAX_UNIFORM)
+        push_uniform(coder, lo, lo_size)
+        push_uniform(coder, hi[~flag], n_hi[~flag] - 1)
+        push(coder, flag.astype(np.int64), flag_pmf)
+    if np.any(small):
+        coder.encode_reverse(values[small].astype(np.int32), _UNIFORM, sizes[small].astype(np.int32))
+
+
+def pop_uniform(coder, sizes) -> np.ndarray:
+    """Inverse of :func:`push_uniform` for the same ``sizes``."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    out = np.zeros(len(sizes), dtype=np.int64)
+    big = sizes > MAX_UNIFORM
+    small = ~big & (sizes > 1)
+    if np.any(small):
+        out[small] = coder.decode(_UNIFORM, sizes[small].astype(np.int32))
+    if np.any(big):
+        n = sizes[big]
+        n_hi, last, flag_pmf = _big_split(n)
+        flag = pop(coder, flag_pmf).astype(bool)
+        hi = n_hi - 1
+        hi[~flag] = pop_uniform(coder, n_hi[~flag] - 1)
+        lo = pop_uniform(coder, np.where(flag, last, MAX_UNIFORM))
+        out[big] = hi * MAX_UNIFORM + lo
+    return out
+
+
+def _big_split(n):
+    n_hi = -(-n // MAX_UNIFORM)
+    last = n - (n_hi - 1) * MAX_UNIFORM
+    share = last / n
+    return n_hi, last, quantize_pmf(np.stack([1.0 - share, share], -1))
+
+
+def uniform_bits(sizes) -> np.ndarray:
+    """Ideal bits of uniform symbols of these sizes, :math:`\\log_2` size."""
+    return np.log2(np.asarray(sizes, dtype=np.float64))

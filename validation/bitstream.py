@@ -1,0 +1,201 @@
+r"""The paper's premise as a checked claim: the bits of a real file match the representation cost.
+
+    python -m validation.bitstream RUN_DIR [--split test] [--images N] [--seed 0] [--chunk 500]
+        [--control-run OTHER_RUN] [--checkpoint best|last] [--data-dir DIR] [--json]
+
+Sec. 1: a lattice representation is "an explicit discrete representation for x whose average
+representation cost, in bits, matches that of the ELBO's representation cost"; Sec. 3.6.3
+makes the dither shared randomness.  The run's images are compressed to a real file
+(:mod:`vae.codec`, ANS via ``constriction``, dithers regenerated from the header's seed) and
+decompressed.
+
+**Checks** (the claim):
+
+* *round trip*: the decompressed symbols equal the encoder's for every image (exact);
+* *file length*: the ANS payload of the whole split is at most the model's code length (10)
+  summed over the images plus 0.5 % plus 64 bits (the coder's state flush, the 32-bit
+  sentinel and the 24-bit quantization of the pmfs; the issue's target).  The header (a few
+  hundred bytes: hashes, seed, shapes) is per file and reported beside it;
+* *paired per image*: the coded length of each image (the information content of its symbols
+  under the quantized pmfs actually coded) minus its code length (10) in bits: mean, SE and
+  count; rule: |mean| <= 0.5 % of the mean code length + 64 bits / n.
+
+**Negative controls** (each must be refuted):
+
+* *another dither seed* (lattice latents; ``vq`` and ``concrete`` have no dither): decoding the
+  payload with dithers from seed + 1 reproduces the encoder's symbols (it must not: the dither
+  is the shared randomness);
+* *mismatched prior*: coding the same symbols under another prior -- ``--control-run``'s
+  (same latent and hidden size) or, by default, the untrained prior of the same latent
+  (``z2``/``a2``/``e8``: the prior re-initialized from ``--seed``; ``z-laplace``: a 4x wider
+  Laplace, alpha/4; ``vq``/``concrete``: the uniform prior) -- is within the same file-length
+  rule (it must not: a prior the model was not trained with costs measurably more bits).
+
+Exit 0: every check passes and every control is refuted; 1: a check fails or a control is
+not refuted; 2: bad usage (missing run, a continuous latent, ``--images 0``).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import sys
+
+import numpy as np
+
+from lattices.cli import ArgumentParser, cli_main
+import torch
+
+from validation._report import Check, emit, make_report, usage_error
+
+__all__ = ["build_parser", "main", "run", "mismatched_model", "OVERHEAD_FRACTION", "OVERHEAD_BITS"]
+
+#: The stated overhead of the coder: a fraction of the code length plus bits per file.
+OVERHEAD_FRACTION = 0.005
+OVERHEAD_BITS = 64
+
+
+def mismatched_model(model, seed: int = 0):
+    """A copy of ``model`` whose latent prior is not the trained one (see the module notes)."""
+    other = copy.deepcopy(model)
+    layer = other.latent
+    if layer.name in ("vq", "concrete"):
+        with torch.no_grad():
+            layer.prior_logits.zero_()
+    elif layer.name == "z-laplace":
+        layer.alpha = layer.alpha / 4
+    elif hasattr(layer, "prior"):
+        from theory.lattice_prior import LatticePrior
+
+        p = layer.prior
+        torch.manual_seed(seed)
+        u_hidden = p.w1.shape[-1] if p.has_mlp else 32
+        layer.prior = LatticePrior(p.lattice, p.max_norm, p.threshold_t, u_hidden=u_hidden,
+                                   dtype=p.psi.dtype, n_blocks=p.n_blocks, escape=p.escape)
+    else:
+        raise ValueError(f"no mismatched prior defined for the {layer.name!r} latent")
+    return other
+
+
+def _file_rule(bits, ideal):
+    return bits <= ideal * (1 + OVERHEAD_FRACTION) + OVERHEAD_BITS
+
+
+def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 0, chunk: int = 500,
+        control_run=None, which: str = "best", data_dir=None, progress: bool = False) -> dict:
+    """The report dict (``validation._report`` contract) for one run directory."""
+    from vae.codec.api import compress_with_stats, decode_payload, decompress, measure
+    from vae.codec.cli import load_model, select
+    from vae.codec.container import unpack
+    from vae.codec.latent_coders import CodecError, coder_for
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
+    if chunk < 1:
+        raise ValueError(f"--chunk must be a positive integer, got {chunk}")
+    model, config = load_model(run_dir, which)
+    coder_for(model.latent)                                         # continuous latent: TypeError
+    control = None
+    if control_run is not None:
+        control, control_config = load_model(control_run, which)
+        if (control_config.model["latent"], control_config.model["hidden"]) != \
+                (config.model["latent"], config.model["hidden"]):
+            raise ValueError(f"--control-run {control_run} has latent/hidden "
+                             f"{control_config.model['latent']}/{control_config.model['hidden']}, the run "
+                             f"{config.model['latent']}/{config.model['hidden']}: they must agree")
+    x, idx = select(config, split, images, None, seed, data_dir)
+    n = len(idx)
+    data, stats = compress_with_stats(model, x, seed, chunk=chunk, progress=progress)
+    header, payload = unpack(data)
+    decoded = decompress(model, data, progress=progress)
+    enc = measure(model, x, seed, chunk=chunk)
+    ideal, coded = stats["ideal_bits"], stats["coded_bits"]
+    same = np.all(decoded["symbols"] == enc["symbols"], axis=1)
+    checks = [Check("round trip: decoded symbols equal the encoder's (fraction of images)",
+                    float(same.mean()), 1.0, 0.0, n, "exact equality", bool(same.all()))]
+    total_ideal, payload_bits = float(ideal.sum()), float(stats["payload_bits"])
+    checks.append(Check("file: ANS payload bits vs summed code length (10)", payload_bits, total_ideal, 0.0, n,
+                        f"payload <= code length x {1 + OVERHEAD_FRACTION} + {OVERHEAD_BITS} bits",
+                        bool(_file_rule(payload_bits, total_ideal)),
+                        {"file_bytes": len(data), "header_bytes": len(data) - 4 * len(payload) - 16 - 10,
+                         "overhead_percent": 100 * (payload_bits - total_ideal) / total_ideal}))
+    diff = coded - ideal
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    bound = OVERHEAD_FRACTION * float(ideal.mean()) + OVERHEAD_BITS / n
+    checks.append(Check("per image: coded bits vs code length (10), paired", float(coded.mean()),
+                        float(ideal.mean()), se, n, f"|mean difference| <= {OVERHEAD_FRACTION:.1%} of the mean "
+                        f"code length + {OVERHEAD_BITS} bits / n = {bound:.4g} bits",
+                        bool(abs(float(diff.mean())) <= bound),
+                        {"mean_difference": float(diff.mean()), "code_length_se": float(ideal.std(ddof=1) / math.sqrt(n))
+                         if n > 1 else 0.0}))
+    # negative control 1: another dither seed (latents with a dither only)
+    controls = []
+    has_dither = coder_for(model.latent).dither(1, seed) is not None
+    if has_dither:
+        try:
+            wrong = decode_payload(model, payload, n, seed + 1, chunk, header["coder_params"])
+            reproduced = np.all(wrong == enc["symbols"], axis=1)
+            detail = {"outcome": "decoded without error"}
+        except (CodecError, ValueError) as exc:
+            reproduced = np.zeros(n, dtype=bool)
+            detail = {"outcome": f"decoder failed loudly: {exc}"}
+        controls.append(Check(f"another dither seed ({seed + 1}) reproduces the symbols (fraction of images)",
+                              float(reproduced.mean()), 1.0, 0.0, n, "exact equality", bool(reproduced.all()),
+                              detail))
+    # negative control 2: a mismatched prior
+    other = control if control is not None else mismatched_model(model, seed)
+    mis = measure(model, x, seed, chunk=chunk, coding_model=other)
+    controls.append(Check("mismatched prior (" + (f"run {control_run}" if control is not None else "untrained")
+                          + "): payload bits vs the model's code length (10)", float(mis["payload_bits"]),
+                          total_ideal, 0.0, n,
+                          f"payload <= code length x {1 + OVERHEAD_FRACTION} + {OVERHEAD_BITS} bits",
+                          bool(_file_rule(mis["payload_bits"], total_ideal)),
+                          {"extra_bits_per_image": (mis["payload_bits"] - payload_bits) / n,
+                           "coded_bits_per_image": float(mis["coded_bits"].mean()),
+                           "model_coded_bits_per_image": float(coded.mean())}))
+    return make_report(
+        "Sec. 1 / Sec. 3.6.3: the representation is a real bitstream",
+        "The actual length of the compressed file equals the model's code length (10) up to the "
+        "coder's overhead, the decoder reproduces the symbols from the shared dither seed, and another "
+        "seed or prior does not.",
+        checks, controls, run_dir=str(run_dir), latent=config.model["latent"], hidden=config.model["hidden"],
+        dataset=config.dataset, split=split, images=n, seed=seed,
+        seed_control="applied" if has_dither else "not applicable: the latent has no dither (vq, concrete)",
+        bits_per_image={"file": 8 * len(data) / n, "payload": payload_bits / n, "code_length": total_ideal / n})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="python -m validation.bitstream", description=__doc__.split("\n\n")[1])
+    p.add_argument("run_dir", help="run directory of python -m vae.train (a discrete latent)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--images", type=int, default=None, help="the first N images (default: the whole split)")
+    p.add_argument("--seed", type=int, default=0, help="dither seed")
+    p.add_argument("--chunk", type=int, default=500, help="images per coding chunk")
+    p.add_argument("--control-run", default=None, help="another run whose prior is the mismatched control")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--progress", action="store_true", help="progress bars while coding")
+    return p
+
+
+@cli_main("python -m validation.bitstream")
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
+        return int(exc.code or 0)
+    if args.images is not None and args.images < 1:
+        return usage_error(f"--images must be a positive integer, got {args.images}")
+    try:
+        report = run(args.run_dir, split=args.split, images=args.images, seed=args.seed, chunk=args.chunk,
+                     control_run=args.control_run, which=args.checkpoint, data_dir=args.data_dir,
+                     progress=args.progress)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        return usage_error(str(exc))
+    return emit(report, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
