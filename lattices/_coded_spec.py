@@ -29,12 +29,15 @@ WHICH = {"bw16": 0, "leech": 1}
 class ExactConstants:
     """Exact facts at unit (textbook) scale, with their source."""
 
+    scale0: float  # canonical -> textbook scale (1/sqrt(2), 1/sqrt(8))
+    det: Fraction  # determinant of the Gram matrix
     min_norm2: Fraction
     kissing_number: int
     covering_radius2: Fraction
     deep_hole: tuple  # canonical coordinates (multiply by scale0)
     theta: Callable  # theta(max_norm) -> list of int, textbook norms
     source: str
+    nsm_published: float  # SPLAG Table 2.3 (the NSM has no known closed form)
 
 
 @dataclass(eq=False)
@@ -79,6 +82,25 @@ class CodedSpec:
                          self.relevant, self.name, self.canonical_pinv)
 
     # ------------------------------------------------------------ exact facts
+    @property
+    def norm_factor(self) -> Fraction:
+        """Squared norms of this block at unit scale over the textbook ones (1 unless rebased
+        with a scaling; then the float ratio as a close rational)."""
+        r = (self.scale0 / self.constants.scale0) ** 2
+        return Fraction(1) if abs(r - 1.0) < 1e-14 else Fraction(r).limit_denominator(10**12)
+
+    def theta_exact(self, max_norm):
+        """Theta coefficients at unit scale (``None`` if the norms are not integral)."""
+        f = self.norm_factor
+        if f.denominator != 1:
+            return None
+        k = f.numerator
+        base = self.constants.theta(max_norm // k)
+        out = [0] * (max_norm + 1)
+        for n, c in enumerate(base):
+            out[k * n] = c
+        return out
+
     def known_relevant_coefficients(self):
         """Voronoi-relevant vectors as coefficient vectors, where they are materialized."""
         if self.relevant is None:

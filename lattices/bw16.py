@@ -36,8 +36,9 @@ from .modular import bw16_theta
 
 SCALE0 = 1.0 / np.sqrt(2.0)
 
-#: A deep hole of sqrt(2) BW16 at squared distance 6 (= 2 R^2, R^2 = 3).
-DEEP_HOLE_CANONICAL = (1.0,) * 6 + (0.0,) * 10
+#: A deep hole of sqrt(2) BW16 at squared distance 6 (= 2 R^2, R^2 = 3), found by a
+#: search over small integer points and checked against the generic decoder (tests).
+DEEP_HOLE_CANONICAL = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0, -1.0, 0.0)
 
 
 def canonical_basis() -> np.ndarray:
@@ -58,9 +59,10 @@ def _relevant(spec):
 def _bw16():
     S = canonical_basis()
     constants = ExactConstants(
-        min_norm2=Fraction(4), kissing_number=4320, covering_radius2=Fraction(3),
+        scale0=SCALE0, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320, covering_radius2=Fraction(3),
         deep_hole=DEEP_HOLE_CANONICAL, theta=bw16_theta,
-        source="SPLAG ch. 4 Sec. 10 (theta series, kissing number), ch. 6 (covering radius)")
+        source="SPLAG ch. 4 Sec. 10 (theta series, kissing number), ch. 6 (covering radius)",
+        nsm_published=0.068297)
     spec = CodedSpec("bw16", S, SCALE0 * S, None, SCALE0, np.zeros(16), constants, name="bw16")
     spec.relevant = lambda: _relevant(spec)
     return make_lattice("bw16", spec)
