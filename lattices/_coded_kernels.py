@@ -75,10 +75,13 @@ def _coordinate_tables(y, n, v, e, p, dl):
 
 
 @njit(cache=True, inline="always")
-def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi):
-    """Cost, D-parity, cheapest move and its row of all 16 patterns of each column."""
+def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi, even_only):
+    """Cost, D-parity, cheapest move and its row of the 4-bit patterns of each column
+    (all 16 for the Golay code; BW16 needs the 8 of even weight, see RM_COLUMN)."""
     for j in range(ncols):
         for m in range(16):
+            if even_only and ((m ^ (m >> 1) ^ (m >> 2) ^ (m >> 3)) & 1):
+                continue
             c = 0.0
             par = 0
             best = np.inf
@@ -134,14 +137,14 @@ def _write_column(j, m, k, y, v, pp, pdi, z):
 
 
 @njit(cache=True)
-def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog):
+def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa, mog):
     """The closest point z of H24 = U_{c in G24} (c + 2 D24) to y; returns |y - z|^2.
 
     Scratch: v, e, dl float (24, 2); p int (24, 2); pc, pd float (6, 16);
-    pp, pdi int (6, 16); col float (6, 4, 4); pair float (3, 16, 4).
+    pp, pdi int (6, 16); col float (6, 4, 4); pair float (3, 16, 4); pairs float (3, 4).
     """
     _coordinate_tables(y, 24, v, e, p, dl)
-    _column_patterns(6, e, p, dl, pc, pp, pd, pdi)
+    _column_patterns(6, e, p, dl, pc, pp, pd, pdi, False)
     best = np.inf
     best_pi = 0
     best_w = 0
@@ -178,7 +181,6 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog)
     for j in range(6):
         for st in range(4):
             col[j, 0, st] = _state_cost(j, mog[hexa[best_w, j], pi, st >> 1], st, pc, pp, pd)
-    pairs = np.empty((3, 4))
     for q in range(3):
         for u in range(4):
             pairs[q, u] = _pair_split(col[2 * q, 0], col[2 * q + 1, 0], u)[1]
@@ -193,12 +195,12 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog)
                 acc = t
                 bu = u
                 bw = w
-    states = (bu, bw, target ^ bu ^ bw)
     for q in range(3):
-        sa = _pair_split(col[2 * q, 0], col[2 * q + 1, 0], states[q])[0]
+        sq = bu if q == 0 else (bw if q == 1 else target ^ bu ^ bw)
+        sa = _pair_split(col[2 * q, 0], col[2 * q + 1, 0], sq)[0]
         for jj in range(2):
             j = 2 * q + jj
-            st = sa if jj == 0 else states[q] ^ sa
+            st = sa if jj == 0 else sq ^ sa
             m = mog[hexa[best_w, j], pi, st >> 1]
             _write_column(j, m, st & 1, y, v, pp, pdi, z)
     d = 0.0
@@ -209,14 +211,14 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog)
 
 
 @njit(cache=True)
-def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, rmcol):
+def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, rmcol):
     """The closest point z of U_{c in RM(1,4)} (c + 2 D16) (= sqrt(2) BW16) to y.
 
-    Scratch as :func:`half_leech_closest` with 4 columns; returns |y - z|^2.
+    Scratch as :func:`half_leech_closest` with 4 columns, col float (4, 4);
+    returns |y - z|^2.
     """
     _coordinate_tables(y, 16, v, e, p, dl)
-    _column_patterns(4, e, p, dl, pc, pp, pd, pdi)
-    col = np.empty((4, 4))
+    _column_patterns(4, e, p, dl, pc, pp, pd, pdi, True)
     best = np.inf
     best_L = 0
     for L in range(4):
@@ -253,13 +255,14 @@ def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, rmcol):
 
 
 @njit(cache=True, inline="always")
-def _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog):
+def _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa,
+                   mog):
     """sqrt(8) Leech = 2 H24 u (2 H24 + glue): decode (y - g) / 2 in H24 for both."""
     best_d = np.inf
     for g in range(2):
         for i in range(24):
             t[i] = (y[i] - g * glue[i]) * 0.5
-        half_leech_closest(t, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, hexa, mog)
+        half_leech_closest(t, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa, mog)
         d = 0.0
         for i in range(24):
             z[i] = 2.0 * z[i] + g * glue[i]
@@ -304,7 +307,9 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
         pp = np.empty((nc, 16), np.int64)
         pdi = np.empty((nc, 16), np.int64)
         col = np.empty((6, 4, 4))
+        col16 = np.empty((4, 4))
         pair = np.empty((3, 16, 4))
+        pairs = np.empty((3, 4))
         lo = c * CHUNK
         hi = min(N, lo + CHUNK)
         bad[c] = 0
@@ -330,10 +335,10 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
                     for q in range(m):
                         y[q] = x[pt, j, q] * inv
                 if which == 0:
-                    bw16_closest(y, best, v, e, p, dl, pc, pp, pd, pdi, rmcol)
+                    bw16_closest(y, best, v, e, p, dl, pc, pp, pd, pdi, col16, rmcol)
                 else:
                     _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, pdi, col,
-                                   pair, hexa, mog)
+                                   pair, pairs, hexa, mog)
                 if use_T:
                     for i in range(m):
                         acc = 0.0
