@@ -3,7 +3,9 @@
 For each lattice, on ``--points`` random points (default 10^6), numpy and torch
 inputs, float32 and float64: points per second of ``nearest``, the ratio to a
 plain copy of the same array (the memory-bandwidth ceiling) and the ratio to
-the exact generic decoder (LLL + Schnorr–Euchner) on the same lattice.  Each
+the exact generic decoder (LLL + Schnorr–Euchner) on the same lattice; for
+``bw16`` and ``leech`` also the ratio to a brute-force search over all cosets of
+their code construction (32, resp. 2 x 4096; :mod:`benchmarks.coset_baseline`).  Each
 figure is the best of ``--repeats`` timings (the median is reported beside it:
 a shared 2-core machine has occasional slow windows).  The
 torch rows on the CPU use the fused kernel through a zero-copy view; the
@@ -28,7 +30,10 @@ import numpy as np
 from ._common import lattice_from_name, parse_lattice_list
 
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
-                    "a2^16", "e8^4"]
+                    "a2^16", "e8^4", "bw16", "leech"]
+
+#: Points timed for the brute-force coset baseline (it is slow: about 10^2-10^3 points/s).
+COSET_POINTS = 300
 
 
 def _times(fn, repeats):
@@ -60,6 +65,13 @@ def measure(name, n_points, repeats, generic_points, seed, eager_points):
     xg = x64[:generic_points].copy()
     gen.nearest(xg[:8])
     t_gen = _best_time(lambda: gen.nearest(xg), max(1, repeats // 2)) / generic_points
+    t_brute = None
+    if name in ("bw16", "leech"):
+        from .coset_baseline import CosetBruteForce
+
+        brute = CosetBruteForce(name)
+        xb = x64[:COSET_POINTS]
+        t_brute = _best_time(lambda: brute.nearest(xb), 1) / len(xb)
     for dtype in (np.float32, np.float64):
         x = x64.astype(dtype)
         lat.nearest(x[:8])  # compile / warm up
@@ -85,6 +97,8 @@ def measure(name, n_points, repeats, generic_points, seed, eager_points):
                 "ratio_to_copy": tc / t,
                 "generic_points_per_s": 1.0 / t_gen,
                 "speedup_vs_generic": t_gen / t,
+                "coset_brute_force_points_per_s": None if t_brute is None else 1.0 / t_brute,
+                "speedup_vs_coset_brute_force": None if t_brute is None else t_brute / t,
             })
     return rows
 
@@ -140,14 +154,17 @@ def main(argv=None):
     print(f"# nearest-point throughput ({args.points} points, best of {args.repeats}; "
           f"{env['cpu_count']} cores, numba {env['numba']}, torch {env['torch']})\n")
     print("| lattice | dim | backend | dtype | M points/s (best) | median | x copy | copy M/s "
-          "| generic M/s | x generic |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| generic M/s | x generic | x coset brute force |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | "
               f"{r['points_per_s'] / 1e6:.2f} | {r['median_points_per_s'] / 1e6:.2f} | "
               f"{r['ratio_to_copy']:.3f} | "
               f"{r['copy_points_per_s'] / 1e6:.1f} | {r['generic_points_per_s'] / 1e6:.3f} | "
-              f"{r['speedup_vs_generic']:.0f} |")
+              f"{r['speedup_vs_generic']:.0f} | "
+              + ("-" if r["speedup_vs_coset_brute_force"] is None
+                 else f"{r['speedup_vs_coset_brute_force']:.0f} "
+                      f"({r['coset_brute_force_points_per_s']:.0f}/s)") + " |")
     return 0
 
 
