@@ -158,9 +158,9 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | "
-              f"{r['points_per_s'] / 1e6:.2f} | {r['median_points_per_s'] / 1e6:.2f} | "
+              f"{r['points_per_s'] / 1e6:.3g} | {r['median_points_per_s'] / 1e6:.3g} | "
               f"{r['ratio_to_copy']:.3f} | "
-              f"{r['copy_points_per_s'] / 1e6:.1f} | {r['generic_points_per_s'] / 1e6:.3f} | "
+              f"{r['copy_points_per_s'] / 1e6:.1f} | {r['generic_points_per_s'] / 1e6:.3g} | "
               f"{r['speedup_vs_generic']:.0f} | "
               + ("-" if r["speedup_vs_coset_brute_force"] is None
                  else f"{r['speedup_vs_coset_brute_force']:.0f} "
