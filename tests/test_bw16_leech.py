@@ -279,3 +279,16 @@ def test_dither_sample_cell_is_in_the_cell():
         # mean 0 (the cell is centrally symmetric): |mean| within 5 standard errors
         se = u.std(0) / np.sqrt(len(u))
         assert (np.abs(u.mean(0)) < 5 * se).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on the CI machine)")
+def test_cuda_tensors_stay_on_device_and_agree():
+    for name in ("bw16", "leech"):
+        lat = lattices.get(name)
+        x = torch.from_numpy(np.random.default_rng(5).normal(size=(2000, lat.dim)))
+        c = lat.nearest(x.cuda())
+        assert c.device.type == "cuda" and c.dtype == torch.float64
+        ref = lat.nearest(x)
+        d_gpu = ((x - c.cpu()) ** 2).sum(-1)
+        d_cpu = ((x - ref) ** 2).sum(-1)
+        torch.testing.assert_close(d_gpu, d_cpu, rtol=1e-9, atol=1e-12)
