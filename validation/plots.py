@@ -314,7 +314,8 @@ def nll_vs_nsm_data(runs) -> dict:
                        "ours": rank_agreement(g, {p["latent"]: p["best_nll"] for p in points}),
                        "ours_mean": rank_agreement(g, {p["latent"]: p["mean_nll"] for p in points}),
                        "paper": rank_agreement(g, {p["latent"]: p["paper_nll"] for p in points})})
-    return {"k": 1, "nsm": nsm, "nsm_source": "theory.scaling.nsm_value: nsm_exact(), or SPLAG Table 2.3 for bw16 and leech",
+    return {"k": 1, "nsm": nsm,
+            "nsm_source": "theory.scaling.nsm_value: nsm_exact(), or SPLAG Table 2.3 for bw16/leech",
             "excluded": EXCLUDED, "groups": groups,
             "claim": "lower normalized second moment G -> lower test NLL (Sec. 1, Appendix 6.2, "
                      "Sec. 7.1)"}
