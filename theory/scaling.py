@@ -41,9 +41,9 @@ __all__ = ["nsm_value", "matched_log_delta", "matched_delta", "matched_log_delta
 def nsm_value(lattice) -> float:
     """G(Lambda) as a float: exact (:meth:`lattices.Lattice.nsm_exact`) where available, else,
     for BW16 and Leech (no closed form), the published value of SPLAG Table 2.3 (0.068297,
-    0.065771; this toolkit's Monte Carlo estimates agree, docs/lattice-tables.md).
-
-    Eq. (8) then sets Delta with a relative error of G of at most ~1e-5 / 2.
+    0.065771).  This toolkit's Monte Carlo estimates are 0.0682943(29) and 0.0657510(20)
+    (docs/lattice-tables.md): Leech's printed value is ~3e-4 too high (relative), which moves
+    Delta of eq. (8) by ~1.5e-4 (relative), far below anything training resolves.
     """
     try:
         return float(lattice.nsm_exact())
