@@ -77,15 +77,27 @@ def _coordinate_tables(y, n, v, e, p, dl):
 @njit(cache=True, inline="always")
 def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi, even_only):
     """Cost, D-parity, cheapest move and its row of the 4-bit patterns of each column
-    (all 16 for the Golay code; BW16 needs the 8 of even weight, see RM_COLUMN)."""
+    (all 16 for the Golay code; BW16 needs the 8 of even weight, see RM_COLUMN).
+
+    Patterns come in complementary pairs (m, 15 - m): the cost and parity of 15 - m follow
+    from those of m and the column totals; only the cheapest move is recomputed.
+    """
     for j in range(ncols):
-        for m in range(16):
-            if even_only and ((m ^ (m >> 1) ^ (m >> 2) ^ (m >> 3)) & 1):
+        tot = 0.0
+        ptot = 0
+        for r in range(4):
+            i = 4 * j + r
+            tot += e[i, 0] + e[i, 1]
+            ptot ^= p[i, 0] ^ p[i, 1]
+        for m in range(8):
+            if even_only and ((m ^ (m >> 1) ^ (m >> 2)) & 1):
                 continue
             c = 0.0
             par = 0
             best = np.inf
             arg = 0
+            best_c = np.inf
+            arg_c = 0
             for r in range(4):
                 b = (m >> r) & 1
                 i = 4 * j + r
@@ -94,10 +106,18 @@ def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi, even_only):
                 if dl[i, b] < best:
                     best = dl[i, b]
                     arg = r
+                if dl[i, 1 - b] < best_c:
+                    best_c = dl[i, 1 - b]
+                    arg_c = r
+            mc = 15 - m
             pc[j, m] = c
             pp[j, m] = par
             pd[j, m] = best
             pdi[j, m] = arg
+            pc[j, mc] = tot - c
+            pp[j, mc] = ptot ^ par
+            pd[j, mc] = best_c
+            pdi[j, mc] = arg_c
 
 
 @njit(cache=True, inline="always")
