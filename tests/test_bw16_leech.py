@@ -292,3 +292,17 @@ def test_cuda_tensors_stay_on_device_and_agree():
         d_gpu = ((x - c.cpu()) ** 2).sum(-1)
         d_cpu = ((x - ref) ** 2).sum(-1)
         torch.testing.assert_close(d_gpu, d_cpu, rtol=1e-9, atol=1e-12)
+
+
+def test_coset_brute_force_baseline_agrees():
+    """The benchmark's baseline (all 32 / 2 x 4096 cosets) is exact: same distances."""
+    from benchmarks.coset_baseline import CosetBruteForce
+
+    for name in ("bw16", "leech"):
+        lat = lattices.get(name)
+        x = np.random.default_rng(8).normal(size=(15, lat.dim))
+        d_fast = _sqdist(x, lat.nearest(x))
+        d_brute = _sqdist(x, CosetBruteForce(name).nearest(x))
+        np.testing.assert_allclose(d_fast, d_brute, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="valid: 'bw16', 'leech'"):
+        CosetBruteForce("e8")
