@@ -75,7 +75,7 @@ def _coordinate_tables(y, n, v, e, p, dl):
 
 
 @njit(cache=True, inline="always")
-def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi, even_only):
+def _column_patterns(ncols, e, p, dl, pc, pp, pd, even_only):
     """Cost, D-parity, cheapest move and its row of the 4-bit patterns of each column
     (all 16 for the Golay code; BW16 needs the 8 of even weight, see RM_COLUMN).
 
@@ -95,38 +95,27 @@ def _column_patterns(ncols, e, p, dl, pc, pp, pd, pdi, even_only):
             c = 0.0
             par = 0
             best = np.inf
-            arg = 0
             best_c = np.inf
-            arg_c = 0
-            for r in range(4):
+            for r in range(4):  # branch-free: the row of the move is found when it is made
                 b = (m >> r) & 1
                 i = 4 * j + r
                 c += e[i, b]
                 par ^= p[i, b]
-                if dl[i, b] < best:
-                    best = dl[i, b]
-                    arg = r
-                if dl[i, 1 - b] < best_c:
-                    best_c = dl[i, 1 - b]
-                    arg_c = r
+                best = min(best, dl[i, b])
+                best_c = min(best_c, dl[i, 1 - b])
             mc = 15 - m
             pc[j, m] = c
             pp[j, m] = par
             pd[j, m] = best
-            pdi[j, m] = arg
             pc[j, mc] = tot - c
             pp[j, mc] = ptot ^ par
             pd[j, mc] = best_c
-            pdi[j, mc] = arg_c
 
 
 @njit(cache=True, inline="always")
 def _state_cost(j, m, state, pc, pp, pd):
     """Cost of column j with pattern m in D-parity ``state & 1``."""
-    k = state & 1
-    if k == pp[j, m]:
-        return pc[j, m]
-    return pc[j, m] + pd[j, m]
+    return pc[j, m] + ((state & 1) ^ pp[j, m]) * pd[j, m]  # branch-free
 
 
 @njit(cache=True, inline="always")
@@ -143,13 +132,19 @@ def _pair_split(ca, cb, u):
 
 
 @njit(cache=True, inline="always")
-def _write_column(j, m, k, y, v, pp, pdi, z):
-    """Write column j: pattern m, moving one coordinate when D-parity k is not natural."""
+def _write_column(j, m, k, y, v, pp, dl, z):
+    """Write column j: pattern m, moving one coordinate when D-parity k is not natural
+    (the first row of the column with the cheapest move)."""
     for r in range(4):
         i = 4 * j + r
         z[i] = v[i, (m >> r) & 1]
     if k != pp[j, m]:
-        i = 4 * j + pdi[j, m]
+        i = 4 * j
+        best = dl[i, m & 1]
+        for r in range(1, 4):
+            if dl[4 * j + r, (m >> r) & 1] < best:
+                best = dl[4 * j + r, (m >> r) & 1]
+                i = 4 * j + r
         if y[i] >= z[i]:
             z[i] += 2.0
         else:
@@ -157,14 +152,14 @@ def _write_column(j, m, k, y, v, pp, pdi, z):
 
 
 @njit(cache=True)
-def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa, mog):
+def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, col, pair, pairs, hexa, mog):
     """The closest point z of H24 = U_{c in G24} (c + 2 D24) to y; returns |y - z|^2.
 
     Scratch: v, e, dl float (24, 2); p int (24, 2); pc, pd float (6, 16);
-    pp, pdi int (6, 16); col float (6, 4, 4); pair float (3, 16, 4); pairs float (3, 4).
+    pp int (6, 16); col float (6, 4, 4); pair float (3, 16, 4); pairs float (3, 4).
     """
     _coordinate_tables(y, 24, v, e, p, dl)
-    _column_patterns(6, e, p, dl, pc, pp, pd, pdi, False)
+    _column_patterns(6, e, p, dl, pc, pp, pd, False)
     best = np.inf
     best_pi = 0
     best_w = 0
@@ -178,24 +173,23 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hex
                 for b in range(4):
                     for u in range(4):
                         acc = np.inf
-                        for w in range(4):
-                            t = col[2 * q, a, w] + col[2 * q + 1, b, u ^ w]
-                            if t < acc:
-                                acc = t
+                        for w in range(4):  # branch-free min (unpredictable comparisons)
+                            acc = min(acc, col[2 * q, a, w] + col[2 * q + 1, b, u ^ w])
                         pair[q, 4 * a + b, u] = acc
         target = 2 * pi
         for h in range(hexa.shape[0]):
             i01 = 4 * hexa[h, 0] + hexa[h, 1]
             i23 = 4 * hexa[h, 2] + hexa[h, 3]
             i45 = 4 * hexa[h, 4] + hexa[h, 5]
-            for u in range(4):
+            t = np.inf
+            for u in range(4):  # branch-free min over the 16 state splits of the word
                 pu = pair[0, i01, u]
                 for w in range(4):
-                    t = pu + pair[1, i23, w] + pair[2, i45, target ^ u ^ w]
-                    if t < best:
-                        best = t
-                        best_pi = pi
-                        best_w = h
+                    t = min(t, pu + pair[1, i23, w] + pair[2, i45, target ^ u ^ w])
+            if t < best:
+                best = t
+                best_pi = pi
+                best_w = h
     # reconstruct the winner: states of the three pairs, then of each column
     pi = best_pi
     for j in range(6):
@@ -222,7 +216,7 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hex
             j = 2 * q + jj
             st = sa if jj == 0 else sq ^ sa
             m = mog[hexa[best_w, j], pi, st >> 1]
-            _write_column(j, m, st & 1, y, v, pp, pdi, z)
+            _write_column(j, m, st & 1, y, v, pp, dl, z)
     d = 0.0
     for i in range(24):
         t = y[i] - z[i]
@@ -230,43 +224,71 @@ def half_leech_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hex
     return d
 
 
+@njit(cache=True, inline="always")
+def _bw16_columns(L, pc, pp, pd, col, rmcol):
+    """State costs col[j, 2 e + k] of the 4 columns for the linear part L (branch-free)."""
+    for j in range(4):
+        for st in range(4):
+            m = rmcol[L, st >> 1]
+            col[j, st] = pc[j, m] + ((st & 1) ^ pp[j, m]) * pd[j, m]
+
+
+@njit(cache=True, inline="always")
+def _bw16_pair_value(col, a, u):
+    """min over w of col[a, w] + col[a + 1, u ^ w] (branch-free)."""
+    return min(min(col[a, 0] + col[a + 1, u], col[a, 1] + col[a + 1, u ^ 1]),
+               min(col[a, 2] + col[a + 1, u ^ 2], col[a, 3] + col[a + 1, u ^ 3]))
+
+
+@njit(cache=True, inline="always")
+def _bw16_pair(col, a, u):
+    """min over w of col[a, w] + col[a + 1, u ^ w], and the first w attaining it."""
+    best = np.inf
+    arg = 0
+    for w in range(4):
+        t = col[a, w] + col[a + 1, u ^ w]
+        if t < best:
+            best = t
+            arg = w
+    return best, arg
+
+
 @njit(cache=True)
-def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, rmcol):
+def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, col, rmcol):
     """The closest point z of U_{c in RM(1,4)} (c + 2 D16) (= sqrt(2) BW16) to y.
 
     Scratch as :func:`half_leech_closest` with 4 columns, col float (4, 4);
-    returns |y - z|^2.
+    returns |y - z|^2.  (Plain indexing throughout: array views in the inner
+    loop cost more than the arithmetic.)
     """
     _coordinate_tables(y, 16, v, e, p, dl)
-    _column_patterns(4, e, p, dl, pc, pp, pd, pdi, True)
+    _column_patterns(4, e, p, dl, pc, pp, pd, True)
     best = np.inf
     best_L = 0
     for L in range(4):
-        for j in range(4):
-            for st in range(4):
-                col[j, st] = _state_cost(j, rmcol[L, st >> 1], st, pc, pp, pd)
-        for u in range(4):
-            t = _pair_split(col[0], col[1], u)[1] + _pair_split(col[2], col[3], u)[1]
-            if t < best:
-                best = t
-                best_L = L
+        _bw16_columns(L, pc, pp, pd, col, rmcol)
+        t = min(min(_bw16_pair_value(col, 0, 0) + _bw16_pair_value(col, 2, 0),
+                    _bw16_pair_value(col, 0, 1) + _bw16_pair_value(col, 2, 1)),
+                min(_bw16_pair_value(col, 0, 2) + _bw16_pair_value(col, 2, 2),
+                    _bw16_pair_value(col, 0, 3) + _bw16_pair_value(col, 2, 3)))
+        if t < best:
+            best = t
+            best_L = L
     L = best_L
-    for j in range(4):
-        for st in range(4):
-            col[j, st] = _state_cost(j, rmcol[L, st >> 1], st, pc, pp, pd)
+    _bw16_columns(L, pc, pp, pd, col, rmcol)
     bu = 0
     acc = np.inf
     for u in range(4):
-        t = _pair_split(col[0], col[1], u)[1] + _pair_split(col[2], col[3], u)[1]
+        t = _bw16_pair(col, 0, u)[0] + _bw16_pair(col, 2, u)[0]
         if t < acc:
             acc = t
             bu = u
     for q in range(2):
-        sa = _pair_split(col[2 * q], col[2 * q + 1], bu)[0]
+        sa = _bw16_pair(col, 2 * q, bu)[1]
         for jj in range(2):
             j = 2 * q + jj
             st = sa if jj == 0 else bu ^ sa
-            _write_column(j, rmcol[L, st >> 1], st & 1, y, v, pp, pdi, z)
+            _write_column(j, rmcol[L, st >> 1], st & 1, y, v, pp, dl, z)
     d = 0.0
     for i in range(16):
         t = y[i] - z[i]
@@ -275,14 +297,14 @@ def bw16_closest(y, z, v, e, p, dl, pc, pp, pd, pdi, col, rmcol):
 
 
 @njit(cache=True, inline="always")
-def _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa,
+def _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, col, pair, pairs, hexa,
                    mog):
     """sqrt(8) Leech = 2 H24 u (2 H24 + glue): decode (y - g) / 2 in H24 for both."""
     best_d = np.inf
     for g in range(2):
         for i in range(24):
             t[i] = (y[i] - g * glue[i]) * 0.5
-        half_leech_closest(t, z, v, e, p, dl, pc, pp, pd, pdi, col, pair, pairs, hexa, mog)
+        half_leech_closest(t, z, v, e, p, dl, pc, pp, pd, col, pair, pairs, hexa, mog)
         d = 0.0
         for i in range(24):
             z[i] = 2.0 * z[i] + g * glue[i]
@@ -325,7 +347,6 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
         pc = np.empty((nc, 16))
         pd = np.empty((nc, 16))
         pp = np.empty((nc, 16), np.int64)
-        pdi = np.empty((nc, 16), np.int64)
         col = np.empty((6, 4, 4))
         col16 = np.empty((4, 4))
         pair = np.empty((3, 16, 4))
@@ -355,9 +376,9 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
                     for q in range(m):
                         y[q] = x[pt, j, q] * inv
                 if which == 0:
-                    bw16_closest(y, best, v, e, p, dl, pc, pp, pd, pdi, col16, rmcol)
+                    bw16_closest(y, best, v, e, p, dl, pc, pp, pd, col16, rmcol)
                 else:
-                    _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, pdi, col,
+                    _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, col,
                                    pair, pairs, hexa, mog)
                 if use_T:
                     for i in range(m):
