@@ -82,7 +82,8 @@ def main(argv=None):
     if args.json:
         print(json.dumps({"monte_carlo": rows, "plain_cross_check": plain}, indent=2))
         return 0
-    print("| lattice | samples | seed | G estimate ± SE | rel. SE | SPLAG | z | time | time to rel. SE 1e-5 |")
+    print("| lattice | samples | seed | G estimate ± SE | rel. SE | SPLAG | z | time "
+          "| time to rel. SE 1e-5 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lattice']} | {r['samples']:.3g} | {r['seed']} | {r['estimate']:.7f} ± {r['se']:.1e} "

@@ -59,7 +59,8 @@ def _relevant(spec):
 def _bw16():
     S = canonical_basis()
     constants = ExactConstants(
-        scale0=SCALE0, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320, covering_radius2=Fraction(3),
+        scale0=SCALE0, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320,
+        covering_radius2=Fraction(3),
         deep_hole=DEEP_HOLE_CANONICAL, theta=bw16_theta,
         source="SPLAG ch. 4 Sec. 10 (theta series, kissing number), ch. 6 (covering radius)",
         nsm_published=0.068297)

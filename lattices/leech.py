@@ -55,7 +55,8 @@ def canonical_basis() -> np.ndarray:
 def _leech():
     S = canonical_basis()
     constants = ExactConstants(
-        scale0=SCALE0, det=Fraction(1), min_norm2=Fraction(4), kissing_number=196560, covering_radius2=Fraction(2),
+        scale0=SCALE0, det=Fraction(1), min_norm2=Fraction(4), kissing_number=196560,
+        covering_radius2=Fraction(2),
         deep_hole=DEEP_HOLE_CANONICAL, theta=leech_theta,
         source="SPLAG ch. 4 Sec. 11 (theta series, kissing number), ch. 23 (covering radius)",
         nsm_published=0.065771)

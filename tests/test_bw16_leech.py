@@ -1,13 +1,14 @@
 """BW16 and the Leech lattice: codes, decoders (contract suite), exact constants, theta series.
 
-Decoder optimality for Leech (whose 16,969,680 Voronoi-relevant vectors are not
-materialized): every contract batch is checked against the exact generic
-decoder (LLL + Schnorr-Euchner; 12 examples x 64 points x 3 decodings, about
-2300 points, plus 3000 random points against the eager path) and against a relevant-vector certificate restricted to the
-196560 minimal vectors (a necessary condition); on a smaller sample (the first
-8 points of each batch) a complete certificate is given by Fincke-Pohst
-enumeration of the open ball around x through K(x): it holds no lattice point.
-BW16 runs the full contract suite, certificate over all 65760 relevant vectors.
+Decoder optimality for Leech, whose 16,969,680 Voronoi-relevant vectors are not
+materialized: every contract batch is checked against the exact generic decoder
+(LLL + Schnorr-Euchner; 12 examples x 64 points x 3 decodings, about 2300 points,
+plus 3000 random points against the eager path) and against a relevant-vector
+certificate restricted to the 196560 minimal vectors (a necessary condition). On
+a smaller sample (the first 8 points of each batch) a complete certificate is
+given by Fincke-Pohst enumeration of the open ball around x through K(x): it
+holds no lattice point.  BW16 runs the full contract suite, its certificate over
+all 65760 relevant vectors.
 """
 from __future__ import annotations
 
