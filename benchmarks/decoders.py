@@ -21,7 +21,9 @@ beside them; the ratios are the median over rounds of the ratio of the two
 timings taken side by side in a round, so that a slow window of a shared
 machine (compare the load averages printed with the table) hits both sides.  ``torch-eager`` rows time the device-agnostic torch
 path (what a CUDA tensor gets) on the CPU, on ``--eager-points`` points, for
-reference.  The issue's targets are checked at the end (``--json`` has them too).
+reference.  The issue's targets are checked at the end (``--json`` has them too).  For ``bw16`` and ``leech`` also ``x coset``: over a brute-force search over
+all cosets of their code construction (32, resp. 2 x 4096;
+:mod:`benchmarks.coset_baseline`), the approach of a public PyTorch quantizer.
 
 Usage::
 
@@ -42,7 +44,10 @@ from ._common import lattice_from_name, parse_lattice_list
 from lattices.cli import ArgumentParser, cli_main
 
 DEFAULT_LATTICES = ["z", "z8", "a2", "a3", "a3*", "d4", "d4*", "e6", "e6*", "e7", "e7*", "e8",
-                    "a2^16", "e8^4"]
+                    "a2^16", "e8^4", "bw16", "leech"]
+
+#: Points timed for the brute-force coset baseline (it is slow: about 10^2-10^3 points/s).
+COSET_POINTS = 300
 
 #: The issue's targets: (lattice, anchor, least ratio).  Z^n: the exact decoder
 #: at rounding speed; the root lattices: a fraction of a copy.
@@ -113,6 +118,14 @@ def measure(name, megabytes, repeats, generic_points, seed, eager_points, thread
     gen.nearest(xg[:8])
     t_gen = _interleaved([lambda: gen.nearest(xg)], max(1, repeats // 3)).min() / generic_points
     rows = []
+    t_brute = None
+    if name in ("bw16", "leech"):
+        from .coset_baseline import CosetBruteForce
+
+        brute = CosetBruteForce(name)
+        xb = rng.normal(scale=4.0, size=(COSET_POINTS, lat.dim))
+        brute.nearest(xb[:2])
+        t_brute = _interleaved([lambda: brute.nearest(xb)], 1).min() / COSET_POINTS
     for dtype in (np.float32, np.float64):
         n = _points_for(lat, megabytes, np.dtype(dtype).itemsize, points)
         x = rng.normal(scale=4.0, size=(n, lat.dim)).astype(dtype)
@@ -159,6 +172,8 @@ def measure(name, megabytes, repeats, generic_points, seed, eager_points, thread
                 "generic_points_per_s": 1.0 / t_gen,
                 "speedup_vs_generic": t_gen / t_dec,
                 "speedup_vs_per_point": r_ref,
+                "coset_brute_force_points_per_s": None if t_brute is None else 1.0 / t_brute,
+                "speedup_vs_coset_brute_force": None if t_brute is None else t_brute / t_dec,
             })
     return rows
 
@@ -262,14 +277,17 @@ def main(argv=None):
           f"torch {env['torch']}; load average {load_before[0]:.2f} before, "
           f"{env['load_average_after'][0]:.2f} after)\n")
     print("| lattice | dim | backend | dtype | threads | M points/s (best) | median | x copy "
-          "| x rint | x per-point | x generic |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| x rint | x per-point | x generic | x coset |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['lattice']} | {r['dim']} | {r['backend']} | {r['dtype']} | {r['threads']} | "
               f"{r['points_per_s'] / 1e6:.2f} | {r['median_points_per_s'] / 1e6:.2f} | "
               f"{r['ratio_to_copy']:.3f} | {r['ratio_to_rint']:.3f} | "
               f"{'' if r['speedup_vs_per_point'] is None else format(r['speedup_vs_per_point'], '.2f')} | "
-              f"{r['speedup_vs_generic']:.0f} |")
+              f"{r['speedup_vs_generic']:.0f} | "
+              + ("" if r["speedup_vs_coset_brute_force"] is None
+                 else f"{r['speedup_vs_coset_brute_force']:.0f} "
+                      f"({r['coset_brute_force_points_per_s']:.0f}/s)") + " |")
     if targets:
         print("\n| target | dtype | threads | ratio | met |")
         print("|---|---|---|---|---|")

@@ -13,7 +13,7 @@ theta coefficients of Sec. 3.4.
 >>> lattices.get("e8").nsm_exact()
 929/12960
 """
-from . import an, dn, e6, e7, e8, zn  # noqa: F401  (named lattices register themselves)
+from . import an, bw16, dn, e6, e7, e8, leech, zn  # noqa: F401  (named lattices register themselves)
 from ._registry import get, names, parse, register
 from .geometry import (covering_radius, kissing_number, packing_radius, product_nsm,
                        voronoi_cell)

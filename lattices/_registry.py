@@ -53,7 +53,8 @@ def get(name, scale=1.0):
 
     Names are case-insensitive: ``z`` (Z^1), ``z<n>``, ``a2`` (the paper's
     basis ``[[0, 1], [sqrt(3/4), 1/2]]``), ``a<n>``, ``a<n>*``, ``d<n>``,
-    ``d<n>*``, ``e6``, ``e7``, ``e8`` (the paper's basis), ``e6*``, ``e7*``.
+    ``d<n>*``, ``e6``, ``e7``, ``e8`` (the paper's basis), ``e6*``, ``e7*``, ``bw16``
+    (Barnes–Wall) and ``leech`` (both minimal norm 4).
 
     >>> get("E8").dim
     8

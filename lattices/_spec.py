@@ -359,11 +359,15 @@ def relevant_coefficients(spec) -> np.ndarray:
     if "relevant_coefficients" not in cache:
         from ._generic import relevant_coefficients as compute
 
-        cache["relevant_coefficients"] = compute(spec.basis)
+        known = getattr(spec, "known_relevant_coefficients", None)  # BW16, Leech (_coded_spec)
+        cache["relevant_coefficients"] = known() if known is not None else compute(spec.basis)
     return cache["relevant_coefficients"]
 
 
 def min_norm2(spec) -> float:
     """The minimal squared norm of a block at unit scale (minimal vectors are relevant)."""
+    constants = getattr(spec, "constants", None)  # BW16, Leech: known exactly
+    if constants is not None:
+        return float(constants.min_norm2 * spec.norm_factor)
     rv = relevant_coefficients(spec).astype(np.float64) @ spec.basis
     return float(np.min(np.sum(rv * rv, axis=1)))

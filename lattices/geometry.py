@@ -288,7 +288,7 @@ def volume_exact(lattice):
     """V = |det B| exactly: prod over blocks of Delta^m sqrt(det G)."""
     V = sympy.Integer(1)
     for spec, s in _blocks(lattice):
-        d = _block(spec).det
+        d = _block_det(spec)
         V *= _exact_scale(s) ** spec.dim * sympy.sqrt(_to_sympy(d))
     return sympy.nsimplify(sympy.simplify(V))
 
@@ -305,6 +305,7 @@ def second_moment_exact(lattice, method="auto"):
     total = sympy.Integer(0)
     n = lattice.dim
     for spec, s in _blocks(lattice):
+        _no_closed_form(spec)
         sig = _block_sigma2(spec, _resolve_method(spec, method))
         total += sympy.Rational(spec.dim, n) * _exact_scale(s) ** 2 * _to_sympy(sig)
     return sympy.nsimplify(total)
@@ -386,7 +387,31 @@ def cell_simplices(lattice) -> np.ndarray:
     return np.array([V[idx] for idx in P.simplices()])
 
 
+def _known(spec):
+    """Exact constants a code-built block carries (BW16, Leech; lattices._coded_spec), or None."""
+    return getattr(spec, "constants", None)
+
+
+def _no_closed_form(spec):
+    c = _known(spec)
+    if c is not None:
+        raise ValueError(
+            f"no exact second moment / NSM is available for {spec.name}: its Voronoi cell (in "
+            f"dimension {spec.dim}) is not decomposed here and no closed form is known; use "
+            f"lattices.nsm_monte_carlo (published value G = {c.nsm_published}, SPLAG Table 2.3)")
+
+
+def _block_det(spec) -> Fraction:
+    c = _known(spec)
+    if c is not None:
+        return c.det * spec.norm_factor ** spec.dim
+    return _block(spec).det
+
+
 def _block_min_norm(spec) -> Fraction:
+    c = _known(spec)
+    if c is not None:
+        return c.min_norm2 * spec.norm_factor
     g = _block(spec)
     return min(g.norm2(a) for a in g.relevant)
 
@@ -399,6 +424,9 @@ def packing_radius(lattice):
 
 
 def _block_covering2(spec) -> Fraction:
+    c = _known(spec)
+    if c is not None:
+        return c.covering_radius2 * spec.norm_factor
     return _block_piece(spec).max_vertex_norm2()
 
 
@@ -420,6 +448,13 @@ def deep_hole(lattice):
     x = np.zeros(lattice.dim)
     R2 = sympy.Integer(0)
     for seg in lattice._segments:
+        if _known(seg.spec) is not None:
+            hole, r2 = _known_deep_hole(seg.spec)
+            for j, s in enumerate(seg.scales):
+                start = seg.offset + j * seg.width
+                x[start:start + seg.width] = s * hole
+                R2 += _exact_scale(s) ** 2 * _to_sympy(r2)
+            continue
         P = _block_piece(seg.spec)
         norms = [sum(v[i] * P.G[i][j] * v[j] for i in range(seg.width) for j in range(seg.width))
                  for v in P.vertices]
@@ -430,6 +465,13 @@ def deep_hole(lattice):
             x[start:start + seg.width] = s * hole
             R2 += _exact_scale(s) ** 2 * _to_sympy(norms[far])
     return x, sympy.nsimplify(R2)
+
+
+def _known_deep_hole(spec):
+    """The listed deep hole of a code-built block in user coordinates, and R^2."""
+    y = np.array(spec.constants.deep_hole) * spec.scale0  # canonical coordinates, unit scale
+    hole = y if spec.T is None else y @ spec.T.T
+    return hole, _block_covering2(spec)
 
 
 def covering_radius(lattice):
@@ -445,9 +487,12 @@ def kissing_number(lattice) -> int:
     """The number of lattice vectors of minimal norm (all of them are relevant)."""
     mins = []
     for spec, s in _blocks(lattice):
-        g = _block(spec)
         q = _block_min_norm(spec)
-        count = sum(1 for a in g.relevant if g.norm2(a) == q)
+        if _known(spec) is not None:
+            count = _known(spec).kissing_number
+        else:
+            g = _block(spec)
+            count = sum(1 for a in g.relevant if g.norm2(a) == q)
         mins.append((_exact_scale(s) ** 2 * _to_sympy(q), count))
     m = min(q for q, _ in mins)
     return int(sum(c for q, c in mins if sympy.simplify(q - m) == 0))

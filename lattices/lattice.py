@@ -506,7 +506,7 @@ def from_basis(B, name: str | None = None, like: str | None = None) -> Lattice:
     if like is None:
         return make_lattice(name or f"from_basis({B.shape[0]})", GenericSpec(B))
     ref = get(like)
-    if ref.is_product or not isinstance(ref._segments[0].spec, FastSpec):
+    if ref.is_product or not hasattr(ref._segments[0].spec, "rebased"):  # FastSpec, CodedSpec
         raise ValueError(f"like={like!r} must name a single named lattice")
     spec = ref._segments[0].spec.rebased(B)
     if spec is None:

@@ -340,7 +340,7 @@ def _plan(lattice):
             G2 = _gram2_or_none(B @ B.T)
             if G2 is None:
                 return None
-            out.append((G2, mult))
+            out.append((G2, mult, spec, s if use_scale else 1.0))
         return out
 
     plan = attempt(True)
@@ -459,6 +459,27 @@ def _enumerate_theta(G2, max_norm):
     return theta
 
 
+def _known_theta(spec, s, max_norm):
+    """The exact series of a block with a modular-form expression (BW16, Leech), or None.
+
+    Norms of the block scaled by ``s`` are ``s**2`` times its unit-scale norms;
+    the known series is used when ``s**2`` times the unit-scale factor is an integer.
+    """
+    exact = getattr(spec, "theta_exact", None)
+    if exact is None:
+        return None
+    k = round(s * s)
+    if abs(s * s - k) > 1e-9 * s * s or k < 1:
+        return None
+    base = exact(max_norm // k)
+    if base is None:
+        return None
+    out = [0] * (max_norm + 1)
+    for n, c in enumerate(base):
+        out[k * n] = c
+    return out
+
+
 def _convolve(a, b, max_norm):
     """Coefficients of the product of two series, truncated at ``q^max_norm`` (exact ints)."""
     out = [0] * (max_norm + 1)
@@ -573,8 +594,8 @@ def theta_series(lattice, max_norm) -> list:
     max_norm = _check_max_norm(max_norm)
     _, plan = _plan(lattice)
     result = None
-    for G2, mult in plan:
-        block = _power(_block_theta(G2, max_norm), mult, max_norm)
+    for G2, mult, spec, s in plan:
+        block = _power(_known_theta(spec, s, max_norm) or _block_theta(G2, max_norm), mult, max_norm)
         result = block if result is None else _convolve(result, block, max_norm)
     return result
 

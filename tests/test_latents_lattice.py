@@ -275,7 +275,7 @@ def test_proxy_defaults_and_bad_options():
     bad = [(lambda: E8Latent(12), "multiple of 8"),
            (lambda: Z2Latent(3), "multiple of 2"),
            (lambda: ProxyLatticeLatent(8, lattice="q9"), "q9"),
-           (lambda: ProxyLatticeLatent(4, lattice="d4"), "max_norm"),
+           (lambda: ProxyLatticeLatent(3, lattice="a3"), "max_norm"),  # no default K, t for a3
            (lambda: Z2Latent(4, init_sigma2_u=0.0), "init_sigma2_u"),
            (lambda: Z2Latent(4, init_sigma2_s=-1.0), "init_sigma2_s"),
            (lambda: Z2Latent(4, prior_dtype="float16"), "prior_dtype"),

@@ -44,8 +44,10 @@ __all__ = ["kl_uniform_gaussian_mc", "kl_uniform_gaussian_exact", "kl_as_printed
 
 
 def _g_and_sigma2(lattice):
-    G = float(lattice.nsm_exact())
-    sigma2 = float(lattice.second_moment_exact())
+    from .scaling import nsm_value
+
+    G = nsm_value(lattice)  # exact, or SPLAG's value for BW16 / Leech
+    sigma2 = G * lattice.volume ** (2.0 / lattice.dim)
     return G, sigma2
 
 

@@ -101,8 +101,8 @@ __all__ = ["LATTICE_LATENTS", "build_parser", "main", "run", "per_image_terms", 
            "paired_stats"]
 
 #: latents with a dithered lattice quantizer (a training and an inference regime).
-LATTICE_LATENTS = ("z-laplace", "z2", "a2", "e8")
-_PROXY = ("z2", "a2", "e8")
+LATTICE_LATENTS = ("z-laplace", "z2", "a2", "e8", "bw16", "leech", "proxy")
+_PROXY = ("z2", "a2", "e8", "bw16", "leech", "proxy")
 
 
 def paired_stats(a: np.ndarray) -> dict:
@@ -452,7 +452,9 @@ def _proxy_report(model, img, train, infer, est, meta, inner, alloc) -> dict:
                   "within_block_activity_ratio_max": float(np.max(spread)),
                   "note": "activity = Var_x(e_j) / sigma2_U of the block; ratio = max/min activity "
                           "within a block (1: the block's coordinates are alike, one step suits all)"}
-    G = float(base.nsm_exact())
+    from theory.scaling import nsm_value
+
+    G = nsm_value(base)  # exact, or SPLAG's value for BW16 / Leech (no closed form)
     return make_report(
         f"Sec. 3.5: Gaussian-proxy training loss vs lattice inference loss ({meta['latent']}, measured)",
         "gap = E[recon(e-U_G) + proxy KL] - E[recon(K(e+U)-U) + code length]: a measured quantity "
@@ -501,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.train_vs_inference",
                                 description="Training-time loss vs inference-time loss of a trained "
                                             "lattice VAE (Sec. 3.3, 3.5).")
-    p.add_argument("run_dir", help="run directory written by python -m vae.train (z-laplace, z2, a2, e8)")
+    p.add_argument("run_dir", help="run directory written by python -m vae.train (z-laplace or a "
+                                   "Gaussian-proxy latent: z2, a2, e8, bw16, leech, proxy)")
     p.add_argument("--split", default="test", help="train, valid or test (default test)")
     p.add_argument("--limit", type=int, default=1000, help="N images of the split (default 1000)")
     p.add_argument("--subset", default="first", choices=SUBSETS,

@@ -8,6 +8,11 @@ name           what                                             module
 ``z2``         Gaussian proxy (3.6.2) on a product of Z^2       :mod:`.proxy`
 ``a2``         Gaussian proxy on a product of A2                 :mod:`.proxy`
 ``e8``         Gaussian proxy on a product of E8                 :mod:`.proxy`
+``bw16``       Gaussian proxy on a product of BW16               :mod:`.proxy`
+``leech``      Gaussian proxy on a product of Leech lattices     :mod:`.proxy`
+``proxy``      Gaussian proxy on any registered lattice with a   :mod:`.proxy`
+               known theta series (option ``lattice``, e.g.
+               ``--latent proxy --latent-option lattice=d4``)
 ``vq``         VQ-VAE, 4 codebooks x 512, learned prior          :mod:`.vq`
 ``concrete``   binary Concrete relaxation, temperature 0.1      :mod:`.concrete`
 =============  ===============================================  =========================
@@ -38,6 +43,9 @@ LATENTS: dict[str, str | type] = {
     "z2": "proxy:Z2Latent",
     "a2": "proxy:A2Latent",
     "e8": "proxy:E8Latent",
+    "bw16": "proxy:BW16Latent",
+    "leech": "proxy:LeechLatent",
+    "proxy": "proxy:ProxyLatticeLatent",
     "vq": "vq:VQLatent",
     "concrete": "concrete:ConcreteLatent",
 }

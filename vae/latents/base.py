@@ -70,7 +70,9 @@ def check_dim(dim, multiple: int = 1, name: str = "hidden") -> int:
         raise ValueError(f"{name} must be a positive integer, got {dim!r}")
     if dim % multiple:
         raise ValueError(f"{name}={dim} must be a multiple of {multiple} for this latent "
-                         f"(the product lattice is made of {multiple}-dimensional blocks)")
+                         f"(the product lattice is made of {multiple}-dimensional blocks): valid "
+                         f"sizes are {multiple}, {2 * multiple}, {3 * multiple}, ...; the nearest "
+                         f"are {max(multiple, dim - dim % multiple)} and {dim - dim % multiple + multiple}")
     return dim
 
 

@@ -52,7 +52,8 @@ from theory.scaling import matched_log_delta
 from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float,
                    check_sample_count, require_dither)
 
-__all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "PRIOR_DEFAULTS"]
+__all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "BW16Latent", "LeechLatent",
+           "PRIOR_DEFAULTS"]
 
 #: Default (max_norm K, threshold t) per base lattice, de-scaled squared norms.
 #: K: the support of the norm-shell part of Sec. 3.4.  Only the theta coefficients up to K
@@ -73,7 +74,15 @@ __all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "PRIOR_DEFA
 #: most (Sec. 3.4): z2 t=9 -> 25 points (norms 0,1,2,4,5,8), a2 t=7 -> 19 points
 #: (norms 0,1,3,4), e8 t=3 -> 241 points (0 and the 240 roots; t=5 would be 2401 logits
 #: per block and sample).
-PRIOR_DEFAULTS = {"z2": (64, 9), "a2": (64, 7), "e8": (64, 3)}
+#: d4, e6, e7 t=3: the origin and the roots (25, 73, 127 points).  bw16, leech t=1: the
+#: U-dependent head is the origin alone (its probability pi(u) = P(Z^ = 0 | u) is the learned,
+#: U-dependent flag); every shell from norm 4 on (4320 resp. 196560, 61440 resp. 16773120,
+#: ... points) is uniform within the shell with one learned logit per norm, so the head stays
+#: one logit per block however large the shells (t = 5 would be 4321 resp. 196561 logits).
+#: K = 256: the mean de-scaled norm is about n sigma2_Lambda (1 + s) = 1.55 (1 + s) for both
+#: (s up to ~100 in trained models); the theta coefficients come from the modular forms.
+PRIOR_DEFAULTS = {"z2": (64, 9), "a2": (64, 7), "e8": (64, 3), "d4": (64, 3), "e6": (64, 3),
+                  "e7": (64, 3), "bw16": (256, 1), "leech": (256, 1)}
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64,
            torch.float32: torch.float32, torch.float64: torch.float64}
@@ -85,9 +94,11 @@ class ProxyLatticeLatent(LatentLayer):
     Parameters
     ----------
     dim : int
-        Hidden size ``m``; a multiple of the block dimension ``n`` (2 for z2/a2, 8 for e8).
+        Hidden size ``m``; a multiple of the block dimension ``n`` (2 for z2/a2, 8 for e8,
+        16 for bw16, 24 for leech).
     lattice : str, default "e8"
-        Name of the base lattice (:func:`lattices.get`), integral up to a common scale.
+        Name of the base lattice (:func:`lattices.get`), integral up to a common scale, with
+        a theta series (any named lattice: enumeration, or the modular forms of bw16/leech).
     max_norm, threshold_t : int or None
         ``K`` and ``t`` of the prior (:class:`theory.lattice_prior.LatticePrior`); ``None``: the
         defaults of :data:`PRIOR_DEFAULTS` (required for other lattices).
@@ -300,3 +311,21 @@ class E8Latent(ProxyLatticeLatent):
 
     def __init__(self, dim: int, **options):
         super().__init__(dim, lattice=_fixed_lattice("e8", options), **options)
+
+
+class BW16Latent(ProxyLatticeLatent):
+    r"""``bw16``: Gaussian proxy on a product of BW16 blocks (K=256, t=1 by default)."""
+
+    name = "bw16"
+
+    def __init__(self, dim: int, **options):
+        super().__init__(dim, lattice=_fixed_lattice("bw16", options), **options)
+
+
+class LeechLatent(ProxyLatticeLatent):
+    r"""``leech``: Gaussian proxy on a product of Leech blocks (K=256, t=1 by default)."""
+
+    name = "leech"
+
+    def __init__(self, dim: int, **options):
+        super().__init__(dim, lattice=_fixed_lattice("leech", options), **options)
