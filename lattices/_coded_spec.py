@@ -21,6 +21,10 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _coded_kernels
+from ._spec import first_out_of_range
+
+#: Largest accepted canonical coordinate of the code decoders (see CodedSpec.coordinate_limits).
+CODED_LIMIT = float(2 ** 30)
 
 WHICH = {"bw16": 0, "leech": 1}
 
@@ -112,8 +116,25 @@ class CodedSpec:
         return self.relevant()
 
     # ------------------------------------------------------------ numpy
+    def coordinate_limits(self, scales) -> np.ndarray:
+        """(r,) float64: the largest accepted ``|x_i|`` of each copy.
+
+        BW16 and Leech carry the irrational factor ``scale0`` (1/sqrt(2), 1/sqrt(8)), so no
+        lattice point is exact in float64 and the code decoders compare float64 distances.
+        ``CODED_LIMIT`` (2^30 in canonical units) is where translating random points by a
+        lattice vector left every decision unchanged (50 000 points, magnitudes 1e9; beyond
+        1e10 a few decisions moved): a conservative bound, tested in the contract suite.
+        """
+        tnorm = 1.0 if self.T is None else float(np.abs(self.T).sum(axis=0).max())
+        return CODED_LIMIT * self.scale0 / max(tnorm, 1.0) * np.asarray(scales, dtype=np.float64)
+
     def decode_numpy(self, x3, out3, scales):
-        """Decode ``x3`` (N, r, m) into ``out3``; index of the first non-finite point or -1."""
+        """Decode ``x3`` (N, r, m) into ``out3``; index of the first point that is not finite
+        or beyond :meth:`coordinate_limits`, or -1."""
+        limits = self.coordinate_limits(scales)
+        first = first_out_of_range(x3, limits)
+        if first >= 0:
+            return first
         m = self.dim
         if self.T is None:
             T = Sinv = B = np.zeros((1, 1))
