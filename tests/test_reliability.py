@@ -152,7 +152,7 @@ def _train_process(out: Path, resume: bool):
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def crash_and_resume(out: Path, kills: int, seed: int, reference: Path) -> list[float]:
+def crash_and_resume(out: Path, kills: int, seed: int) -> list[float]:
     """Start, SIGKILL at a random moment, resume, up to ``kills`` times; then finish.  Returns
     the moments of the kills that happened (a process may finish first).  The moments are drawn over the measured life of a whole run, so that they fall in
     start-up, in epochs and in checkpoint writes."""
@@ -179,22 +179,25 @@ def crash_and_resume(out: Path, kills: int, seed: int, reference: Path) -> list[
     started = (run / "checkpoint.pt").exists() or (run / "checkpoint.prev.pt").exists()
     p = _train_process(run, started)
     assert p.wait(timeout=600) == 0, p.stderr.read().decode()
-    assert_identical_runs(reference, run)
+    # the reference is the uninterrupted run of a fresh process (``timing``): the in-process
+    # ``reference`` may have trained under another torch thread count set by an earlier test,
+    # which changes float32 reductions (docs/reliability.md: determinism across thread counts)
+    assert_identical_runs(out / "timing", run)
     assert {q.name for q in run.iterdir()} <= RUN_FILES, sorted(q.name for q in run.iterdir())
     return moments
 
 
-def test_crash_test_fast(reference, tmp_path):
-    moments = crash_and_resume(tmp_path, kills=3, seed=1, reference=reference)
+def test_crash_test_fast(tmp_path):
+    moments = crash_and_resume(tmp_path, kills=3, seed=1)
     assert moments
 
 
 @pytest.mark.slow
-def test_crash_test_24_kills(reference, tmp_path):
+def test_crash_test_24_kills(tmp_path):
     """The issue's acceptance test: at least 20 SIGKILLs at random moments, bit-identical end."""
     total, seed = 0, 0
     while total < 24 and seed < 16:            # a resumed process may finish before its kill
-        total += len(crash_and_resume(tmp_path / f"s{seed}", kills=4, seed=100 + seed, reference=reference))
+        total += len(crash_and_resume(tmp_path / f"s{seed}", kills=4, seed=100 + seed))
         seed += 1
     assert total >= 20
 
