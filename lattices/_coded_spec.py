@@ -23,9 +23,6 @@ import numpy as np
 from . import _coded_kernels
 from ._spec import first_out_of_range
 
-#: Largest accepted canonical coordinate of the code decoders (see CodedSpec.coordinate_limits).
-CODED_LIMIT = float(2 ** 30)
-
 WHICH = {"bw16": 0, "leech": 1}
 
 
@@ -119,14 +116,17 @@ class CodedSpec:
     def coordinate_limits(self, scales) -> np.ndarray:
         """(r,) float64: the largest accepted ``|x_i|`` of each copy.
 
-        BW16 and Leech carry the irrational factor ``scale0`` (1/sqrt(2), 1/sqrt(8)), so no
-        lattice point is exact in float64 and the code decoders compare float64 distances.
-        ``CODED_LIMIT`` (2^30 in canonical units) is where translating random points by a
-        lattice vector left every decision unchanged (50 000 points, magnitudes 1e9; beyond
-        1e10 a few decisions moved): a conservative bound, tested in the contract suite.
+        The rule of the D_n/A_n blocks (:meth:`lattices._spec.FastSpec.coordinate_limits`):
+        canonical coordinates up to ``2^52 / 2^ceil(log2 m)``, so that roundings and parity
+        sums stay exact float64 integers and the coefficients fit in 2^53; ``scale0`` and a
+        rotation ``T`` carry it to the user's coordinates.  BW16 and Leech carry an irrational
+        ``scale0`` (1/sqrt(2), 1/sqrt(8)): far out the float64 input itself is a rounded
+        point, and decisions between candidates closer than its ulp are ties (the contract
+        suite checks optimality up to that tolerance at magnitudes 1e6 and scales 1e-6).
         """
         tnorm = 1.0 if self.T is None else float(np.abs(self.T).sum(axis=0).max())
-        return CODED_LIMIT * self.scale0 / max(tnorm, 1.0) * np.asarray(scales, dtype=np.float64)
+        canonical = float(2 ** 52) / float(1 << max(0, self.dim - 1).bit_length())
+        return canonical * self.scale0 / max(tnorm, 1.0) * np.asarray(scales, dtype=np.float64)
 
     def decode_numpy(self, x3, out3, scales):
         """Decode ``x3`` (N, r, m) into ``out3``; index of the first point that is not finite
