@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _coded_kernels
-from ._spec import first_out_of_range
+from ._spec import first_out_of_range, similarity_factor
 
 WHICH = {"bw16": 0, "leech": 1}
 
@@ -69,11 +69,8 @@ class CodedSpec:
     def rebased(self, basis):
         """The same lattice in a rotated / reflected / scaled basis (see FastSpec.rebased)."""
         B = np.asarray(basis, dtype=float)
-        if B.shape != self.basis.shape:
-            return None
-        G_new, G_old = B @ B.T, self.basis @ self.basis.T
-        c2 = np.trace(G_new) / np.trace(G_old)
-        if not np.allclose(G_new, c2 * G_old, rtol=1e-9, atol=1e-12 * np.abs(G_new).max()):
+        c2 = similarity_factor(B, self.basis)
+        if c2 is None:
             return None
         scale0 = float(np.sqrt(c2)) * self.scale0
         T = np.linalg.solve(B / scale0, self.canonical)

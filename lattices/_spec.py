@@ -79,6 +79,19 @@ def _next_pow2(n: int) -> float:
     return float(1 << max(0, int(n) - 1).bit_length())
 
 
+def similarity_factor(basis, reference):
+    """``c^2`` when the Gram matrix of ``basis`` is ``c^2`` times that of ``reference`` (a
+    rotated, reflected and/or scaled copy with basis vectors in correspondence), else None."""
+    B, R = np.asarray(basis, dtype=float), np.asarray(reference, dtype=float)
+    if B.shape != R.shape:
+        return None
+    G_new, G_old = B @ B.T, R @ R.T
+    c2 = np.trace(G_new) / np.trace(G_old)
+    if not np.allclose(G_new, c2 * G_old, rtol=1e-9, atol=1e-12 * np.abs(G_new).max()):
+        return None
+    return float(c2)
+
+
 def first_out_of_range(x3, limits) -> int:
     """Index of the first point of ``x3`` (N, r, m) with a coordinate that is not
     finite or exceeds its copy's limit (``limits`` (r,)); -1 if there is none."""
@@ -147,11 +160,8 @@ class FastSpec:
         and/or scaled copy, basis vectors in correspondence).  ``None`` if the
         Gram matrices do not match."""
         B = np.asarray(basis, dtype=float)
-        if B.shape != self.basis.shape:
-            return None
-        G_new, G_old = B @ B.T, self.basis @ self.basis.T
-        c2 = np.trace(G_new) / np.trace(G_old)
-        if not np.allclose(G_new, c2 * G_old, rtol=1e-9, atol=1e-12 * np.abs(G_new).max()):
+        c2 = similarity_factor(B, self.basis)
+        if c2 is None:
             return None
         c = float(np.sqrt(c2))
         S = self.canonical

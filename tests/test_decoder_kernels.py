@@ -14,30 +14,14 @@ import pytest
 import torch
 
 import lattices
-from lattices import _kernels
-from lattices._spec import FAMILIES
+from benchmarks.decoders import reference_decoder
 from test_decoder_contract import _rotation, points
 
 
 def reference_nearest(lat, x):
-    """``lat.nearest(x)`` through the per-point reference kernel ``decode_blocks``."""
-    flat = x.reshape(-1, lat.dim)
-    N = flat.shape[0]
-    out = np.empty_like(flat)
-    for seg in lat._segments:
-        sp = seg.spec
-        sl = slice(seg.offset, seg.offset + seg.size)
-        x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
-        o3 = out[:, sl].reshape(N, seg.copies, seg.width)
-        if sp.T is None:
-            T = Sinv = B = np.zeros((1, 1))
-        else:
-            T, Sinv, B = sp.T, sp.canonical_pinv, sp.basis
-        bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
-        _kernels.decode_blocks(x3, o3, seg.scales * sp.scale0, seg.scales, T, sp.T is not None,
-                               Sinv, B, FAMILIES[sp.family], sp.width, sp.blocks, sp.glue, bad)
-        assert not bad.any()
-    return out.reshape(x.shape)
+    """``lat.nearest(x)`` through the per-point reference kernel ``decode_blocks`` (the
+    benchmark's baseline: one definition for both)."""
+    return reference_decoder(lat)(x)
 
 
 def _lattices():
