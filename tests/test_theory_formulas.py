@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lattices
-from theory import kl, laplace, prior, scaling
+from theory import kl, laplace, lattice_prior, scaling
 from theory.errata import PAPER_ERRATA, add_erratum, errata_for
 from validation import kl_identity
 
@@ -236,7 +236,7 @@ PRIOR_CASES = [("z", 9, 3), ("z2", 5, 2), ("a2", 7, 3), ("e8", 4, 3), ("z2", 4, 
 def test_prior_normalized(name, max_norm, t):
     L = lattices.get(name)
     torch.manual_seed(0)
-    P = prior.LatticePrior(L, max_norm, t, u_hidden=8)
+    P = lattice_prior.LatticePrior(L, max_norm, t, u_hidden=8)
     with torch.no_grad():
         for p in P.parameters():
             p.normal_()
@@ -254,7 +254,7 @@ def test_prior_normalized(name, max_norm, t):
 
 def test_prior_scaled_lattice_and_gradients():
     L = lattices.get("e8", scale=0.5)
-    P = prior.LatticePrior(L, 6, 3, u_hidden=8)                       # tail shells 4 and 6
+    P = lattice_prior.LatticePrior(L, 6, 3, u_hidden=8)                       # tail shells 4 and 6
     pts = torch.as_tensor(P.support_points())
     u = torch.as_tensor(L.sample_cell(5, 0))[:, None, :]             # (5, 1, 8) x (N, 8) -> (5, N)
     lp = P.log_prob(pts, u)
@@ -270,7 +270,7 @@ def test_prior_scaled_lattice_and_gradients():
 
 
 def test_prior_tail_uniform_within_shell():
-    P = prior.LatticePrior(lattices.get("e8"), 4, 3)
+    P = lattice_prior.LatticePrior(lattices.get("e8"), 4, 3)
     pts = torch.as_tensor(P.support_points())
     lp = P.log_prob(pts, torch.zeros(8, dtype=torch.float64))
     norms = torch.round((pts ** 2).sum(-1)).long()
@@ -280,7 +280,7 @@ def test_prior_tail_uniform_within_shell():
 
 def test_product_prior_factorizes_and_normalizes():
     z = lattices.get("z")
-    P = prior.ProductLatticePrior([z, z], max_norm=4, threshold_t=2, u_hidden=4)
+    P = lattice_prior.ProductLatticePrior([z, z], max_norm=4, threshold_t=2, u_hidden=4)
     one = P.blocks[0].support_points()[:, 0]
     grid = torch.as_tensor(np.stack(np.meshgrid(one, one, indexing="ij"), -1).reshape(-1, 2))
     u = torch.tensor([0.1, -0.3], dtype=torch.float64)
@@ -293,7 +293,7 @@ def test_product_prior_factorizes_and_normalizes():
 def test_enumerate_points_matches_theta():
     for name, k in (("a2", 12), ("d4", 6), ("e8", 4)):
         L = lattices.get(name)
-        _, pts, norms = prior.enumerate_points(L, k)
+        _, pts, norms = lattice_prior.enumerate_points(L, k)
         assert np.bincount(norms, minlength=k + 1).tolist() == L.theta_series(k)
         assert np.allclose(L.nearest(pts), pts)
 
