@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _coded_kernels
-from ._spec import first_out_of_range, similarity_factor
+from ._spec import first_out_of_range, similarity_factor, user_points_torch
 
 WHICH = {"bw16": 0, "leech": 1}
 
@@ -167,9 +167,4 @@ class CodedSpec:
         else:
             best = leech_closest(flat, torch.as_tensor(self.glue, dtype=work, device=x3.device))
         best = best.reshape(shape)
-        if self.T is None:
-            return (best * s[:, None]).to(x3.dtype)
-        coef = torch.round(best @ torch.as_tensor(self.canonical_pinv, dtype=work, device=x3.device))
-        B = torch.as_tensor(self.basis, dtype=work, device=x3.device)
-        s_user = torch.as_tensor(scales, dtype=work, device=x3.device)
-        return ((coef @ B) * s_user[:, None]).to(x3.dtype)
+        return user_points_torch(self, best, s, scales, x3.dtype)

@@ -92,6 +92,21 @@ def similarity_factor(basis, reference):
     return float(c2)
 
 
+def user_points_torch(spec, best, s, scales, dtype):
+    """The user's points from the closest canonical points ``best`` (..., r, k) of the eager
+    torch decoders: scaled back by ``s`` (r,) where the canonical basis is the user's, else
+    through the exact integer coefficients (``canonical_pinv``) and the user basis times
+    ``scales``; returned in ``dtype``."""
+    import torch
+
+    if spec.T is None:
+        return (best * s[:, None]).to(dtype)
+    kw = dict(dtype=best.dtype, device=best.device)
+    coef = torch.round(best @ torch.as_tensor(spec.canonical_pinv, **kw))
+    B = torch.as_tensor(spec.basis, **kw)
+    return ((coef @ B) * torch.as_tensor(scales, **kw)[:, None]).to(dtype)
+
+
 def first_out_of_range(x3, limits) -> int:
     """Index of the first point of ``x3`` (N, r, m) with a coordinate that is not
     finite or exceeds its copy's limit (``limits`` (r,)); -1 if there is none."""
@@ -289,12 +304,7 @@ class FastSpec:
                 better = d < best_d
                 best = torch.where(better[..., None], z, best)
                 best_d = torch.where(better, d, best_d)
-        if self.T is None:
-            return (best * s[:, None]).to(x3.dtype)
-        coef = torch.round(best @ torch.as_tensor(self.canonical_pinv, dtype=work, device=x3.device))
-        B = torch.as_tensor(self.basis, dtype=work, device=x3.device)
-        s_user = torch.as_tensor(scales, dtype=work, device=x3.device)
-        return ((coef @ B) * s_user[:, None]).to(x3.dtype)
+        return user_points_torch(self, best, s, scales, x3.dtype)
 
 
 @dataclass(eq=False)

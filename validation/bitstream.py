@@ -182,10 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main("python -m validation.bitstream")
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     if args.images is not None and args.images < 1:
         return usage_error(f"--images must be a positive integer, got {args.images}")
     try:

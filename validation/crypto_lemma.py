@@ -145,10 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main("python -m validation.crypto_lemma")
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     try:
         if not (math.isfinite(args.scale) and args.scale > 0):
             raise ValueError(f"--scale must be positive, got {args.scale}")

@@ -313,10 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main("python -m validation.figure2")
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse: bad usage
-        return int(e.code) if e.code is not None else 0
+    args = build_parser().parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     if not (math.isfinite(args.side) and 0 < args.side <= MAX_SIDE):
         return usage_error(f"--side must be a number in (0, {MAX_SIDE:g}], got {args.side}")
     if args.samples < 2:

@@ -80,10 +80,7 @@ def run(lattice, samples: int, seed: int, progress: bool = False) -> dict:
 @cli_main("python -m validation.kl_identity")
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: bad usage -> 2 (and --help -> 0)
-        return int(exc.code or 0) if exc.code in (0, None) else 2
+    args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     if args.samples < 2:
         return usage_error(f"--samples must be >= 2, got {args.samples}")
     import lattices

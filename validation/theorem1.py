@@ -143,10 +143,7 @@ def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None) 
 @cli_main("python -m validation.theorem1")
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     try:
         if not (math.isfinite(args.scale) and args.scale > 0):
             raise ValueError(f"--scale must be positive, got {args.scale}")

@@ -528,10 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main("python -m validation.train_vs_inference")
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help exits 0, bad usage 2
-        return int(exc.code or 0)
+    args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     if args.plot is not None and not str(args.plot).lower().endswith(".png"):
         return usage_error(f"--plot must be a .png path, got {args.plot!r}")
     try:
