@@ -486,3 +486,29 @@ def test_table2_several_folders_and_latent_option_variants(tmp_path):
     e8 = next(p for p in group["points"] if p["latent"] == "e8")
     assert e8["variant"] == "e8 (max_norm=64)" and e8["best_nll"] == 118.0
     assert e8["variants"] == ["e8", "e8 (max_norm=64)"]
+
+
+def _saved_run(run_dir: Path, config: dict) -> Path:
+    """A run folder as vae.train leaves it mid-run: its config and a (dummy) checkpoint."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "checkpoint.pt").write_bytes(b"not read by run_status")
+    return run_dir
+
+
+def test_run_status_accepts_configs_written_before_new_model_fields(tmp_path):
+    """A run saved before ``encoder``/``decoder`` joined the model config is the same run (it
+    resumes), while a real difference (the hidden size) is still a conflict naming the key."""
+    from vae.models import ModelConfig
+    from vae.train import TrainConfig
+
+    want = TrainConfig(dataset="mnist", lr=1e-3, seed=0, max_epochs=2,
+                       model=ModelConfig(latent="e8", hidden=16).to_dict())
+    old = want.to_dict()
+    old["model"] = {k: v for k, v in old["model"].items() if k not in ("encoder", "decoder")}
+    ev = {"samples": [1], "split": "test", "seed": 0, "limit": None}
+    same = sweep.run_status(_saved_run(tmp_path / "old", old), want, ev)
+    assert same["state"] == "resume"
+    other = dict(old, model=dict(old["model"], hidden=24))
+    clash = sweep.run_status(_saved_run(tmp_path / "other", other), want, ev)
+    assert clash["state"] == "conflict" and "(model)" in clash["error"]

@@ -339,6 +339,20 @@ def _read_json(path: Path):
         return None
 
 
+def _normalized_config(saved):
+    """A saved ``config.json`` with the defaults of fields added since it was written (e.g. the
+    model's ``encoder``/``decoder`` of custom networks), so that a run made by an earlier
+    version is recognised as the same run; unreadable or invalid: returned unchanged."""
+    from .train import TrainConfig
+
+    if not isinstance(saved, dict):
+        return saved
+    try:
+        return TrainConfig.from_dict(saved).to_dict()
+    except (TypeError, ValueError, KeyError):
+        return saved
+
+
 def _eval_key(ev: dict) -> str:
     from .evaluate import eval_key                                       # as vae.evaluate writes it
 
@@ -351,7 +365,7 @@ def run_status(run_dir, train_config, ev: dict) -> dict:
     run_dir = Path(run_dir)
     summary = _read_json(run_dir / "summary.json")
     has_ckpt = (run_dir / "checkpoint.pt").exists()
-    saved = _read_json(run_dir / "config.json")
+    saved = _normalized_config(_read_json(run_dir / "config.json"))
     if saved is not None:
         want = train_config.to_dict()
         diff = sorted(k for k in set(want) | set(saved)
