@@ -137,6 +137,60 @@ def closest_in_cosets(y, glue, family, w, nb, t, z, err, best):
     return best_d
 
 
+@njit(cache=True, inline="always")
+def point_is_finite(x, p):
+    """True when every coordinate of point ``p`` of ``x`` (N, r, m) is finite."""
+    finite = True
+    for j in range(x.shape[1]):
+        for i in range(x.shape[2]):
+            if not np.isfinite(x[p, j, i]):
+                finite = False
+    return finite
+
+
+@njit(cache=True, inline="always")
+def load_canonical(x, p, j, T, use_T, inv, y):
+    """Canonical coordinates of copy ``j`` of point ``p``: ``y = x[p, j] T * inv``
+    (``y = x[p, j] * inv`` unless ``use_T``); ``y`` has length k."""
+    m = x.shape[2]
+    if use_T:
+        for q in range(y.shape[0]):
+            acc = 0.0
+            for i in range(m):
+                acc += x[p, j, i] * T[i, q]
+            y[q] = acc * inv
+    else:
+        for q in range(y.shape[0]):
+            y[q] = x[p, j, q] * inv
+
+
+@njit(cache=True, inline="always")
+def store_user(out, p, j, best, scale, out_scale, use_T, Sinv, B, coef):
+    """Write the canonical lattice point ``best`` as copy ``j`` of point ``p`` of ``out``.
+
+    Without ``use_T`` it is ``best * scale``; with it, the integer coefficients
+    ``coef = rint(best Sinv)`` (scratch of length m) are mapped through the user
+    basis, ``out = (coef B) * out_scale``, so no round-off of the isometry
+    reaches the output.
+    """
+    m = out.shape[2]
+    k = best.shape[0]
+    if use_T:
+        for i in range(m):
+            acc = 0.0
+            for q in range(k):
+                acc += best[q] * Sinv[q, i]
+            coef[i] = np.rint(acc)
+        for i in range(m):
+            acc = 0.0
+            for q in range(m):
+                acc += coef[q] * B[q, i]
+            out[p, j, i] = acc * out_scale
+    else:
+        for q in range(k):
+            out[p, j, q] = best[q] * scale
+
+
 @njit(cache=True, parallel=True)
 def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, bad):
     """Decode ``x`` of shape (N, r, m) into ``out`` (same shape) in one pass.
@@ -176,41 +230,14 @@ def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, 
         hi = min(N, lo + CHUNK)
         bad[c] = 0
         for p in range(lo, hi):
-            finite = True
-            for j in range(r):
-                for i in range(m):
-                    if not np.isfinite(x[p, j, i]):
-                        finite = False
-            if not finite:
+            if not point_is_finite(x, p):
                 if bad[c] == 0:
                     bad[c] = p + 1
                 continue
             for j in range(r):
-                inv = 1.0 / scales[j]
-                if use_T:
-                    for q in range(k):
-                        acc = 0.0
-                        for i in range(m):
-                            acc += x[p, j, i] * T[i, q]
-                        y[q] = acc * inv
-                else:
-                    for q in range(k):
-                        y[q] = x[p, j, q] * inv
+                load_canonical(x, p, j, T, use_T, 1.0 / scales[j], y)
                 closest_in_cosets(y, glue, family, w, nb, t, z, err, best)
-                if use_T:
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(k):
-                            acc += best[q] * Sinv[q, i]
-                        coef[i] = np.rint(acc)
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(m):
-                            acc += coef[q] * B[q, i]
-                        out[p, j, i] = acc * out_scales[j]
-                else:
-                    for q in range(k):
-                        out[p, j, q] = best[q] * scales[j]
+                store_user(out, p, j, best, scales[j], out_scales[j], use_T, Sinv, B, coef)
 
 
 # ---------------------------------------------------------------------------
