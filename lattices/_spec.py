@@ -212,6 +212,24 @@ class FastSpec:
             self._cache["x_limit"] = self.canonical_limit() * self.scale0 / max(tnorm, 1.0)
         return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
 
+    def float32_glue_halves(self):
+        """(G, blocks) bool array for :func:`lattices._kernels.decode_d_f32_span`, or None.
+
+        The float32 kernel applies to D_n blocks without isometry whose glue is
+        constant on each block, 0 or 1/2 (D_n, E8 and their products); entry
+        ``[g, b]`` is True where glue vector g is 1/2 on block b.
+        """
+        if "f32_half" not in self._cache:
+            half = None
+            if self.family == "d" and self.T is None:
+                gb = self.glue.reshape(self.glue.shape[0], self.blocks, self.width)
+                const = np.all(gb == gb[:, :, :1], axis=2)
+                values = gb[:, :, 0]
+                if const.all() and np.all((values == 0.0) | (values == 0.5)):
+                    half = np.ascontiguousarray(values == 0.5)
+            self._cache["f32_half"] = half
+        return self._cache["f32_half"]
+
     @property
     def is_rounding(self) -> bool:
         """True when the block is Z^m itself: the decoder is elementwise ``rint``."""
@@ -240,7 +258,21 @@ class FastSpec:
                 T, Sinv, B = self.T, self.canonical_pinv, self.basis
             args = (total, scales, T, self.T is not None, Sinv, B, FAMILIES[self.family],
                     self.width, self.blocks, self.glue, limits)
-            if N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
+            half = self.float32_glue_halves()
+            if (half is not None and x3.dtype == np.float32 and out3.dtype == np.float32
+                    and x3.flags.c_contiguous and out3.flags.c_contiguous
+                    and bool(np.all(total == 1.0))):
+                # the same output bit for bit, decided in float32 (see lattices._kernels);
+                # at scale 1 the copies of a product are just consecutive points
+                xf, of = x3.reshape(-1), out3.reshape(-1)
+                fargs = (self.width, self.blocks, self.glue, float(limits[0]), half)
+                n_points = N * x3.shape[1]
+                if n_points <= _kernels.CHUNK:
+                    bad = np.array([_kernels.decode_d_f32_span(xf, of, *fargs)])
+                else:
+                    bad = np.zeros(-(-n_points // _kernels.CHUNK), dtype=np.int64)
+                    _kernels.decode_d_f32(xf, of, *fargs, bad)
+            elif N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
                 bad = np.array([_kernels.decode_tiles_span(x3, out3, *args)])
             else:
                 bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
