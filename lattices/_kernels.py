@@ -609,16 +609,16 @@ def decode_tiles(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, g
 #   half-integer), so "first coordinate with the largest error" is "first
 #   coordinate with the smallest e0", and ``t >= r`` is ``y >= r + 1/2``: both
 #   exact comparisons of float32 numbers;
-# * block sums of at most 8 * 2^20 integers, their parity, the +-1 move and the
-#   glue are exact in float32.
+# * block sums of at most 16 integers below 2^20, their parity, the +-1 move
+#   and the glue are exact in float32 (the caller takes k <= 16 coordinates).
 #
 # So the candidate of every coset is exactly the float64 one.  Only the
 # squared distances are rounded: computed in float32 with relative error at
-# most 10 u (u = 2^-24; one rounding for y - z, two for the square, seven for
-# the sum of at most 8 terms, and no underflow since |y - z| >= 2^-43 or 0), a
+# most (k + 2) u <= 18 u (u = 2^-24; one rounding for y - z, two for the
+# square, k - 1 for the sum, and no underflow since |y - z| >= 2^-43 or 0), a
 # comparison ``d_g < d_best`` is taken only when ``|d_g - d_best| > 2^-19
 # (d_g + d_best)`` (32 u): then the exact distances, and the float64 ones of
-# ``decode_tiles`` (error 10 * 2^-53), are ordered the same way.  A tile with
+# ``decode_tiles`` (error (k + 2) 2^-53), are ordered the same way.  A tile with
 # an unsafe coordinate (tiny, huge, NaN or infinite) or an undecided
 # comparison -- exact ties included -- is decoded by ``decode_tiles_span``
 # itself.  The output is therefore ``decode_tiles``'s bit for bit

@@ -21,7 +21,7 @@ import lattices
 from lattices import _kernels
 from test_decoder_kernels import reference_nearest
 
-NAMES = ["e8", "d4", "d5", "d8", "e8^3", "d4^2"]
+NAMES = ["e8", "d4", "d5", "d8", "d16", "e8^3", "d4^2"]
 
 
 def _lat(name):
