@@ -275,11 +275,21 @@ class FastSpec:
                 else:
                     bad = np.zeros(-(-n_points // _kernels.CHUNK), dtype=np.int64)
                     _kernels.decode_d_f32(xf, of, *fargs, bad)
-            elif N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
-                bad = np.array([_kernels.decode_tiles_span(x3, out3, *args)])
             else:
-                bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
-                _kernels.decode_tiles(x3, out3, *args, bad)
+                xk, ok, n_points = x3, out3, N
+                if (x3.shape[1] > 1 and bool(np.all(total == total[0]))
+                        and x3.flags.c_contiguous and out3.flags.c_contiguous):
+                    # copies at one scale decode alike: consecutive points of one copy
+                    # (the same operations, so the same bytes; tiles of contiguous points)
+                    n_points = N * x3.shape[1]
+                    xk = x3.reshape(n_points, 1, x3.shape[2])
+                    ok = out3.reshape(n_points, 1, x3.shape[2])
+                    args = (total[:1], scales[:1]) + args[2:-1] + (limits[:1],)
+                if n_points <= _kernels.CHUNK:  # one work item: no thread-pool round trip
+                    bad = np.array([_kernels.decode_tiles_span(xk, ok, *args)])
+                else:
+                    bad = np.zeros(-(-n_points // _kernels.CHUNK), dtype=np.int64)
+                    _kernels.decode_tiles(xk, ok, *args, bad)
         if not bad.any():
             return -1
         return first_out_of_range(x3, limits)
