@@ -450,6 +450,63 @@ def _tile_a(Y, Z, E, g, q0, q1, P, tot, key, widx, sgn):
                 tot[p] = s + 1.0
 
 
+@njit(cache=True, inline="always")
+def _load_copy(x, Y, p0, P, j, k):
+    """Y[q, p] = x[p0 + p, j, q] (converted to Y's dtype) for a tile of P points.
+
+    A single copy of width 4 or 8 is written out with constant indices, so that
+    the compiler sees a constant stride and vectorizes the transposition (about
+    2.5x faster than the generic loop)."""
+    if x.shape[1] == 1 and k == 8:
+        for p in range(P):
+            Y[0, p] = x[p0 + p, 0, 0]
+            Y[1, p] = x[p0 + p, 0, 1]
+            Y[2, p] = x[p0 + p, 0, 2]
+            Y[3, p] = x[p0 + p, 0, 3]
+            Y[4, p] = x[p0 + p, 0, 4]
+            Y[5, p] = x[p0 + p, 0, 5]
+            Y[6, p] = x[p0 + p, 0, 6]
+            Y[7, p] = x[p0 + p, 0, 7]
+    elif x.shape[1] == 1 and k == 4:
+        for p in range(P):
+            Y[0, p] = x[p0 + p, 0, 0]
+            Y[1, p] = x[p0 + p, 0, 1]
+            Y[2, p] = x[p0 + p, 0, 2]
+            Y[3, p] = x[p0 + p, 0, 3]
+    else:
+        for p in range(P):
+            for q in range(k):
+                Y[q, p] = x[p0 + p, j, q]
+
+
+@njit(cache=True, inline="always")
+def _store_copy(out, Zs, best_g, p0, P, j, k, s):
+    """out[p0 + p, j, q] = Zs[best_g[p], q, p] * s (the inverse of :func:`_load_copy`)."""
+    if out.shape[1] == 1 and k == 8:
+        for p in range(P):
+            g = best_g[p]
+            out[p0 + p, 0, 0] = Zs[g, 0, p] * s
+            out[p0 + p, 0, 1] = Zs[g, 1, p] * s
+            out[p0 + p, 0, 2] = Zs[g, 2, p] * s
+            out[p0 + p, 0, 3] = Zs[g, 3, p] * s
+            out[p0 + p, 0, 4] = Zs[g, 4, p] * s
+            out[p0 + p, 0, 5] = Zs[g, 5, p] * s
+            out[p0 + p, 0, 6] = Zs[g, 6, p] * s
+            out[p0 + p, 0, 7] = Zs[g, 7, p] * s
+    elif out.shape[1] == 1 and k == 4:
+        for p in range(P):
+            g = best_g[p]
+            out[p0 + p, 0, 0] = Zs[g, 0, p] * s
+            out[p0 + p, 0, 1] = Zs[g, 1, p] * s
+            out[p0 + p, 0, 2] = Zs[g, 2, p] * s
+            out[p0 + p, 0, 3] = Zs[g, 3, p] * s
+    else:
+        for p in range(P):
+            g = best_g[p]
+            for q in range(k):
+                out[p0 + p, j, q] = Zs[g, q, p] * s
+
+
 @njit(cache=True)
 def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, limits):
     """The points of ``x`` (a chunk), tile by tile; returns the number of bad coordinates.
@@ -500,9 +557,10 @@ def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, 
                     for p in range(P):
                         yq[p] = yq[p] * inv
             else:
-                for p in range(P):
-                    for q in range(k):
-                        v = x[p0 + p, j, q]
+                _load_copy(x, Y, p0, P, j, k)
+                for q in range(k):
+                    for p in range(P):
+                        v = Y[q, p]
                         nbad += 0 if abs(v) <= lim else 1
                         Y[q, p] = v * inv
             # every coset: decode the base, add the glue, distance, keep the best
@@ -563,11 +621,7 @@ def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, 
                     for i in range(m):
                         out[p0 + p, j, i] = Y[i, p] * os_j
             else:
-                s_j = scales[j]
-                for p in range(P):
-                    Zp = Zs[best_g[p]]
-                    for q in range(k):
-                        out[p0 + p, j, q] = Zp[q, p] * s_j
+                _store_copy(out, Zs, best_g, p0, P, j, k, scales[j])
     return nbad
 
 
