@@ -46,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._kernels import load_canonical, point_is_finite, store_user
 from .codes import hexacode, mog_patterns
 
 #: Points handled per parallel work item.
@@ -355,42 +356,15 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
         hi = min(N, lo + CHUNK)
         bad[c] = 0
         for pt in range(lo, hi):
-            finite = True
-            for j in range(r):
-                for i in range(m):
-                    if not np.isfinite(x[pt, j, i]):
-                        finite = False
-            if not finite:
+            if not point_is_finite(x, pt):
                 if bad[c] == 0:
                     bad[c] = pt + 1
                 continue
             for j in range(r):
-                inv = 1.0 / scales[j]
-                if use_T:
-                    for q in range(m):
-                        acc = 0.0
-                        for i in range(m):
-                            acc += x[pt, j, i] * T[i, q]
-                        y[q] = acc * inv
-                else:
-                    for q in range(m):
-                        y[q] = x[pt, j, q] * inv
+                load_canonical(x, pt, j, T, use_T, 1.0 / scales[j], y)
                 if which == 0:
                     bw16_closest(y, best, v, e, p, dl, pc, pp, pd, col16, rmcol)
                 else:
                     _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, col,
                                    pair, pairs, hexa, mog)
-                if use_T:
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(m):
-                            acc += best[q] * Sinv[q, i]
-                        coef[i] = np.rint(acc)
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(m):
-                            acc += coef[q] * B[q, i]
-                        out[pt, j, i] = acc * out_scales[j]
-                else:
-                    for q in range(m):
-                        out[pt, j, q] = best[q] * scales[j]
+                store_user(out, pt, j, best, scales[j], out_scales[j], use_T, Sinv, B, coef)

@@ -137,6 +137,60 @@ def closest_in_cosets(y, glue, family, w, nb, t, z, err, best):
     return best_d
 
 
+@njit(cache=True, inline="always")
+def point_is_finite(x, p):
+    """True when every coordinate of point ``p`` of ``x`` (N, r, m) is finite."""
+    finite = True
+    for j in range(x.shape[1]):
+        for i in range(x.shape[2]):
+            if not np.isfinite(x[p, j, i]):
+                finite = False
+    return finite
+
+
+@njit(cache=True, inline="always")
+def load_canonical(x, p, j, T, use_T, inv, y):
+    """Canonical coordinates of copy ``j`` of point ``p``: ``y = x[p, j] T * inv``
+    (``y = x[p, j] * inv`` unless ``use_T``); ``y`` has length k."""
+    m = x.shape[2]
+    if use_T:
+        for q in range(y.shape[0]):
+            acc = 0.0
+            for i in range(m):
+                acc += x[p, j, i] * T[i, q]
+            y[q] = acc * inv
+    else:
+        for q in range(y.shape[0]):
+            y[q] = x[p, j, q] * inv
+
+
+@njit(cache=True, inline="always")
+def store_user(out, p, j, best, scale, out_scale, use_T, Sinv, B, coef):
+    """Write the canonical lattice point ``best`` as copy ``j`` of point ``p`` of ``out``.
+
+    Without ``use_T`` it is ``best * scale``; with it, the integer coefficients
+    ``coef = rint(best Sinv)`` (scratch of length m) are mapped through the user
+    basis, ``out = (coef B) * out_scale``, so no round-off of the isometry
+    reaches the output.
+    """
+    m = out.shape[2]
+    k = best.shape[0]
+    if use_T:
+        for i in range(m):
+            acc = 0.0
+            for q in range(k):
+                acc += best[q] * Sinv[q, i]
+            coef[i] = np.rint(acc)
+        for i in range(m):
+            acc = 0.0
+            for q in range(m):
+                acc += coef[q] * B[q, i]
+            out[p, j, i] = acc * out_scale
+    else:
+        for q in range(k):
+            out[p, j, q] = best[q] * scale
+
+
 @njit(cache=True, parallel=True)
 def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, bad):
     """Decode ``x`` of shape (N, r, m) into ``out`` (same shape) in one pass.
@@ -176,41 +230,14 @@ def decode_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, 
         hi = min(N, lo + CHUNK)
         bad[c] = 0
         for p in range(lo, hi):
-            finite = True
-            for j in range(r):
-                for i in range(m):
-                    if not np.isfinite(x[p, j, i]):
-                        finite = False
-            if not finite:
+            if not point_is_finite(x, p):
                 if bad[c] == 0:
                     bad[c] = p + 1
                 continue
             for j in range(r):
-                inv = 1.0 / scales[j]
-                if use_T:
-                    for q in range(k):
-                        acc = 0.0
-                        for i in range(m):
-                            acc += x[p, j, i] * T[i, q]
-                        y[q] = acc * inv
-                else:
-                    for q in range(k):
-                        y[q] = x[p, j, q] * inv
+                load_canonical(x, p, j, T, use_T, 1.0 / scales[j], y)
                 closest_in_cosets(y, glue, family, w, nb, t, z, err, best)
-                if use_T:
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(k):
-                            acc += best[q] * Sinv[q, i]
-                        coef[i] = np.rint(acc)
-                    for i in range(m):
-                        acc = 0.0
-                        for q in range(m):
-                            acc += coef[q] * B[q, i]
-                        out[p, j, i] = acc * out_scales[j]
-                else:
-                    for q in range(k):
-                        out[p, j, q] = best[q] * scales[j]
+                store_user(out, p, j, best, scales[j], out_scales[j], use_T, Sinv, B, coef)
 
 
 # ---------------------------------------------------------------------------
@@ -423,6 +450,63 @@ def _tile_a(Y, Z, E, g, q0, q1, P, tot, key, widx, sgn):
                 tot[p] = s + 1.0
 
 
+@njit(cache=True, inline="always")
+def _load_copy(x, Y, p0, P, j, k):
+    """Y[q, p] = x[p0 + p, j, q] (converted to Y's dtype) for a tile of P points.
+
+    A single copy of width 4 or 8 is written out with constant indices, so that
+    the compiler sees a constant stride and vectorizes the transposition (about
+    2.5x faster than the generic loop)."""
+    if x.shape[1] == 1 and k == 8:
+        for p in range(P):
+            Y[0, p] = x[p0 + p, 0, 0]
+            Y[1, p] = x[p0 + p, 0, 1]
+            Y[2, p] = x[p0 + p, 0, 2]
+            Y[3, p] = x[p0 + p, 0, 3]
+            Y[4, p] = x[p0 + p, 0, 4]
+            Y[5, p] = x[p0 + p, 0, 5]
+            Y[6, p] = x[p0 + p, 0, 6]
+            Y[7, p] = x[p0 + p, 0, 7]
+    elif x.shape[1] == 1 and k == 4:
+        for p in range(P):
+            Y[0, p] = x[p0 + p, 0, 0]
+            Y[1, p] = x[p0 + p, 0, 1]
+            Y[2, p] = x[p0 + p, 0, 2]
+            Y[3, p] = x[p0 + p, 0, 3]
+    else:
+        for p in range(P):
+            for q in range(k):
+                Y[q, p] = x[p0 + p, j, q]
+
+
+@njit(cache=True, inline="always")
+def _store_copy(out, Zs, best_g, p0, P, j, k, s):
+    """out[p0 + p, j, q] = Zs[best_g[p], q, p] * s (the inverse of :func:`_load_copy`)."""
+    if out.shape[1] == 1 and k == 8:
+        for p in range(P):
+            g = best_g[p]
+            out[p0 + p, 0, 0] = Zs[g, 0, p] * s
+            out[p0 + p, 0, 1] = Zs[g, 1, p] * s
+            out[p0 + p, 0, 2] = Zs[g, 2, p] * s
+            out[p0 + p, 0, 3] = Zs[g, 3, p] * s
+            out[p0 + p, 0, 4] = Zs[g, 4, p] * s
+            out[p0 + p, 0, 5] = Zs[g, 5, p] * s
+            out[p0 + p, 0, 6] = Zs[g, 6, p] * s
+            out[p0 + p, 0, 7] = Zs[g, 7, p] * s
+    elif out.shape[1] == 1 and k == 4:
+        for p in range(P):
+            g = best_g[p]
+            out[p0 + p, 0, 0] = Zs[g, 0, p] * s
+            out[p0 + p, 0, 1] = Zs[g, 1, p] * s
+            out[p0 + p, 0, 2] = Zs[g, 2, p] * s
+            out[p0 + p, 0, 3] = Zs[g, 3, p] * s
+    else:
+        for p in range(P):
+            g = best_g[p]
+            for q in range(k):
+                out[p0 + p, j, q] = Zs[g, q, p] * s
+
+
 @njit(cache=True)
 def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, glue, limits):
     """The points of ``x`` (a chunk), tile by tile; returns the number of bad coordinates.
@@ -473,9 +557,10 @@ def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, 
                     for p in range(P):
                         yq[p] = yq[p] * inv
             else:
-                for p in range(P):
-                    for q in range(k):
-                        v = x[p0 + p, j, q]
+                _load_copy(x, Y, p0, P, j, k)
+                for q in range(k):
+                    for p in range(P):
+                        v = Y[q, p]
                         nbad += 0 if abs(v) <= lim else 1
                         Y[q, p] = v * inv
             # every coset: decode the base, add the glue, distance, keep the best
@@ -536,11 +621,7 @@ def decode_tiles_span(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, 
                     for i in range(m):
                         out[p0 + p, j, i] = Y[i, p] * os_j
             else:
-                s_j = scales[j]
-                for p in range(P):
-                    Zp = Zs[best_g[p]]
-                    for q in range(k):
-                        out[p0 + p, j, q] = Zp[q, p] * s_j
+                _store_copy(out, Zs, best_g, p0, P, j, k, scales[j])
     return nbad
 
 
@@ -561,3 +642,254 @@ def decode_tiles(x, out, scales, out_scales, T, use_T, Sinv, B, family, w, nb, g
         hi = min(N, lo + CHUNK)
         bad[c] = decode_tiles_span(x[lo:hi], out[lo:hi], scales, out_scales, T, use_T, Sinv, B,
                                     family, w, nb, glue, limits)
+
+
+# ---------------------------------------------------------------------------
+# float32 kernel of the D_n-based lattices (D_n, E8 = D8 u (D8 + 1/2), their
+# products): the same decisions as ``decode_tiles`` on float32 input, computed
+# in float32 (twice the SIMD lanes), with a rigorous fallback.
+#
+# ``decode_tiles`` converts a float32 point to float64 and decodes it there.  On
+# a *safe* coordinate -- 0 or 2^-20 <= |y| <= 2^20 -- every step of that float64
+# decoding before the distances is exact, and its decisions are reproduced
+# exactly in float32:
+#
+# * coset with glue 0: ``r = rint(y)`` and the D_n error ``e0 = |y - r|`` are
+#   exact in float32 (y - rint(y) is always representable);
+# * coset with glue 1/2: float64 rounds ``t = y - 1/2`` exactly; its rint is
+#   ``floor(y)``, except for an integer y = n where the tie goes to the even of
+#   n - 1 and n; so ``r = floor(y) - [y == floor(y) and floor(y) odd]``, exact.
+#   The D_n error is ``|t - r| = 1/2 - e0`` (distance to the nearest
+#   half-integer), so "first coordinate with the largest error" is "first
+#   coordinate with the smallest e0", and ``t >= r`` is ``y >= r + 1/2``: both
+#   exact comparisons of float32 numbers;
+# * block sums of at most 16 integers below 2^20, their parity, the +-1 move
+#   and the glue are exact in float32 (the caller takes k <= 16 coordinates).
+#
+# So the candidate of every coset is exactly the float64 one.  Only the
+# squared distances are rounded: computed in float32 with relative error at
+# most (k + 2) u <= 18 u (u = 2^-24; one rounding for y - z, two for the
+# square, k - 1 for the sum, and no underflow since |y - z| >= 2^-43 or 0), a
+# comparison ``d_g < d_best`` is taken only when ``|d_g - d_best| > 2^-19
+# (d_g + d_best)`` (32 u): then the exact distances, and the float64 ones of
+# ``decode_tiles`` (error (k + 2) 2^-53), are ordered the same way.  A tile with
+# an unsafe coordinate (tiny, huge, NaN or infinite) or an undecided
+# comparison -- exact ties included -- is decoded by ``decode_tiles_span``
+# itself.  The output is therefore ``decode_tiles``'s bit for bit
+# (tests/test_decoder_float32.py, which fails with a zero margin).  On Gaussian
+# data the fallback is rare (a coordinate below 2^-20, or a comparison within
+# the margin), and a float32 tile -- twice the SIMD lanes, and loads of
+# constant stride for widths 4 and 8 -- costs about 0.57x a float64 one.
+
+#: Safe float32 coordinates of :func:`decode_d_f32_span`: 0 or in [SAFE_LO, SAFE_HI].
+SAFE_LO = np.float32(2.0 ** -20)
+SAFE_HI = np.float32(2.0 ** 20)
+#: Relative margin of a float32 distance comparison taken without fallback (32 u).
+F32_MARGIN = np.float32(2.0 ** -19)
+
+
+@njit(cache=True, inline="always")
+def _tile_d_f32(Y, R0, E0, Z, q0, q1, P, half, S):
+    """One D_w block of one coset of a float32 tile (see the comment above): the
+    coset's base candidate in Z (before the glue), from ``R0 = rint(Y)`` and
+    ``E0 = |Y - R0|``; ``half``: the coset's glue is 1/2 on this block (else 0).
+
+    ``S`` (4, TILE) float32 scratch holds, per point, the block sum, the error
+    kept, the coordinate it belongs to and the direction of its move (one array,
+    so that the compiler's alias checks stay few and the loops vectorize).
+    """
+    one = np.float32(1.0)
+    halfv = np.float32(0.5)
+    for p in range(P):
+        S[0, p] = np.float32(0.0)
+        S[1, p] = np.float32(np.inf) if half else np.float32(-1.0)
+        S[2, p] = np.float32(q0)
+        S[3, p] = one
+    for q in range(q0, q1):
+        qf = np.float32(q)
+        if half:
+            for p in range(P):
+                y = Y[q, p]
+                f = np.floor(y)
+                odd = f - np.float32(2.0) * np.floor(halfv * f)
+                r = f - odd * np.float32(y == f)
+                Z[q, p] = r
+                S[0, p] += r
+                e = E0[q, p]
+                upd = e < S[1, p]  # first smallest e0 = first largest 1/2 - e0
+                S[1, p] = e if upd else S[1, p]
+                S[2, p] = qf if upd else S[2, p]
+                S[3, p] = (one if y >= r + halfv else -one) if upd else S[3, p]
+        else:
+            for p in range(P):
+                r = R0[q, p]
+                Z[q, p] = r
+                S[0, p] += r
+                e = E0[q, p]
+                upd = e > S[1, p]
+                S[1, p] = e if upd else S[1, p]
+                S[2, p] = qf if upd else S[2, p]
+                S[3, p] = (one if Y[q, p] >= r else -one) if upd else S[3, p]
+    for p in range(P):
+        # branch-free (the parity is random): a move of 0 when the sum is even
+        # can turn a -0.0 into +0.0, which the glue added afterwards does anyway
+        odd = np.float32(np.rint(halfv * S[0, p]) * np.float32(2.0) != S[0, p])
+        Z[int(S[2, p]), p] += S[3, p] * odd
+
+
+@njit(cache=True, inline="always")
+def _load_points(xf, Y, p0, P, k):
+    """Y[q, p] = xf[(p0 + p) k + q]: a tile of k-dim points into coordinate-major
+    scratch.  Widths 4 and 8 are written out so that the compiler sees a constant
+    stride and vectorizes the transposition (3x faster than the generic loop)."""
+    if k == 8:
+        for p in range(P):
+            b = (p0 + p) * 8
+            Y[0, p] = xf[b]
+            Y[1, p] = xf[b + 1]
+            Y[2, p] = xf[b + 2]
+            Y[3, p] = xf[b + 3]
+            Y[4, p] = xf[b + 4]
+            Y[5, p] = xf[b + 5]
+            Y[6, p] = xf[b + 6]
+            Y[7, p] = xf[b + 7]
+    elif k == 4:
+        for p in range(P):
+            b = (p0 + p) * 4
+            Y[0, p] = xf[b]
+            Y[1, p] = xf[b + 1]
+            Y[2, p] = xf[b + 2]
+            Y[3, p] = xf[b + 3]
+    else:
+        for p in range(P):
+            for q in range(k):
+                Y[q, p] = xf[(p0 + p) * k + q]
+
+
+@njit(cache=True, inline="always")
+def _store_points(of, Zs, best_g, g32, p0, P, k):
+    """of[(p0 + p) k + q] = Zs[best_g[p], q, p] + glue[best_g[p], q] (the inverse of
+    :func:`_load_points`, gathering each point's coset)."""
+    if k == 8:
+        for p in range(P):
+            g = best_g[p]
+            b = (p0 + p) * 8
+            of[b] = Zs[g, 0, p] + g32[g, 0]
+            of[b + 1] = Zs[g, 1, p] + g32[g, 1]
+            of[b + 2] = Zs[g, 2, p] + g32[g, 2]
+            of[b + 3] = Zs[g, 3, p] + g32[g, 3]
+            of[b + 4] = Zs[g, 4, p] + g32[g, 4]
+            of[b + 5] = Zs[g, 5, p] + g32[g, 5]
+            of[b + 6] = Zs[g, 6, p] + g32[g, 6]
+            of[b + 7] = Zs[g, 7, p] + g32[g, 7]
+    elif k == 4:
+        for p in range(P):
+            g = best_g[p]
+            b = (p0 + p) * 4
+            of[b] = Zs[g, 0, p] + g32[g, 0]
+            of[b + 1] = Zs[g, 1, p] + g32[g, 1]
+            of[b + 2] = Zs[g, 2, p] + g32[g, 2]
+            of[b + 3] = Zs[g, 3, p] + g32[g, 3]
+    else:
+        for p in range(P):
+            g = best_g[p]
+            for q in range(k):
+                of[(p0 + p) * k + q] = Zs[g, q, p] + g32[g, q]
+
+
+@njit(cache=True)
+def decode_d_f32_span(xf, of, w, nb, glue, limit, half):
+    """Decode the float32 points of ``xf`` (flat, C order, ``k = w * nb`` coordinates
+    a point) into ``of``, deciding in float32 (see above); returns the number of bad
+    coordinates, as :func:`decode_tiles_span`.
+
+    For a D_n-based lattice without isometry at total scale 1, with the glue
+    constant, 0 or 1/2, on each block (``half[g, b]`` tells which) -- checked by
+    the caller.  Every copy of a product is decoded alike, so the points are
+    simply the consecutive k-tuples.  ``limit``: the range limit of a
+    coordinate (:meth:`FastSpec.coordinate_limits`); a tile with an unsafe
+    coordinate or an undecided comparison is decoded by
+    :func:`decode_tiles_span` (which checks the range).  ``of`` may be ``xf``.
+    """
+    k = w * nb
+    N = xf.shape[0] // k
+    G = glue.shape[0]
+    f32 = np.float32
+    Y = np.empty((k, TILE), f32)
+    R0 = np.empty((k, TILE), f32)
+    E0 = np.empty((k, TILE), f32)
+    Zs = np.empty((G, k, TILE), f32)
+    S = np.empty((4, TILE), f32)
+    g32 = glue.astype(f32)
+    d = np.empty(TILE, f32)
+    best_d = np.empty(TILE, f32)
+    best_g = np.zeros(TILE, dtype=np.int32)
+    one = np.ones(1)
+    lims = np.full(1, limit)
+    nothing = np.zeros((1, 1))
+    nbad = 0
+    for p0 in range(0, N, TILE):
+        P = min(TILE, N - p0)
+        _load_points(xf, Y, p0, P, k)
+        unsafe = np.int32(0)
+        for q in range(k):
+            for p in range(P):
+                y = Y[q, p]
+                a = abs(y)
+                unsafe += np.int32(0) if (a <= SAFE_HI and (a >= SAFE_LO or a == f32(0.0))) \
+                    else np.int32(1)
+                rr = np.rint(y)
+                R0[q, p] = rr
+                E0[q, p] = abs(y - rr)
+        if unsafe == 0:
+            for g in range(G):
+                Z = Zs[g]
+                for b in range(nb):
+                    _tile_d_f32(Y, R0, E0, Z, b * w, b * w + w, P, half[g, b], S)
+                if G == 1:
+                    for p in range(P):
+                        best_g[p] = 0
+                    break  # one coset: no distance to compare
+                for p in range(P):
+                    d[p] = f32(0.0)
+                for q in range(k):
+                    gq = g32[g, q]
+                    for p in range(P):
+                        diff = Y[q, p] - (Z[q, p] + gq)
+                        d[p] += diff * diff
+                if g == 0:
+                    for p in range(P):
+                        best_d[p] = d[p]
+                        best_g[p] = 0
+                else:
+                    for p in range(P):
+                        dp = d[p]
+                        bd = best_d[p]
+                        unsafe += np.int32(0) if abs(dp - bd) > F32_MARGIN * (dp + bd) \
+                            else np.int32(1)
+                        better = dp < bd
+                        best_d[p] = dp if better else bd
+                        best_g[p] = np.int32(g) if better else best_g[p]
+        if unsafe == 0:
+            _store_points(of, Zs, best_g, g32, p0, P, k)
+        else:
+            lo = p0 * k
+            hi = (p0 + P) * k
+            nbad += decode_tiles_span(xf[lo:hi].reshape(P, 1, k), of[lo:hi].reshape(P, 1, k),
+                                      one, one, nothing, False, nothing, nothing, FAMILY_D, w,
+                                      nb, glue, lims)
+    return nbad
+
+
+@njit(cache=True, parallel=True)
+def decode_d_f32(xf, of, w, nb, glue, limit, half, bad):
+    """:func:`decode_d_f32_span` over chunks of ``CHUNK`` points in parallel (as
+    :func:`decode_tiles`); ``bad`` receives each chunk's count of bad coordinates."""
+    k = w * nb
+    N = xf.shape[0] // k
+    n_chunks = (N + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks):
+        lo = c * CHUNK
+        hi = min(N, lo + CHUNK)
+        bad[c] = decode_d_f32_span(xf[lo * k:hi * k], of[lo * k:hi * k], w, nb, glue, limit,
+                                   half)

@@ -212,6 +212,27 @@ class FastSpec:
             self._cache["x_limit"] = self.canonical_limit() * self.scale0 / max(tnorm, 1.0)
         return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
 
+    def float32_glue_halves(self):
+        """(G, blocks) bool array for :func:`lattices._kernels.decode_d_f32_span`, or None.
+
+        The float32 kernel applies to D_n blocks (at most 16 coordinates) without
+        isometry whose glue is constant on each block, 0 or 1/2 (D_n, E8 and their
+        products); entry
+        ``[g, b]`` is True where glue vector g is 1/2 on block b.
+        """
+        if "f32_half" not in self._cache:
+            half = None
+            # k <= 16: block sums of k numbers up to 2^20 stay exact in float32, and the
+            # distance error (k + 2) u stays below half the comparison margin
+            if self.family == "d" and self.T is None and self.width * self.blocks <= 16:
+                gb = self.glue.reshape(self.glue.shape[0], self.blocks, self.width)
+                const = np.all(gb == gb[:, :, :1], axis=2)
+                values = gb[:, :, 0]
+                if const.all() and np.all((values == 0.0) | (values == 0.5)):
+                    half = np.ascontiguousarray(values == 0.5)
+            self._cache["f32_half"] = half
+        return self._cache["f32_half"]
+
     @property
     def is_rounding(self) -> bool:
         """True when the block is Z^m itself: the decoder is elementwise ``rint``."""
@@ -240,11 +261,35 @@ class FastSpec:
                 T, Sinv, B = self.T, self.canonical_pinv, self.basis
             args = (total, scales, T, self.T is not None, Sinv, B, FAMILIES[self.family],
                     self.width, self.blocks, self.glue, limits)
-            if N <= _kernels.CHUNK:  # one work item: no thread-pool round trip
-                bad = np.array([_kernels.decode_tiles_span(x3, out3, *args)])
+            half = self.float32_glue_halves()
+            if (half is not None and x3.dtype == np.float32 and out3.dtype == np.float32
+                    and x3.flags.c_contiguous and out3.flags.c_contiguous
+                    and bool(np.all(total == 1.0))):
+                # the same output bit for bit, decided in float32 (see lattices._kernels);
+                # at scale 1 the copies of a product are just consecutive points
+                xf, of = x3.reshape(-1), out3.reshape(-1)
+                fargs = (self.width, self.blocks, self.glue, float(limits[0]), half)
+                n_points = N * x3.shape[1]
+                if n_points <= _kernels.CHUNK:
+                    bad = np.array([_kernels.decode_d_f32_span(xf, of, *fargs)])
+                else:
+                    bad = np.zeros(-(-n_points // _kernels.CHUNK), dtype=np.int64)
+                    _kernels.decode_d_f32(xf, of, *fargs, bad)
             else:
-                bad = np.zeros(-(-N // _kernels.CHUNK), dtype=np.int64)
-                _kernels.decode_tiles(x3, out3, *args, bad)
+                xk, ok, n_points = x3, out3, N
+                if (x3.shape[1] > 1 and bool(np.all(total == total[0]))
+                        and x3.flags.c_contiguous and out3.flags.c_contiguous):
+                    # copies at one scale decode alike: consecutive points of one copy
+                    # (the same operations, so the same bytes; tiles of contiguous points)
+                    n_points = N * x3.shape[1]
+                    xk = x3.reshape(n_points, 1, x3.shape[2])
+                    ok = out3.reshape(n_points, 1, x3.shape[2])
+                    args = (total[:1], scales[:1]) + args[2:-1] + (limits[:1],)
+                if n_points <= _kernels.CHUNK:  # one work item: no thread-pool round trip
+                    bad = np.array([_kernels.decode_tiles_span(xk, ok, *args)])
+                else:
+                    bad = np.zeros(-(-n_points // _kernels.CHUNK), dtype=np.int64)
+                    _kernels.decode_tiles(xk, ok, *args, bad)
         if not bad.any():
             return -1
         return first_out_of_range(x3, limits)

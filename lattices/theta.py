@@ -77,8 +77,9 @@ def _interval(c, rem, qkk):
 
 
 @njit(cache=True, nogil=True)
-def _count_half(qt, G2, max_norm, bound):
-    """Histogram of the squared norms of one vector of each pair ``+-x``, ``0 < |x|^2 <= max_norm``.
+def _count_half(qt, G2, max_norm, bound, top_lo, top_hi):
+    """Histogram of the squared norms of one vector of each pair ``+-x``, ``0 < |x|^2 <= max_norm``,
+    among the vectors whose last coordinate ``x_{n-1}`` lies in ``[top_lo, top_hi]``.
 
     ``G2`` is the integer matrix ``2 G`` (``G`` the Gram matrix of the
     LLL-reduced basis, so ``x G2 x^T = 2 |x|^2``).  ``qt`` holds the
@@ -98,7 +99,9 @@ def _count_half(qt, G2, max_norm, bound):
     radius shrinks during the search).
 
     Each pair ``+-x`` is counted once: the last nonzero coordinate (the first
-    one met, from level ``n-1`` down) is positive.  Along the way the exact
+    one met, from level ``n-1`` down) is positive.  The slices ``x_{n-1} = v``
+    partition the vectors, so the histograms of disjoint ranges add up (the
+    caller may enumerate slice by slice to show progress).  Along the way the exact
     integer data ``y[k, i] = sum_{j>k} G2[i, j] x_j`` (``i <= k``) and
     ``T[k] = x_{>k} G2 x_{>k}^T`` are carried, so at the last level the norm of
     every leaf is the integer quadratic ``T[0] + x_0 (2 y[0, 0] + G2[0, 0] x_0)``:
@@ -117,10 +120,10 @@ def _count_half(qt, G2, max_norm, bound):
     k = n - 1
     zero[k] = True
     lo, h = _interval(0.0, bound, qt[k, k])
-    x[k] = max(lo, 1 if k == 0 else 0)
-    hi[k] = h
+    x[k] = max(lo, top_lo, 1 if k == 0 else 0)
+    hi[k] = min(h, top_hi)
     if n == 1:
-        for x0 in range(x[0], h + 1):
+        for x0 in range(x[0], hi[0] + 1):
             N2 = G2[0, 0] * x0 * x0
             if N2 <= two_max:
                 hist[N2 >> 1] += 1
@@ -399,17 +402,17 @@ def _components(G2):
     return comps
 
 
-def _block_theta(G2, max_norm):
+def _block_theta(G2, max_norm, bar=None):
     """Theta series of the lattice with integer Gram matrix ``G2 / 2``.
 
     Orthogonal summands are enumerated separately (identical ones once) and
-    their series multiplied (SPLAG ch. 2 §2.3).
+    their series multiplied (SPLAG ch. 2 §2.3).  ``bar``: see :func:`_enumerate_theta`.
     """
     if max_norm == 0:
         return [1]
     comps = _components(G2)
     if len(comps) == 1:
-        return _enumerate_theta(G2, max_norm)
+        return _enumerate_theta(G2, max_norm, bar)
     groups = {}
     for c in comps:
         Gc = np.ascontiguousarray(G2[np.ix_(c, c)])
@@ -420,13 +423,31 @@ def _block_theta(G2, max_norm):
             groups[key] = [Gc, 1]
     result = None
     for Gc, mult in groups.values():
-        block = _power(_enumerate_theta(Gc, max_norm), mult, max_norm)
+        block = _power(_enumerate_theta(Gc, max_norm, bar), mult, max_norm)
         result = block if result is None else _convolve(result, block, max_norm)
     return result
 
 
-def _enumerate_theta(G2, max_norm):
-    """Theta series of one orthogonally indecomposable block, by enumeration."""
+def _slice_weights(qt, bound, values):
+    """Expected share of the enumeration's leaves in each slice ``x_{n-1} = v`` (for a
+    progress bar only): the volume ``V_{n-1} rem^{(n-1)/2} / prod_{i<n-1} sqrt(q_ii)`` of the
+    slice of the ellipsoid, ``rem = bound - q_{n-1,n-1} v^2``, halved at ``v = 0``."""
+    n = qt.shape[0]
+    q = np.diag(qt)
+    rem = np.maximum(bound - q[-1] * np.asarray(values, dtype=float) ** 2, 0.0)
+    log_unit = ((n - 1) / 2) * math.log(math.pi) - math.lgamma((n - 1) / 2 + 1) \
+        - 0.5 * float(np.log(q[:-1]).sum())
+    w = np.exp(np.minimum(log_unit + ((n - 1) / 2) * np.log(np.maximum(rem, 1e-300)), 700.0))
+    return np.where(np.asarray(values) == 0, 0.5 * w, w)
+
+
+def _enumerate_theta(G2, max_norm, bar=None):
+    """Theta series of one orthogonally indecomposable block, by enumeration.
+
+    ``bar``: None, or a tqdm bar; then the enumeration runs slice by slice of
+    its last coordinate (the same vectors, so the same counts) and the bar
+    advances by each slice's expected number of vectors (:func:`_slice_weights`).
+    """
     n = G2.shape[0]
     G2r = np.array(G2, dtype=np.int64, copy=True)
     U, ok = _lll_gram(G2r, 0.99, 100000 + 1000 * n * n)
@@ -452,7 +473,18 @@ def _enumerate_theta(G2, max_norm):
     xmax = np.sqrt(bound * np.maximum(np.diag(np.linalg.inv(G)), 0.0)).max() + 2.0
     if float(n) * n * (np.abs(G2r).max() + 1) * xmax * xmax >= _INT_LIMIT:
         raise ValueError(f"max_norm = {max_norm} is too large for exact int64 enumeration")
-    half = _count_half(qt, G2r, max_norm, bound)
+    top_lo, top_hi = _interval(0.0, bound, qt[n - 1, n - 1])
+    if bar is None or n == 1:
+        half = _count_half(qt, G2r, max_norm, bound, top_lo, top_hi)
+    else:
+        values = list(range(max(top_lo, 0), top_hi + 1))
+        weights = _slice_weights(qt, bound, values)
+        bar.total = (bar.total or 0) + float(weights.sum())
+        bar.refresh()
+        half = np.zeros(max_norm + 1, np.int64)
+        for v, wv in zip(values, weights):
+            half += _count_half(qt, G2r, max_norm, bound, v, v)
+            bar.update(float(wv))
     half[0] = 0
     theta = (2 * half).tolist()  # each pair +-x was counted once
     theta[0] = 1
@@ -525,7 +557,7 @@ def norm_unit(lattice) -> float:
     return _plan(lattice)[0]
 
 
-def theta_series(lattice, max_norm) -> list:
+def theta_series(lattice, max_norm, progress=False) -> list:
     r"""Exact number of lattice vectors of each squared norm ``0..max_norm``.
 
     .. math::  \Theta_\Lambda(q) = \sum_{x \in \Lambda} q^{x \cdot x}
@@ -536,6 +568,9 @@ def theta_series(lattice, max_norm) -> list:
     lattice : :class:`lattices.Lattice`
     max_norm : int
         Largest squared norm counted (non-negative; ``bool`` is rejected).
+    progress : bool
+        Show a tqdm bar on stderr (in expected vectors); the counts do not
+        depend on it.
 
     Returns
     -------
@@ -593,10 +628,21 @@ def theta_series(lattice, max_norm) -> list:
         raise TypeError(f"lattice must be a lattices.Lattice, got {lattice!r}")
     max_norm = _check_max_norm(max_norm)
     _, plan = _plan(lattice)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="vector", unit_scale=True, file=sys.stderr, leave=False,
+                   desc=f"theta series of {lattice.name}", dynamic_ncols=True)
     result = None
-    for G2, mult, spec, s in plan:
-        block = _power(_known_theta(spec, s, max_norm) or _block_theta(G2, max_norm), mult, max_norm)
-        result = block if result is None else _convolve(result, block, max_norm)
+    try:
+        for G2, mult, spec, s in plan:
+            block = _power(_known_theta(spec, s, max_norm) or _block_theta(G2, max_norm, bar),
+                           mult, max_norm)
+            result = block if result is None else _convolve(result, block, max_norm)
+    finally:
+        if bar is not None:
+            bar.close()
     return result
 
 
@@ -667,7 +713,9 @@ def main(argv=None):
         if seconds > 3:
             print(f"python -m lattices.theta: expected about {format_seconds(seconds)} on this "
                   f"machine (Ctrl-C stops)", file=sys.stderr)
-        theta = theta_series(lat, args.max_norm)
+        # a bar for a person watching a long run (stderr a terminal, no --json)
+        theta = theta_series(lat, args.max_norm,
+                             progress=seconds > 3 and sys.stderr.isatty() and not args.json)
         unit = norm_unit(lat)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -52,6 +52,20 @@ def test_bit_for_bit_with_reference(name):
                 assert np.array_equal(got.view(np.uint8), ref.view(np.uint8)), (name, scale, kind)
 
 
+@pytest.mark.parametrize("name", ["e8^4", "a2^16", "e6^2", "d4*^3", "e7^2", "d4^3"])
+def test_products_at_one_scale_bit_for_bit(name):
+    """Copies at one scale are decoded as consecutive points of one copy: same bytes."""
+    lat = lattices.parse(name)
+    rng = np.random.default_rng(5)
+    for kind in ["random", "near_tie", "exact_tie"]:
+        x = points(lat, rng, kind, n=3000)  # several parallel chunks of copies
+        for L in (lat, lat.scaled(0.37)):
+            for dtype in (np.float64, np.float32):
+                xx = x.astype(dtype)
+                got, ref = L.nearest(xx), reference_nearest(L, xx)
+                assert np.array_equal(got.view(np.uint8), ref.view(np.uint8)), (name, kind, dtype)
+
+
 def test_rounding_paths_agree():
     """Z^n: the contiguous unit-scale, contiguous scaled and strided kernels give one answer."""
     rng = np.random.default_rng(4)

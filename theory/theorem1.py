@@ -427,7 +427,8 @@ def _auto_method(lattice):
 
 
 def theorem1_sides(lattice, prior, e, n_dithers=2000, rng=None, n_inner=2048, method="auto",
-                   dither="voronoi", order=None, levels=None, n_check=16) -> Theorem1Sides:
+                   dither="voronoi", order=None, levels=None, n_check=16,
+                   progress=None) -> Theorem1Sides:
     """Both sides of Theorem 1, eq. (4), for one encoder output ``e``.
 
     LHS_i = -log p_{Z|U}(K(e + U_i) | U_i)  and  RHS_i = log f_U(U_i) - log f_{S-U}(e - U_i),
@@ -440,6 +441,8 @@ def theorem1_sides(lattice, prior, e, n_dithers=2000, rng=None, n_inner=2048, me
     side; see the module warning on the bias of a log of a mean), or "auto".
     ``dither``: "voronoi" (Theorem 1) or the negative controls "parallelepiped" / "corner"
     (U and the f_{S-U} kernel both from the wrong domain; p_{Z|U} is the quantizer's).
+    ``progress``: a tqdm bar (or None) advanced by the number of dithers done (by batches with
+    "monte-carlo", at the end with "quadrature"); it does not change the numbers.
     """
     _check_prior(lattice, prior)
     if dither not in DITHERS:
@@ -472,6 +475,8 @@ def theorem1_sides(lattice, prior, e, n_dithers=2000, rng=None, n_inner=2048, me
         n_inner_used = len(_kernel_rule(lattice, "voronoi", order, levels)[1])
         notes.append(f"inner integrals by quadrature ({n_inner_used} nodes over P_0); refinement "
                      f"error of a log on {k} dithers <= {qerr:.2e}")
+        if progress is not None:
+            progress.update(n_dithers)
     else:
         n_inner = int(n_inner)
         lp = np.empty(n_dithers)
@@ -487,6 +492,8 @@ def theorem1_sides(lattice, prior, e, n_dithers=2000, rng=None, n_inner=2048, me
                 l = prior.log_density(X)
                 mx = l.max(axis=1)
                 out[s:s + c] = mx + np.log(np.mean(np.exp(l - mx[:, None]), axis=1)) + add
+            if progress is not None:
+                progress.update(c)
         n_inner_used = n_inner
         msg = (f"inner integrals by Monte Carlo, {n_inner} samples per dither and side: the log of a "
                "mean is biased (Jensen, about -Var/(2 n mean^2)); the bias is common to both sides "

@@ -90,18 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None) -> dict:
-    """Run the check and its negative control; returns the report dict."""
+def run(lattice, prior, e, n_dithers, method, n_inner, seed, lattice_name=None,
+        progress=False) -> dict:
+    """Run the check and its negative control; returns the report dict.
+
+    ``progress``: a tqdm bar on stderr over the ``2 * n_dithers`` dithers (claim, then
+    control); it does not change the numbers.
+    """
     t0 = time.perf_counter()
     m = lattice.dim
     control = "corner" if parallelepiped_is_cell(lattice) else "parallelepiped"
     ss = np.random.SeedSequence(seed)
     r_main, r_ctrl = (np.random.default_rng(s) for s in ss.spawn(2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # MC bias: stated in the report's notes
-        res = theorem1_sides(lattice, prior, e, n_dithers, r_main, n_inner=n_inner, method=method)
-        ctl = theorem1_sides(lattice, prior, e, n_dithers, r_ctrl, n_inner=n_inner, method=method,
-                             dither=control)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=2 * n_dithers, unit="dither", file=sys.stderr, leave=False,
+                   desc=f"Theorem 1 on {lattice_name or lattice.name}", dynamic_ncols=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # MC bias: stated in the report's notes
+            res = theorem1_sides(lattice, prior, e, n_dithers, r_main, n_inner=n_inner,
+                                 method=method, progress=bar)
+            ctl = theorem1_sides(lattice, prior, e, n_dithers, r_ctrl, n_inner=n_inner,
+                                 method=method, dither=control, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     checks = [z_check("eq. (4): LHS E[log 1/p_{Z|U}(K(e+U)|U)] vs RHS E[log f_U(U)/f_{S-U}(e-U)]",
                       res.lhs, res.rhs, res.difference_se, res.n_dithers,
                       lhs_se=res.lhs_se, rhs_se=res.rhs_se, method=res.method, n_inner=res.n_inner)]
@@ -182,7 +198,9 @@ def main(argv=None) -> int:
     if seconds > PROGRESS_AFTER_S:
         print(f"python -m validation.theorem1: {n} dithers ({method}), expected about "
               f"{format_seconds(seconds)} on this machine (Ctrl-C stops)", file=sys.stderr)
-    report = run(lat, prior, e, n, method, args.n_inner, args.seed, args.lattice)
+    # a bar for a person watching a long run (stderr a terminal, no --json)
+    progress = seconds > PROGRESS_AFTER_S and sys.stderr.isatty() and not args.json
+    report = run(lat, prior, e, n, method, args.n_inner, args.seed, args.lattice, progress)
     return emit(report, args.json)
 
 
