@@ -234,3 +234,79 @@ def test_a_file_written_with_a_gpu_model_decodes_on_the_cpu():
     cpu_model = _model("e8")
     data = model.cuda().compress(x, seed=0)
     assert (cpu_model.decompress(data)["symbols"] == measure(cpu_model, x, seed=0)["symbols"]).all()
+
+
+def _large_shell_symbols(coder, n_img, seed):
+    """Per block: random points of random shells up to K (ranks beyond 2^63 for Leech), the
+    origin, and a few points beyond K (escape), as coefficient symbols (n_img, R n)."""
+    rng = np.random.default_rng(seed)
+    counts = coder.ranker.count(np.arange(coder.K + 1))
+    shells = [k for k in range(1, coder.K + 1) if counts[k] > 0]
+    N = n_img * coder.R
+    norms = rng.choice(shells, N)
+    norms[:3] = coder.K                                                   # the largest shell
+    ranks = np.array([int(counts[k]) * int(rng.integers(0, 2 ** 62)) // 2 ** 62 for k in norms], dtype=object)
+    c = coder.ranker.unrank(norms, ranks)
+    c[3] = 0                                                              # the head (origin)
+    c[4] = 3 * c[5]                                                       # beyond K: escape only
+    return c.reshape(n_img, coder.R * coder.n), norms
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 32), ("leech", 24)])
+def test_bw16_leech_large_shells_round_trip_at_the_code_length(latent, hidden):
+    """Points of shells up to K = 256 (Leech: 10^25 points, ranks coded as Python ints) round
+    trip through the ANS stack, and the coded bits equal the model's code length (10)."""
+    import constriction
+
+    model = _model(latent, hidden=hidden)
+    coder = codec.coder_for(model.latent)
+    assert coder.K == 256 and coder.t == 1
+    symbols, norms = _large_shell_symbols(coder, 40, seed=1)
+    assert norms.max() == 256
+    v = coder.dither(len(symbols), 5)
+    coder.set_params(coder.file_params(symbols))
+    ans = constriction.stream.stack.AnsCoder()
+    bits = coder.push(ans, symbols, v)
+    payload = ans.num_bits()
+    assert (coder.pop(ans, len(symbols), v) == symbols).all() and ans.is_empty()
+    ideal = coder.ideal_bits(symbols, v)
+    esc = np.zeros(len(symbols), dtype=bool)
+    esc[4 // coder.R] = True                     # the escape window |c| <= W renormalizes: never more
+    assert np.allclose(bits[~esc], ideal[~esc], rtol=1e-4, atol=0.05)     # 24-bit pmf quantization
+    assert (bits[esc] <= ideal[esc] + 0.05).all()
+    assert abs(payload - bits.sum()) <= 96                                 # state flush and words
+    assert ideal.mean() > 60                                               # large shells: many bits each
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 16), ("leech", 24)])
+def test_bw16_leech_hierarchical_code_is_the_prior(latent, hidden):
+    """The coder's factorization (component, origin/shell symbol, 1/theta_k rank, escape
+    coefficients) multiplies to p_{Z^|U} on sampled points of every kind (origin, shells up
+    to K, beyond K); the shell sizes enter as exact ints."""
+    model = _model(latent, hidden=hidden)
+    coder = ProxyCoder(model.latent)
+    symbols, norms = _large_shell_symbols(coder, 200, seed=2)
+    c = symbols.reshape(-1, coder.n)
+    dv = coder.dither(len(c), 0)
+    tabs = coder._tables(dv)
+    norms = coder._norms(c)
+    inside = norms <= coder.K
+    assert (~inside).sum() >= 1 and (norms == 0).sum() >= 1
+    sym, _ = coder._trunc_symbol(c[inside], norms[inside])
+    lt, le = coder._component_logits(c[inside], norms[inside], sym, tuple(a[inside] for a in tabs))
+    ours = np.empty(len(c))
+    ours[inside] = np.logaddexp(lt, le)
+    _, log_eps, _, log_rho, log_geo = tabs
+    ours[~inside] = (log_eps + coder.n * log_geo + log_rho * np.abs(c).sum(1))[~inside]
+    lp = model.latent.prior.log_prob_coords(torch.as_tensor(c)[:, None, :], dv[:, :1]).detach().numpy()[:, 0]
+    assert np.allclose(ours, lp, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 32), ("leech", 24)])
+def test_bw16_leech_files_round_trip(latent, hidden):
+    model, x = _model(latent, hidden=hidden), _images(60)
+    data = model.compress(x, seed=4, chunk=20)
+    m = measure(model, x, seed=4, chunk=20)
+    assert (model.decompress(data)["symbols"] == m["symbols"]).all()
+    assert abs(m["coded_bits"].sum() - m["ideal_bits"].sum()) <= 1e-3 * m["ideal_bits"].sum()
+    assert m["payload_bits"] <= 1.005 * m["ideal_bits"].sum() + 96

@@ -259,7 +259,7 @@ class ProxyCoder(LatentCoder):
     def _trunc_symbol(self, c, norms):
         """Symbol of the truncated part (head index or H + class) and the shell rank, for in-support rows."""
         sym = np.full(len(c), -1, dtype=np.int64)
-        rank = np.zeros(len(c), dtype=np.int64)
+        rank = np.zeros(len(c), dtype=self.theta.dtype)                  # object: BW16/Leech shells > 2^63
         head = norms < self.t
         if np.any(head):
             keys = self.prior._keys(torch.as_tensor(c[head])).numpy()
@@ -300,7 +300,7 @@ class ProxyCoder(LatentCoder):
         inside = norms <= self.K
         bits = np.zeros(N)
         sym = np.full(N, -1, dtype=np.int64)
-        rank = np.zeros(N, dtype=np.int64)
+        rank = np.zeros(N, dtype=self.theta.dtype)
         sym[inside], rank[inside] = self._trunc_symbol(c[inside], norms[inside])
         # 5': bits back, the component of in-support points drawn from the posterior
         comp = np.ones(N, dtype=np.int64)                                       # 1: escape
@@ -394,6 +394,7 @@ class CategoricalCoder(LatentCoder):
 
 
 _CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8": ProxyCoder,
+           "bw16": ProxyCoder, "leech": ProxyCoder,
            "vq": CategoricalCoder, "concrete": CategoricalCoder}
 
 
