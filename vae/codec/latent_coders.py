@@ -10,7 +10,7 @@ coder's 32-bit word granularity).
 * ``z-laplace`` (:class:`ZLaplaceCoder`): :math:`p_{Z|U}(z_j|u_j)` of Sec. 3.3 per coordinate,
   over the window :math:`|z| \le W` (``W``, the chunk's largest :math:`|z|`, is sent first; the
   pmf is renormalized over the window, never larger than the model's code length).
-* ``z2``, ``a2``, ``e8`` (:class:`ProxyCoder`): the learned prior
+* ``z2``, ``a2``, ``e8``, ``bw16``, ``leech`` (:class:`ProxyCoder`): the learned prior
   :math:`p_{\hat Z|U}` (:class:`theory.lattice_prior.LatticePrior`, escape mixture) per block,
   as a hierarchy whose probabilities multiply to the model's: the mixture component
   (truncated prior or escape), then for the truncated prior one symbol among the head
