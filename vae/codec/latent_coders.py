@@ -173,24 +173,36 @@ class ZLaplaceCoder(LatentCoder):
                                for rows in self._groups(n)])
 
 
+_LATTICE_TABLES: dict = {}
+
+
+def _lattice_tables(lattice, K: int, t: int):
+    """The shell ranker up to ``K`` and the head points (norm < ``t``, in the prior's order) of a
+    lattice: they depend on the lattice alone, so they are built once per process."""
+    from theory.lattice_prior import enumerate_points
+
+    key = (lattice.name, np.asarray(lattice.basis, dtype=np.float64).tobytes(), int(K), int(t))
+    if key not in _LATTICE_TABLES:
+        n_enum = min(K, t - 1)
+        coords, _, norms = enumerate_points(lattice, max(n_enum, 0))
+        head = coords[norms < t] if n_enum >= 0 else np.zeros((0, lattice.dim), np.int64)
+        _LATTICE_TABLES[key] = (shell_ranker(lattice, K), head)
+    return _LATTICE_TABLES[key]
+
+
 # ---------------------------------------------------------------------------------------------
 class ProxyCoder(LatentCoder):
     r"""The learned lattice prior :math:`p_{\hat Z|U}` of ``z2``/``a2``/``e8`` per block (module notes)."""
 
     def __init__(self, layer):
         super().__init__(layer)
-        from theory.lattice_prior import enumerate_points
-
         prior = layer.prior
         if not prior.escape:
             raise TypeError("the proxy coder needs the prior's escape component (every point codable)")
         self.prior = prior
         self.R, self.n = layer.n_blocks, layer.block_dim
         self.K, self.t = prior.max_norm, prior.threshold_t
-        self.ranker = shell_ranker(prior.lattice, self.K)
-        n_enum = min(self.K, self.t - 1)
-        coords, _, norms = enumerate_points(prior.lattice, max(n_enum, 0))
-        self.head_coords = coords[norms < self.t] if n_enum >= 0 else np.zeros((0, self.n), np.int64)
+        self.ranker, self.head_coords = _lattice_tables(prior.lattice, self.K, self.t)
         self.H = len(self.head_coords)
         if self.H != prior.n_head:                                             # internal invariant
             raise AssertionError("head enumeration disagrees with the prior")
@@ -202,6 +214,8 @@ class ProxyCoder(LatentCoder):
         self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
         self.delta = layer.delta().detach().double().cpu()                     # (R,)
         self.basis = layer._basis.cpu()
+        with torch.no_grad():
+            self.psi_log_softmax = torch.log_softmax(prior.psi.detach(), -1)   # (R, C): the model's alone
 
     # -------------------------------------------------------------- shared randomness, symbols
     def dither(self, n, seed):
@@ -229,7 +243,9 @@ class ProxyCoder(LatentCoder):
         p = self.prior
         N = dither.shape[0] * self.R
         with single_thread(), torch.no_grad():
-            parts = []
+            # one (n, R, H + C) table written in place: the same float64 values as concatenating
+            # the head and shell parts block-major and transposing, without the two copies
+            cat = torch.empty((dither.shape[0], self.R, self.H + self.C), dtype=self.psi_log_softmax.dtype)
             if p.has_mlp:
                 x = dither.transpose(0, 1) / math.sqrt(p.unit)                   # (R, n, nb)
                 h = torch.tanh(torch.baddbmm(p.b1[:, None, :], x, p.w1))
@@ -239,12 +255,12 @@ class ProxyCoder(LatentCoder):
                 else:
                     lh = lt = torch.zeros(h.shape[:2], dtype=h.dtype)
                 logits = torch.baddbmm(p.b2[:, None, :], h, p.w2)
-                parts.append(lh[..., None] + torch.log_softmax(logits, -1))     # (R, n, H)
+                torch.add(lh[..., None], torch.log_softmax(logits, -1), out=cat[:, :, :self.H].transpose(0, 1))
             else:
                 lt = torch.zeros((self.R, dither.shape[0]), dtype=p.psi.dtype)
             if self.C:
-                parts.append(lt[..., None] + torch.log_softmax(p.psi, -1)[:, None, :])   # (R, n, C)
-            cat = torch.cat(parts, -1).transpose(0, 1).reshape(N, self.H + self.C)
+                torch.add(lt[..., None], self.psi_log_softmax[:, None, :], out=cat[:, :, self.H:].transpose(0, 1))
+            cat = cat.reshape(N, self.H + self.C)
             log_eps = torch.nn.functional.logsigmoid(p.escape_logit)                       # (R,)
             log_1m_eps = torch.nn.functional.logsigmoid(-p.escape_logit)
             r = p.ratio_logit

@@ -20,6 +20,7 @@ import contextlib
 import math
 
 import constriction
+import numba
 import numpy as np
 import torch
 
@@ -58,16 +59,38 @@ def quantize_pmf(p) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if p.ndim == 0 or p.shape[-1] < 1:
         raise ValueError("p must have at least one symbol along its last axis")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("p must be finite and non-negative")
     A = p.shape[-1]
     if A > _TOTAL // 2:
         raise ValueError(f"an alphabet of {A} symbols is too large for precision {PRECISION}")
-    f = np.floor(p * (_TOTAL - A)).astype(np.int64) + 1
-    rest = _TOTAL - f.sum(-1, keepdims=True)
-    top = np.argmax(f, axis=-1)[..., None]
-    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest, -1)
-    return f
+    flat = np.ascontiguousarray(p.reshape(-1, A))
+    f = np.empty(flat.shape, dtype=np.int64)
+    if not _quantize_rows(flat, _TOTAL, f):
+        raise ValueError("p must be finite and non-negative")
+    return f.reshape(p.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_rows(p, total, out):  # pragma: no cover - compiled
+    """The rule of :func:`quantize_pmf` row by row in one pass (IEEE float64 product and floor,
+    as numpy's); False when an entry is negative or not finite."""
+    n, A = p.shape
+    scale = np.float64(total - A)
+    for i in range(n):
+        s = 0
+        best = 0
+        best_f = -1
+        for j in range(A):
+            v = p[i, j]
+            if not v >= 0.0 or v == np.inf:                      # negative or NaN, or infinite
+                return False
+            f = np.int64(np.floor(v * scale)) + 1
+            out[i, j] = f
+            s += f
+            if f > best_f:
+                best_f = f
+                best = j
+        out[i, best] += total - s
+    return True
 
 
 def coded_bits(freqs, symbols) -> np.ndarray:
