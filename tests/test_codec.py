@@ -310,3 +310,66 @@ def test_bw16_leech_files_round_trip(latent, hidden):
     assert (model.decompress(data)["symbols"] == m["symbols"]).all()
     assert abs(m["coded_bits"].sum() - m["ideal_bits"].sum()) <= 1e-3 * m["ideal_bits"].sum()
     assert m["payload_bits"] <= 1.005 * m["ideal_bits"].sum() + 96
+
+
+def test_quantization_kernel_is_the_documented_rule():
+    """The one-pass kernel gives exactly f = floor(p (2^24 - A)) + 1 with the remainder on the first
+    largest entry (the rule the file format fixes), on random pmfs of several shapes and edge cases."""
+    total = 1 << PRECISION
+
+    def rule(p):
+        f = np.floor(p * (total - p.shape[-1])).astype(np.int64) + 1
+        top = np.argmax(f, axis=-1)[..., None]
+        np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + total - f.sum(-1, keepdims=True), -1)
+        return f
+
+    rng = np.random.default_rng(11)
+    for shape in [(500, 272), (4, 3, 9), (6, 1), (5, 2)]:
+        p = rng.exponential(size=shape) ** 6
+        p /= p.sum(-1, keepdims=True)
+        assert (quantize_pmf(p) == rule(p)).all()
+    ties = np.array([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, 0.0]])
+    assert (quantize_pmf(ties) == rule(ties)).all()
+    for bad in ([0.5, np.nan], [1.5, -0.5], [np.inf, 0.0]):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            quantize_pmf(np.array(bad))
+
+
+def test_codec_interface_of_the_lattice_latent_matches_inference():
+    """cell_dither, block_coefficients and decoder_input_from (the public interface the coder
+    uses) reproduce inference_samples' dither, symbols and decoder input (9) exactly."""
+    model, x = _model("e8", hidden=16), _images(30)
+    layer = model.latent
+    with torch.no_grad():
+        e = model.encoder(x)
+        inf = layer.inference_samples(e, 1, torch.Generator().manual_seed(5))
+        v = layer.cell_dither(len(x), torch.Generator().manual_seed(5))
+        c = layer.block_coefficients(e, v)
+        z = layer.decoder_input_from(c, v)
+    assert c.shape == (30, 2, 8) and c.dtype == torch.int64
+    assert torch.equal(z.float(), inf["decoder_input"][:, 0].float())
+    assert torch.allclose(-layer.log_prob(c.reshape(30, -1), (layer.delta()[:, None] * v).reshape(30, -1)).double(),
+                          -inf["log_ratio"][:, 0], rtol=0, atol=1e-9)
+
+
+def test_coder_dispatch_by_prior_family_and_registration(monkeypatch):
+    """A lattice latent's prior family picks its coder before the latent name; an unknown family
+    is refused with its name (never coded under the paper prior's coder); register_coder adds one."""
+    from vae.codec import latent_coders
+
+    model = _model("z2", hidden=4)
+    assert type(codec.coder_for(model.latent)) is ProxyCoder
+    monkeypatch.setattr(model.latent, "prior_family", "other", raising=False)
+    with pytest.raises(TypeError, match="'other' prior"):
+        codec.coder_for(model.latent)
+
+    class OtherCoder(ProxyCoder):
+        pass
+
+    latent_coders.register_coder(OtherCoder, prior_family="other")
+    try:
+        assert type(codec.coder_for(model.latent)) is OtherCoder
+    finally:
+        latent_coders._PRIOR_CODERS.pop("other")
+    with pytest.raises(ValueError, match="exactly one"):
+        latent_coders.register_coder(OtherCoder)

@@ -39,11 +39,12 @@ import numpy as np
 import torch
 
 from lattices.shells import shell_ranker
+from vae.latents.proxy import ProxyLatticeLatent
 
 from .pmf import coded_bits, pop, pop_uniform, push, push_uniform, quantize_pmf, single_thread, uniform_bits
 
 __all__ = ["LatentCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "coder_for",
-           "CodecError"]
+           "register_coder", "CodecError"]
 
 _LN2 = math.log(2.0)
 #: Largest window |symbol| of the z-laplace and escape pmfs (2 MAX_WINDOW + 2 columns per coded row).
@@ -173,6 +174,29 @@ class ZLaplaceCoder(LatentCoder):
                                for rows in self._groups(n)])
 
 
+class _RowIndex:
+    """Position of integer rows in a fixed table of distinct rows (mixed-radix keys, sorted)."""
+
+    def __init__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        self.off = int(np.abs(rows).max()) + 1 if rows.size else 1
+        self.radix = (2 * self.off + 1) ** np.arange(rows.shape[1] if rows.ndim == 2 else 0, dtype=np.int64)
+        keys = self._keys(rows) if rows.size else np.zeros(0, dtype=np.int64)
+        self.order = np.argsort(keys)
+        self.sorted = keys[self.order]
+
+    def _keys(self, rows):
+        return ((np.clip(rows, -self.off, self.off) + self.off) * self.radix).sum(1)
+
+    def index(self, rows):
+        """Table positions of ``rows`` (each must be in the table)."""
+        keys = self._keys(np.asarray(rows, dtype=np.int64))
+        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
+        if np.any(self.sorted[pos] != keys):                                  # internal invariant
+            raise AssertionError("a row is not in the table")
+        return self.order[pos]
+
+
 _LATTICE_TABLES: dict = {}
 
 
@@ -206,30 +230,30 @@ class ProxyCoder(LatentCoder):
         self.H = len(self.head_coords)
         if self.H != prior.n_head:                                             # internal invariant
             raise AssertionError("head enumeration disagrees with the prior")
-        cls = prior._class_of_norm.cpu().numpy()
-        self.class_norms = np.flatnonzero(cls >= 0)                           # class index -> norm
-        self.C = len(self.class_norms)
-        self.class_of_norm = cls
         self.theta = self.ranker.count(np.arange(self.K + 1))
+        # Psi's classes: one logit per norm k in [t, K] with theta_k > 0, in increasing k (the
+        # prior's documented rule, Sec. 3.4)
+        self.class_norms = np.array([k for k in range(self.t, self.K + 1) if self.theta[k] > 0], dtype=np.int64)
+        self.C = len(self.class_norms)
+        if self.C != prior.n_classes:                                          # internal invariant
+            raise AssertionError("norm classes disagree with the prior")
+        self.class_of_norm = np.full(self.K + 1, -1, dtype=np.int64)
+        self.class_of_norm[self.class_norms] = np.arange(self.C)
+        self._head_lookup = _RowIndex(self.head_coords)
         self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
-        self.delta = layer.delta().detach().double().cpu()                     # (R,)
-        self.basis = layer._basis.cpu()
         with torch.no_grad():
             self.psi_log_softmax = torch.log_softmax(prior.psi.detach(), -1)   # (R, C): the model's alone
 
     # -------------------------------------------------------------- shared randomness, symbols
     def dither(self, n, seed):
-        g = torch.Generator().manual_seed(int(seed))
-        return self.layer._cell((n,), g, "cpu")                                # (n, R, nb) float64, de-scaled
+        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
 
     def symbols(self, e, dither):
-        eb = self.layer._blocks(e.detach().cpu().double())
-        return self.layer._quantize(eb, dither, self.delta).reshape(len(e), -1).numpy()
+        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
 
     def decoder_input(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n).double()
-        z_minus_u = self.delta[:, None] * (c @ self.basis - dither)           # Delta (K - V), eq. (9)
-        return z_minus_u.reshape(len(symbols), -1).float()
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        return self.layer.decoder_input_from(c, dither).float()                # Delta (K - V), eq. (9)
 
     def ideal_bits(self, symbols, dither):
         c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
@@ -278,11 +302,7 @@ class ProxyCoder(LatentCoder):
         rank = np.zeros(len(c), dtype=self.theta.dtype)                  # object: BW16/Leech shells > 2^63
         head = norms < self.t
         if np.any(head):
-            keys = self.prior._keys(torch.as_tensor(c[head])).numpy()
-            hk = self.prior._keys(torch.as_tensor(self.head_coords)).numpy()
-            order = np.argsort(hk)
-            pos = np.searchsorted(hk[order], keys)
-            sym[head] = order[pos]
+            sym[head] = self._head_lookup.index(c[head])
         tail = ~head
         if np.any(tail):
             sym[tail] = self.H + self.class_of_norm[norms[tail]]
@@ -409,25 +429,54 @@ class CategoricalCoder(LatentCoder):
         return pop(coder, np.tile(self.freqs, (n, 1))).reshape(n, -1)
 
 
+#: Coders by latent name (``layer.name``).
 _CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8": ProxyCoder,
            "bw16": ProxyCoder, "leech": ProxyCoder,
            "vq": CategoricalCoder, "concrete": CategoricalCoder}
+
+#: Coders of the lattice latents by prior family (``layer.prior_family``), checked before
+#: the latent name: the Sec. 3.4 prior (``"paper"``) is :class:`ProxyCoder`'s.  A value may be
+#: a class or a lazy ``"module:Class"`` string (a coder module that imports this one).
+_PRIOR_CODERS: dict = {"paper": ProxyCoder}
+
+
+def register_coder(cls, *, latent: str | None = None, prior_family: str | None = None) -> None:
+    """Make :func:`coder_for` use ``cls`` (a :class:`LatentCoder` subclass, or a ``"module:Class"``
+    string) for a latent name or for a lattice latent's prior family (the family wins)."""
+    if (latent is None) == (prior_family is None):
+        raise ValueError("register_coder needs exactly one of latent= or prior_family=")
+    (_CODERS if latent is not None else _PRIOR_CODERS)[latent if latent is not None else prior_family] = cls
+
+
+def _resolve(cls):
+    if isinstance(cls, str):
+        import importlib
+
+        module, name = cls.split(":")
+        return getattr(importlib.import_module(module), name)
+    return cls
 
 
 def coder_for(layer) -> LatentCoder:
     """The coder of a latent layer; ``TypeError`` for a continuous (``gaussian``) latent.
 
-    The coder works on a CPU copy of a layer that lives on another device: the pmfs are
-    always computed on the CPU.
+    Dispatch: a lattice latent's prior family (``_PRIOR_CODERS``), else the latent name
+    (``_CODERS``), else :class:`ProxyCoder` for any other Gaussian-proxy lattice latent with
+    the paper's prior; :func:`register_coder` adds an entry.  The coder works on a CPU copy of
+    a layer that lives on another device: the pmfs are always computed on the CPU.
     """
     if not getattr(layer, "discrete", False):
         raise TypeError(f"the {layer.name!r} latent is continuous: it has no symbols to compress "
                         f"(discrete latents: {', '.join(_CODERS)})")
-    cls = _CODERS.get(layer.name)
-    if cls is None and hasattr(layer, "prior") and hasattr(layer, "_cell"):
+    family = getattr(layer, "prior_family", None) if isinstance(layer, ProxyLatticeLatent) else None
+    if family is not None and family not in _PRIOR_CODERS:
+        raise TypeError(f"no coder for the {family!r} prior of the {layer.name!r} latent "
+                        f"(coded prior families: {', '.join(_PRIOR_CODERS)})")
+    cls = _PRIOR_CODERS.get(family) or _CODERS.get(layer.name)
+    if cls is None and isinstance(layer, ProxyLatticeLatent):
         cls = ProxyCoder                                           # any other Gaussian-proxy lattice latent
     if cls is None:
         raise TypeError(f"no coder for the {layer.name!r} latent (coded: {', '.join(_CODERS)})")
     if any(t.device.type != "cpu" for t in list(layer.parameters()) + list(layer.buffers())):
         layer = copy.deepcopy(layer).cpu()
-    return cls(layer)
+    return _resolve(cls)(layer)
