@@ -200,7 +200,12 @@ def decompress(model, data: bytes, *, progress: bool = False) -> dict:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
     z = coder.decoder_input(symbols, dither)
     dev = next(model.parameters()).device
-    recon = torch.cat([torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu() for i in range(0, n, 1000)])
+    recon = None
+    for i in range(0, n, 1000):                          # written in place: no concatenated copy
+        part = torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu()
+        if recon is None:
+            recon = torch.empty((n, part.shape[1]), dtype=part.dtype)
+        recon[i:i + len(part)] = part
     return {"symbols": symbols, "decoder_input": z, "reconstruction": recon.float(), "header": header}
 
 
