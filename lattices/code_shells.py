@@ -51,7 +51,8 @@ __all__ = ["CodePiece", "CodeCosetShells", "bw16_shells", "leech_shells"]
 
 @dataclass(frozen=True)
 class CodePiece:
-    r"""One union of code cosets: :math:`y_i \equiv r_{c_i} \pmod M` for a codeword ``c``, :math:`\sum y \equiv` ``target`` :math:`\pmod Q`."""
+    r"""One union of code cosets: :math:`y_i \equiv r_{c_i} \pmod M` for a codeword ``c``,
+    :math:`\sum y \equiv` ``target`` :math:`\pmod Q`."""
 
     codewords: np.ndarray          # (W, n) 0/1
     modulus: int                   # M
@@ -313,7 +314,8 @@ class CodeCosetShells(ShellRanker):
 
 
 def bw16_shells(lattice, max_norm: int) -> CodeCosetShells:
-    r"""BW16 via Construction B on RM(1, 4): :math:`\sqrt2\Lambda_{16}` = RM(1,4) + :math:`2D_{16}` (SPLAG ch. 4 Sec. 10)."""
+    r"""BW16 via Construction B on RM(1, 4): :math:`\sqrt2\Lambda_{16}` = RM(1,4) + :math:`2D_{16}`
+    (SPLAG ch. 4 Sec. 10)."""
     from .codes import rm14_code
 
     piece = CodePiece(rm14_code(), 2, (0, 1), 4, 0)
