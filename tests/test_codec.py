@@ -132,11 +132,12 @@ def test_uniform_symbols_of_any_size_round_trip():
     assert (pop_uniform(ans, sizes) == values).all() and ans.is_empty()
 
 
+@pytest.mark.parametrize("latent, hidden", [("e8", 16), ("leech", 24)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_bytes_do_not_depend_on_the_thread_count(threads):
+def test_bytes_do_not_depend_on_the_thread_count(threads, latent, hidden):
     import numba
 
-    model, x = _model("e8", hidden=16), _images(60)
+    model, x = _model(latent, hidden=hidden), _images(60)
     reference = model.compress(x, seed=1)
     before, nb_before = torch.get_num_threads(), numba.get_num_threads()
     try:

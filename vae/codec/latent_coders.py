@@ -360,7 +360,7 @@ class ProxyCoder(LatentCoder):
         push_uniform(coder, rank[shell], sizes)
         bits[shell] += uniform_bits(sizes)
         # 2': the truncated part's symbol
-        freqs = quantize_pmf(np.exp(cat[trunc]))
+        freqs = quantize_pmf(np.exp(cat if trunc.all() else cat[trunc]))
         push(coder, sym[trunc], freqs)
         bits[trunc] += coded_bits(freqs, sym[trunc])
         # 1': the component
@@ -376,7 +376,7 @@ class ProxyCoder(LatentCoder):
         comp = pop(coder, quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1))))          # 1
         trunc = comp == 0
         sym = np.full(N, -1, dtype=np.int64)
-        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat[trunc])))                            # 2
+        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat if trunc.all() else cat[trunc])))                            # 2
         c = np.zeros((N, self.n), dtype=np.int64)
         head = trunc & (sym < self.H)
         c[head] = self.head_coords[sym[head]]
