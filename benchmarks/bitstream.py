@@ -1,6 +1,6 @@
 """Bitstream throughput: compress and decompress (images/s) beside the model's forward pass.
 
-For each discrete latent (linear networks, hidden 32 by default; or the models of ``--runs``),
+For each discrete latent (linear networks, hidden 32 by default, Leech 24; or the models of ``--runs``),
 on ``--images`` MNIST test images (random binary images when the data set is absent), the
 best of ``--repeats`` timings, interleaved within each repeat so that a slow window of a
 shared machine hits all of them alike:
@@ -28,7 +28,7 @@ import time
 
 import torch
 
-DEFAULT_LATENTS = ["z-laplace", "z2", "a2", "e8", "vq", "concrete"]
+DEFAULT_LATENTS = ["z-laplace", "z2", "a2", "e8", "bw16", "leech", "vq", "concrete"]
 
 
 def _images(n, seed=0):
@@ -50,9 +50,17 @@ def _models(latents, runs, hidden):
         model, config = load_model(run)
         out[f"{config.model['latent']} ({run})"] = model
     for name in latents if not runs else []:
+        h = _hidden_for(name, hidden)
         torch.manual_seed(0)
-        out[name] = VAE(ModelConfig(latent=name, hidden=hidden)).eval()
+        out[name if h == hidden else f"{name} (hidden {h})"] = VAE(ModelConfig(latent=name, hidden=h)).eval()
     return out
+
+
+def _hidden_for(latent, hidden):
+    """``hidden``, or for a block latent whose block does not divide it (Leech: 24) the largest
+    multiple of the block up to ``hidden`` (at least one block)."""
+    block = {"bw16": 16, "leech": 24, "e8": 8, "z2": 2, "a2": 2}.get(latent, 1)
+    return max(block, hidden - hidden % block)
 
 
 def _best(fn, times):

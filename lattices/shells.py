@@ -29,6 +29,9 @@ Three constructions, all vectorized over many points:
   :math:`2w_i \equiv 2 \pmod 4`, so exactly one sign of :math:`w_8` satisfies the
   congruence: the coset part is the product alphabet (odd)\ :sup:`7` x (positive odd),
   the last sign being implied.  Coset points rank after the :math:`D_8` points.
+* **BW16 and Leech** (:mod:`lattices.code_shells`): cosets of the Reed-Muller and Golay
+  codes, ranked by codeword and then lexicographically with a counting DP over norm and
+  coordinate sum (ranks are Python ints: their shells exceed :math:`2^{63}` points).
 * **Any lattice** (:class:`TableShells`): every point up to ``max_norm`` is enumerated
   (Fincke-Pohst, :func:`lattices._generic.enumerate_ball`) and sorted within its shell by
   its integer coefficients; fine for small shells (A2: 229 points up to norm 64).
@@ -39,7 +42,7 @@ paper's E8 basis), the table otherwise.  A new lattice needs either small shells
 table) or a decomposition into cosets of scaled product alphabets (e.g. a code
 construction, SPLAG ch. 5), written as one more :class:`CosetShells` piece list.
 
-All ranks are int64 (shells up to :math:`2^{62}` points).
+Ranks are int64 (shells up to :math:`2^{62}` points), except the code constructions' (Python ints).
 """
 from __future__ import annotations
 
@@ -320,7 +323,9 @@ def shell_ranker(lattice, max_norm: int) -> ShellRanker:
 
     Recognizes Z^n (integer basis, determinant 1), D_n (integer basis, even sums,
     determinant 2) and E8 (rows in D8 or D8 + 1/2, determinant 1) in the standard
-    coordinates, at norm unit 1; any other lattice gets a :class:`TableShells`.
+    coordinates, at norm unit 1; ``bw16`` and ``leech`` get their code constructions
+    (:mod:`lattices.code_shells`: exact Python-int counts and ranks, shells beyond
+    :math:`2^{63}`); any other lattice gets a :class:`TableShells`.
 
     >>> r = shell_ranker(__import__("lattices").get("e8"), 4)
     >>> r.count([0, 2, 4]).tolist()
@@ -330,6 +335,11 @@ def shell_ranker(lattice, max_norm: int) -> ShellRanker:
 
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, np.integer)) or max_norm < 0:
         raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")
+    code_built = {"bw16": "bw16_shells", "leech": "leech_shells"}
+    if getattr(lattice, "name", None) in code_built:
+        from . import code_shells
+
+        return getattr(code_shells, code_built[lattice.name])(lattice, int(max_norm))
     B = np.asarray(lattice.basis, dtype=np.float64)
     n = B.shape[0]
     det = abs(float(np.linalg.det(B)))

@@ -132,11 +132,12 @@ def test_uniform_symbols_of_any_size_round_trip():
     assert (pop_uniform(ans, sizes) == values).all() and ans.is_empty()
 
 
+@pytest.mark.parametrize("latent, hidden", [("e8", 16), ("leech", 24)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_bytes_do_not_depend_on_the_thread_count(threads):
+def test_bytes_do_not_depend_on_the_thread_count(threads, latent, hidden):
     import numba
 
-    model, x = _model("e8", hidden=16), _images(60)
+    model, x = _model(latent, hidden=hidden), _images(60)
     reference = model.compress(x, seed=1)
     before, nb_before = torch.get_num_threads(), numba.get_num_threads()
     try:
@@ -234,3 +235,142 @@ def test_a_file_written_with_a_gpu_model_decodes_on_the_cpu():
     cpu_model = _model("e8")
     data = model.cuda().compress(x, seed=0)
     assert (cpu_model.decompress(data)["symbols"] == measure(cpu_model, x, seed=0)["symbols"]).all()
+
+
+def _large_shell_symbols(coder, n_img, seed):
+    """Per block: random points of random shells up to K (ranks beyond 2^63 for Leech), the
+    origin, and a few points beyond K (escape), as coefficient symbols (n_img, R n)."""
+    rng = np.random.default_rng(seed)
+    counts = coder.ranker.count(np.arange(coder.K + 1))
+    shells = [k for k in range(1, coder.K + 1) if counts[k] > 0]
+    N = n_img * coder.R
+    norms = rng.choice(shells, N)
+    norms[:3] = coder.K                                                   # the largest shell
+    ranks = np.array([int(counts[k]) * int(rng.integers(0, 2 ** 62)) // 2 ** 62 for k in norms], dtype=object)
+    c = coder.ranker.unrank(norms, ranks)
+    c[3] = 0                                                              # the head (origin)
+    c[4] = 3 * c[5]                                                       # beyond K: escape only
+    return c.reshape(n_img, coder.R * coder.n), norms
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 32), ("leech", 24)])
+def test_bw16_leech_large_shells_round_trip_at_the_code_length(latent, hidden):
+    """Points of shells up to K = 256 (Leech: 10^25 points, ranks coded as Python ints) round
+    trip through the ANS stack, and the coded bits equal the model's code length (10)."""
+    import constriction
+
+    model = _model(latent, hidden=hidden)
+    coder = codec.coder_for(model.latent)
+    assert coder.K == 256 and coder.t == 1
+    symbols, norms = _large_shell_symbols(coder, 40, seed=1)
+    assert norms.max() == 256
+    v = coder.dither(len(symbols), 5)
+    coder.set_params(coder.file_params(symbols))
+    ans = constriction.stream.stack.AnsCoder()
+    bits = coder.push(ans, symbols, v)
+    payload = ans.num_bits()
+    assert (coder.pop(ans, len(symbols), v) == symbols).all() and ans.is_empty()
+    ideal = coder.ideal_bits(symbols, v)
+    esc = np.zeros(len(symbols), dtype=bool)
+    esc[4 // coder.R] = True                     # the escape window |c| <= W renormalizes: never more
+    assert np.allclose(bits[~esc], ideal[~esc], rtol=1e-4, atol=0.05)     # 24-bit pmf quantization
+    assert (bits[esc] <= ideal[esc] + 0.05).all()
+    assert abs(payload - bits.sum()) <= 96                                 # state flush and words
+    assert ideal.mean() > 60                                               # large shells: many bits each
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 16), ("leech", 24)])
+def test_bw16_leech_hierarchical_code_is_the_prior(latent, hidden):
+    """The coder's factorization (component, origin/shell symbol, 1/theta_k rank, escape
+    coefficients) multiplies to p_{Z^|U} on sampled points of every kind (origin, shells up
+    to K, beyond K); the shell sizes enter as exact ints."""
+    model = _model(latent, hidden=hidden)
+    coder = ProxyCoder(model.latent)
+    symbols, norms = _large_shell_symbols(coder, 200, seed=2)
+    c = symbols.reshape(-1, coder.n)
+    dv = coder.dither(len(c), 0)
+    tabs = coder._tables(dv)
+    norms = coder._norms(c)
+    inside = norms <= coder.K
+    assert (~inside).sum() >= 1 and (norms == 0).sum() >= 1
+    sym, _ = coder._trunc_symbol(c[inside], norms[inside])
+    lt, le = coder._component_logits(c[inside], norms[inside], sym, tuple(a[inside] for a in tabs))
+    ours = np.empty(len(c))
+    ours[inside] = np.logaddexp(lt, le)
+    _, log_eps, _, log_rho, log_geo = tabs
+    ours[~inside] = (log_eps + coder.n * log_geo + log_rho * np.abs(c).sum(1))[~inside]
+    lp = model.latent.prior.log_prob_coords(torch.as_tensor(c)[:, None, :], dv[:, :1]).detach().numpy()[:, 0]
+    assert np.allclose(ours, lp, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("latent, hidden", [("bw16", 32), ("leech", 24)])
+def test_bw16_leech_files_round_trip(latent, hidden):
+    model, x = _model(latent, hidden=hidden), _images(60)
+    data = model.compress(x, seed=4, chunk=20)
+    m = measure(model, x, seed=4, chunk=20)
+    assert (model.decompress(data)["symbols"] == m["symbols"]).all()
+    assert abs(m["coded_bits"].sum() - m["ideal_bits"].sum()) <= 1e-3 * m["ideal_bits"].sum()
+    assert m["payload_bits"] <= 1.005 * m["ideal_bits"].sum() + 96
+
+
+def test_quantization_kernel_is_the_documented_rule():
+    """The one-pass kernel gives exactly f = floor(p (2^24 - A)) + 1 with the remainder on the first
+    largest entry (the rule the file format fixes), on random pmfs of several shapes and edge cases."""
+    total = 1 << PRECISION
+
+    def rule(p):
+        f = np.floor(p * (total - p.shape[-1])).astype(np.int64) + 1
+        top = np.argmax(f, axis=-1)[..., None]
+        np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + total - f.sum(-1, keepdims=True), -1)
+        return f
+
+    rng = np.random.default_rng(11)
+    for shape in [(500, 272), (4, 3, 9), (6, 1), (5, 2)]:
+        p = rng.exponential(size=shape) ** 6
+        p /= p.sum(-1, keepdims=True)
+        assert (quantize_pmf(p) == rule(p)).all()
+    ties = np.array([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, 0.0]])
+    assert (quantize_pmf(ties) == rule(ties)).all()
+    for bad in ([0.5, np.nan], [1.5, -0.5], [np.inf, 0.0]):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            quantize_pmf(np.array(bad))
+
+
+def test_codec_interface_of_the_lattice_latent_matches_inference():
+    """cell_dither, block_coefficients and decoder_input_from (the public interface the coder
+    uses) reproduce inference_samples' dither, symbols and decoder input (9) exactly."""
+    model, x = _model("e8", hidden=16), _images(30)
+    layer = model.latent
+    with torch.no_grad():
+        e = model.encoder(x)
+        inf = layer.inference_samples(e, 1, torch.Generator().manual_seed(5))
+        v = layer.cell_dither(len(x), torch.Generator().manual_seed(5))
+        c = layer.block_coefficients(e, v)
+        z = layer.decoder_input_from(c, v)
+    assert c.shape == (30, 2, 8) and c.dtype == torch.int64
+    assert torch.equal(z.float(), inf["decoder_input"][:, 0].float())
+    assert torch.allclose(-layer.log_prob(c.reshape(30, -1), (layer.delta()[:, None] * v).reshape(30, -1)).double(),
+                          -inf["log_ratio"][:, 0], rtol=0, atol=1e-9)
+
+
+def test_coder_dispatch_by_prior_family_and_registration(monkeypatch):
+    """A lattice latent's prior family picks its coder before the latent name; an unknown family
+    is refused with its name (never coded under the paper prior's coder); register_coder adds one."""
+    from vae.codec import latent_coders
+
+    model = _model("z2", hidden=4)
+    assert type(codec.coder_for(model.latent)) is ProxyCoder
+    monkeypatch.setattr(model.latent, "prior_family", "other", raising=False)
+    with pytest.raises(TypeError, match="'other' prior"):
+        codec.coder_for(model.latent)
+
+    class OtherCoder(ProxyCoder):
+        pass
+
+    latent_coders.register_coder(OtherCoder, prior_family="other")
+    try:
+        assert type(codec.coder_for(model.latent)) is OtherCoder
+    finally:
+        latent_coders._PRIOR_CODERS.pop("other")
+    with pytest.raises(ValueError, match="exactly one"):
+        latent_coders.register_coder(OtherCoder)

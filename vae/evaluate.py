@@ -211,15 +211,16 @@ def measured_bits(model, x, seed: int = 0) -> dict:
 
     The images are compressed with dithers from ``seed`` (on the CPU); ``payload`` is the
     entropy-coded part, ``file`` adds the header (per file, not per image).  A latent the codec
-    cannot code (BW16 and Leech: their shells are too large to tabulate and have no enumerative
-    ranker yet) gives ``{"images": n, "unavailable": reason}`` instead of failing the evaluation.
+    cannot code (a Gaussian-proxy latent on a lattice whose shells are too large to tabulate
+    and that has no code construction in :mod:`lattices.shells`) gives
+    ``{"images": n, "unavailable": reason}`` instead of failing the evaluation.
     """
     from .codec.api import compress_with_stats
     from .codec.latent_coders import coder_for
 
     try:
         coder_for(model.latent)
-    except (TypeError, ValueError) as exc:        # e.g. BW16/Leech: no shell ranker for their shells yet
+    except (TypeError, ValueError) as exc:        # e.g. a lattice without a shell ranker
         return {"images": int(x.shape[0]), "unavailable": str(exc)}
     data, stats = compress_with_stats(model, x.cpu(), seed)
     n = x.shape[0]

@@ -22,7 +22,7 @@ import torch
 
 from .container import pack, sha256_hex, unpack
 from .latent_coders import CodecError, coder_for
-from .pmf import pop_uniform, push_uniform
+from .pmf import pop_uniform, push_uniform, single_thread
 
 __all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
 
@@ -105,10 +105,11 @@ def _encode(coder, symbols, dither, chunk, bar=None):
     push_uniform(ans, _SENTINEL, [256] * 4)
     n = len(symbols)
     bits = np.zeros(n)
-    for rows in reversed(chunk_slices(n, chunk)):
-        bits[rows] = coder.push(ans, symbols[rows], coder.take(dither, rows))
-        if bar is not None:
-            bar.update(rows.stop - rows.start)
+    with single_thread():                  # once: toggling torch's pool per chunk costs more than the chunk
+        for rows in reversed(chunk_slices(n, chunk)):
+            bits[rows] = coder.push(ans, symbols[rows], coder.take(dither, rows))
+            if bar is not None:
+                bar.update(rows.stop - rows.start)
     return ans.get_compressed(), bits
 
 
@@ -119,12 +120,17 @@ def compress(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict 
     ``meta``: JSON-serializable facts stored in the header (e.g. the split and indices).
     ``TypeError`` for a continuous latent (``gaussian``).
     """
-    return compress_with_stats(model, x, seed, chunk=chunk, meta=meta, progress=progress)[0]
+    return _compress(model, x, seed, chunk, meta, progress, with_stats=False)[0]
 
 
 def compress_with_stats(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
                         progress: bool = False) -> tuple[bytes, dict]:
     """:func:`compress` and the per-image ``ideal_bits`` (the model's code length) and ``coded_bits``."""
+    return _compress(model, x, seed, chunk, meta, progress, with_stats=True)
+
+
+def _compress(model, x, seed, chunk, meta, progress, with_stats):
+    """The file bytes and, ``with_stats``, the per-image lengths (one more pass of the prior)."""
     seed = _check_seed(seed)
     x = _check_images(model, x)
     coder = coder_for(model.latent)
@@ -143,7 +149,7 @@ def compress_with_stats(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, 
               "model_sha256": model_sha256(model), "symbols_sha256": symbols_sha256(symbols),
               "symbol_shape": list(symbols.shape), "coder_params": params, "meta": meta or {}}
     stats = {"ideal_bits": coder.ideal_bits(symbols, dither), "coded_bits": bits,
-             "payload_bits": 32 * len(payload)}
+             "payload_bits": 32 * len(payload)} if with_stats else None
     return pack(header, payload), stats
 
 
@@ -151,15 +157,19 @@ def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
                    progress: bool = False) -> np.ndarray:
     """The symbols of a payload, decoded with dithers from ``seed`` (no header checks; for controls)."""
     coder = coder_for(model.latent)
+    return _decode_symbols(coder, payload, n, coder.dither(n, seed), chunk, params, progress)
+
+
+def _decode_symbols(coder, payload, n, dither, chunk, params, progress):
     coder.set_params(params)
-    dither = coder.dither(n, seed)
     ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
     parts = []
     bar = _bar(n, "decompress", progress)
-    for rows in chunk_slices(n, chunk):
-        parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
-        if bar is not None:
-            bar.update(rows.stop - rows.start)
+    with single_thread():
+        for rows in chunk_slices(n, chunk):
+            parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
+            if bar is not None:
+                bar.update(rows.stop - rows.start)
     if bar is not None:
         bar.close()
     if pop_uniform(ans, [256] * 4).tolist() != _SENTINEL or not ans.is_empty():
@@ -184,13 +194,18 @@ def decompress(model, data: bytes, *, progress: bool = False) -> dict:
     params = header.get("coder_params", {})
     if not isinstance(params, dict) or not all(isinstance(v, int) and 0 <= v <= 4096 for v in params.values()):
         raise CodecError(f"unreadable coder parameters in the header: {params!r}")
-    symbols = decode_payload(model, payload, n, seed, chunk, params, progress)
+    dither = coder.dither(n, seed)
+    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress)
     if symbols_sha256(symbols) != header["symbols_sha256"]:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
-    dither = coder.dither(n, seed)
     z = coder.decoder_input(symbols, dither)
     dev = next(model.parameters()).device
-    recon = torch.cat([torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu() for i in range(0, n, 1000)])
+    recon = None
+    for i in range(0, n, 1000):                          # written in place: no concatenated copy
+        part = torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu()
+        if recon is None:
+            recon = torch.empty((n, part.shape[1]), dtype=part.dtype)
+        recon[i:i + len(part)] = part
     return {"symbols": symbols, "decoder_input": z, "reconstruction": recon.float(), "header": header}
 
 

@@ -10,7 +10,7 @@ coder's 32-bit word granularity).
 * ``z-laplace`` (:class:`ZLaplaceCoder`): :math:`p_{Z|U}(z_j|u_j)` of Sec. 3.3 per coordinate,
   over the window :math:`|z| \le W` (``W``, the chunk's largest :math:`|z|`, is sent first; the
   pmf is renormalized over the window, never larger than the model's code length).
-* ``z2``, ``a2``, ``e8`` (:class:`ProxyCoder`): the learned prior
+* ``z2``, ``a2``, ``e8``, ``bw16``, ``leech`` (:class:`ProxyCoder`): the learned prior
   :math:`p_{\hat Z|U}` (:class:`theory.lattice_prior.LatticePrior`, escape mixture) per block,
   as a hierarchy whose probabilities multiply to the model's: the mixture component
   (truncated prior or escape), then for the truncated prior one symbol among the head
@@ -39,11 +39,12 @@ import numpy as np
 import torch
 
 from lattices.shells import shell_ranker
+from vae.latents.proxy import ProxyLatticeLatent
 
 from .pmf import coded_bits, pop, pop_uniform, push, push_uniform, quantize_pmf, single_thread, uniform_bits
 
 __all__ = ["LatentCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "coder_for",
-           "CodecError"]
+           "register_coder", "CodecError"]
 
 _LN2 = math.log(2.0)
 #: Largest window |symbol| of the z-laplace and escape pmfs (2 MAX_WINDOW + 2 columns per coded row).
@@ -173,49 +174,86 @@ class ZLaplaceCoder(LatentCoder):
                                for rows in self._groups(n)])
 
 
+class _RowIndex:
+    """Position of integer rows in a fixed table of distinct rows (mixed-radix keys, sorted)."""
+
+    def __init__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        self.off = int(np.abs(rows).max()) + 1 if rows.size else 1
+        self.radix = (2 * self.off + 1) ** np.arange(rows.shape[1] if rows.ndim == 2 else 0, dtype=np.int64)
+        keys = self._keys(rows) if rows.size else np.zeros(0, dtype=np.int64)
+        self.order = np.argsort(keys)
+        self.sorted = keys[self.order]
+
+    def _keys(self, rows):
+        return ((np.clip(rows, -self.off, self.off) + self.off) * self.radix).sum(1)
+
+    def index(self, rows):
+        """Table positions of ``rows`` (each must be in the table)."""
+        keys = self._keys(np.asarray(rows, dtype=np.int64))
+        pos = np.minimum(np.searchsorted(self.sorted, keys), len(self.sorted) - 1)
+        if np.any(self.sorted[pos] != keys):                                  # internal invariant
+            raise AssertionError("a row is not in the table")
+        return self.order[pos]
+
+
+_LATTICE_TABLES: dict = {}
+
+
+def _lattice_tables(lattice, K: int, t: int):
+    """The shell ranker up to ``K`` and the head points (norm < ``t``, in the prior's order) of a
+    lattice: they depend on the lattice alone, so they are built once per process."""
+    from theory.lattice_prior import enumerate_points
+
+    key = (lattice.name, np.asarray(lattice.basis, dtype=np.float64).tobytes(), int(K), int(t))
+    if key not in _LATTICE_TABLES:
+        n_enum = min(K, t - 1)
+        coords, _, norms = enumerate_points(lattice, max(n_enum, 0))
+        head = coords[norms < t] if n_enum >= 0 else np.zeros((0, lattice.dim), np.int64)
+        _LATTICE_TABLES[key] = (shell_ranker(lattice, K), head)
+    return _LATTICE_TABLES[key]
+
+
 # ---------------------------------------------------------------------------------------------
 class ProxyCoder(LatentCoder):
     r"""The learned lattice prior :math:`p_{\hat Z|U}` of ``z2``/``a2``/``e8`` per block (module notes)."""
 
     def __init__(self, layer):
         super().__init__(layer)
-        from theory.lattice_prior import enumerate_points
-
         prior = layer.prior
         if not prior.escape:
             raise TypeError("the proxy coder needs the prior's escape component (every point codable)")
         self.prior = prior
         self.R, self.n = layer.n_blocks, layer.block_dim
         self.K, self.t = prior.max_norm, prior.threshold_t
-        self.ranker = shell_ranker(prior.lattice, self.K)
-        n_enum = min(self.K, self.t - 1)
-        coords, _, norms = enumerate_points(prior.lattice, max(n_enum, 0))
-        self.head_coords = coords[norms < self.t] if n_enum >= 0 else np.zeros((0, self.n), np.int64)
+        self.ranker, self.head_coords = _lattice_tables(prior.lattice, self.K, self.t)
         self.H = len(self.head_coords)
         if self.H != prior.n_head:                                             # internal invariant
             raise AssertionError("head enumeration disagrees with the prior")
-        cls = prior._class_of_norm.cpu().numpy()
-        self.class_norms = np.flatnonzero(cls >= 0)                           # class index -> norm
-        self.C = len(self.class_norms)
-        self.class_of_norm = cls
         self.theta = self.ranker.count(np.arange(self.K + 1))
+        # Psi's classes: one logit per norm k in [t, K] with theta_k > 0, in increasing k (the
+        # prior's documented rule, Sec. 3.4)
+        self.class_norms = np.array([k for k in range(self.t, self.K + 1) if self.theta[k] > 0], dtype=np.int64)
+        self.C = len(self.class_norms)
+        if self.C != prior.n_classes:                                          # internal invariant
+            raise AssertionError("norm classes disagree with the prior")
+        self.class_of_norm = np.full(self.K + 1, -1, dtype=np.int64)
+        self.class_of_norm[self.class_norms] = np.arange(self.C)
+        self._head_lookup = _RowIndex(self.head_coords)
         self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
-        self.delta = layer.delta().detach().double().cpu()                     # (R,)
-        self.basis = layer._basis.cpu()
+        with torch.no_grad():
+            self.psi_log_softmax = torch.log_softmax(prior.psi.detach(), -1)   # (R, C): the model's alone
 
     # -------------------------------------------------------------- shared randomness, symbols
     def dither(self, n, seed):
-        g = torch.Generator().manual_seed(int(seed))
-        return self.layer._cell((n,), g, "cpu")                                # (n, R, nb) float64, de-scaled
+        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
 
     def symbols(self, e, dither):
-        eb = self.layer._blocks(e.detach().cpu().double())
-        return self.layer._quantize(eb, dither, self.delta).reshape(len(e), -1).numpy()
+        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
 
     def decoder_input(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n).double()
-        z_minus_u = self.delta[:, None] * (c @ self.basis - dither)           # Delta (K - V), eq. (9)
-        return z_minus_u.reshape(len(symbols), -1).float()
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        return self.layer.decoder_input_from(c, dither).float()                # Delta (K - V), eq. (9)
 
     def ideal_bits(self, symbols, dither):
         c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
@@ -229,7 +267,9 @@ class ProxyCoder(LatentCoder):
         p = self.prior
         N = dither.shape[0] * self.R
         with single_thread(), torch.no_grad():
-            parts = []
+            # one (n, R, H + C) table written in place: the same float64 values as concatenating
+            # the head and shell parts block-major and transposing, without the two copies
+            cat = torch.empty((dither.shape[0], self.R, self.H + self.C), dtype=self.psi_log_softmax.dtype)
             if p.has_mlp:
                 x = dither.transpose(0, 1) / math.sqrt(p.unit)                   # (R, n, nb)
                 h = torch.tanh(torch.baddbmm(p.b1[:, None, :], x, p.w1))
@@ -239,12 +279,12 @@ class ProxyCoder(LatentCoder):
                 else:
                     lh = lt = torch.zeros(h.shape[:2], dtype=h.dtype)
                 logits = torch.baddbmm(p.b2[:, None, :], h, p.w2)
-                parts.append(lh[..., None] + torch.log_softmax(logits, -1))     # (R, n, H)
+                torch.add(lh[..., None], torch.log_softmax(logits, -1), out=cat[:, :, :self.H].transpose(0, 1))
             else:
                 lt = torch.zeros((self.R, dither.shape[0]), dtype=p.psi.dtype)
             if self.C:
-                parts.append(lt[..., None] + torch.log_softmax(p.psi, -1)[:, None, :])   # (R, n, C)
-            cat = torch.cat(parts, -1).transpose(0, 1).reshape(N, self.H + self.C)
+                torch.add(lt[..., None], self.psi_log_softmax[:, None, :], out=cat[:, :, self.H:].transpose(0, 1))
+            cat = cat.reshape(N, self.H + self.C)
             log_eps = torch.nn.functional.logsigmoid(p.escape_logit)                       # (R,)
             log_1m_eps = torch.nn.functional.logsigmoid(-p.escape_logit)
             r = p.ratio_logit
@@ -259,14 +299,10 @@ class ProxyCoder(LatentCoder):
     def _trunc_symbol(self, c, norms):
         """Symbol of the truncated part (head index or H + class) and the shell rank, for in-support rows."""
         sym = np.full(len(c), -1, dtype=np.int64)
-        rank = np.zeros(len(c), dtype=np.int64)
+        rank = np.zeros(len(c), dtype=self.theta.dtype)                  # object: BW16/Leech shells > 2^63
         head = norms < self.t
         if np.any(head):
-            keys = self.prior._keys(torch.as_tensor(c[head])).numpy()
-            hk = self.prior._keys(torch.as_tensor(self.head_coords)).numpy()
-            order = np.argsort(hk)
-            pos = np.searchsorted(hk[order], keys)
-            sym[head] = order[pos]
+            sym[head] = self._head_lookup.index(c[head])
         tail = ~head
         if np.any(tail):
             sym[tail] = self.H + self.class_of_norm[norms[tail]]
@@ -300,7 +336,7 @@ class ProxyCoder(LatentCoder):
         inside = norms <= self.K
         bits = np.zeros(N)
         sym = np.full(N, -1, dtype=np.int64)
-        rank = np.zeros(N, dtype=np.int64)
+        rank = np.zeros(N, dtype=self.theta.dtype)
         sym[inside], rank[inside] = self._trunc_symbol(c[inside], norms[inside])
         # 5': bits back, the component of in-support points drawn from the posterior
         comp = np.ones(N, dtype=np.int64)                                       # 1: escape
@@ -324,7 +360,7 @@ class ProxyCoder(LatentCoder):
         push_uniform(coder, rank[shell], sizes)
         bits[shell] += uniform_bits(sizes)
         # 2': the truncated part's symbol
-        freqs = quantize_pmf(np.exp(cat[trunc]))
+        freqs = quantize_pmf(np.exp(cat if trunc.all() else cat[trunc]))
         push(coder, sym[trunc], freqs)
         bits[trunc] += coded_bits(freqs, sym[trunc])
         # 1': the component
@@ -340,7 +376,7 @@ class ProxyCoder(LatentCoder):
         comp = pop(coder, quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1))))          # 1
         trunc = comp == 0
         sym = np.full(N, -1, dtype=np.int64)
-        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat[trunc])))                            # 2
+        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat if trunc.all() else cat[trunc])))                            # 2
         c = np.zeros((N, self.n), dtype=np.int64)
         head = trunc & (sym < self.H)
         c[head] = self.head_coords[sym[head]]
@@ -393,24 +429,54 @@ class CategoricalCoder(LatentCoder):
         return pop(coder, np.tile(self.freqs, (n, 1))).reshape(n, -1)
 
 
+#: Coders by latent name (``layer.name``).
 _CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8": ProxyCoder,
+           "bw16": ProxyCoder, "leech": ProxyCoder,
            "vq": CategoricalCoder, "concrete": CategoricalCoder}
+
+#: Coders of the lattice latents by prior family (``layer.prior_family``), checked before
+#: the latent name: the Sec. 3.4 prior (``"paper"``) is :class:`ProxyCoder`'s.  A value may be
+#: a class or a lazy ``"module:Class"`` string (a coder module that imports this one).
+_PRIOR_CODERS: dict = {"paper": ProxyCoder}
+
+
+def register_coder(cls, *, latent: str | None = None, prior_family: str | None = None) -> None:
+    """Make :func:`coder_for` use ``cls`` (a :class:`LatentCoder` subclass, or a ``"module:Class"``
+    string) for a latent name or for a lattice latent's prior family (the family wins)."""
+    if (latent is None) == (prior_family is None):
+        raise ValueError("register_coder needs exactly one of latent= or prior_family=")
+    (_CODERS if latent is not None else _PRIOR_CODERS)[latent if latent is not None else prior_family] = cls
+
+
+def _resolve(cls):
+    if isinstance(cls, str):
+        import importlib
+
+        module, name = cls.split(":")
+        return getattr(importlib.import_module(module), name)
+    return cls
 
 
 def coder_for(layer) -> LatentCoder:
     """The coder of a latent layer; ``TypeError`` for a continuous (``gaussian``) latent.
 
-    The coder works on a CPU copy of a layer that lives on another device: the pmfs are
-    always computed on the CPU.
+    Dispatch: a lattice latent's prior family (``_PRIOR_CODERS``), else the latent name
+    (``_CODERS``), else :class:`ProxyCoder` for any other Gaussian-proxy lattice latent with
+    the paper's prior; :func:`register_coder` adds an entry.  The coder works on a CPU copy of
+    a layer that lives on another device: the pmfs are always computed on the CPU.
     """
     if not getattr(layer, "discrete", False):
         raise TypeError(f"the {layer.name!r} latent is continuous: it has no symbols to compress "
                         f"(discrete latents: {', '.join(_CODERS)})")
-    cls = _CODERS.get(layer.name)
-    if cls is None and hasattr(layer, "prior") and hasattr(layer, "_cell"):
+    family = getattr(layer, "prior_family", None) if isinstance(layer, ProxyLatticeLatent) else None
+    if family is not None and family not in _PRIOR_CODERS:
+        raise TypeError(f"no coder for the {family!r} prior of the {layer.name!r} latent "
+                        f"(coded prior families: {', '.join(_PRIOR_CODERS)})")
+    cls = _PRIOR_CODERS.get(family) or _CODERS.get(layer.name)
+    if cls is None and isinstance(layer, ProxyLatticeLatent):
         cls = ProxyCoder                                           # any other Gaussian-proxy lattice latent
     if cls is None:
         raise TypeError(f"no coder for the {layer.name!r} latent (coded: {', '.join(_CODERS)})")
     if any(t.device.type != "cpu" for t in list(layer.parameters()) + list(layer.buffers())):
         layer = copy.deepcopy(layer).cpu()
-    return cls(layer)
+    return _resolve(cls)(layer)

@@ -17,8 +17,10 @@ the same order; the encoder applies the decoder's operations in reverse order.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import constriction
+import numba
 import numpy as np
 import torch
 
@@ -29,6 +31,7 @@ PRECISION = 24
 _TOTAL = 1 << PRECISION
 #: Largest alphabet of one uniform symbol; larger ones are split (see :func:`push_uniform`).
 MAX_UNIFORM = 1 << 12
+_INT64_SAFE = 1 << 62
 
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()
@@ -56,16 +59,38 @@ def quantize_pmf(p) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     if p.ndim == 0 or p.shape[-1] < 1:
         raise ValueError("p must have at least one symbol along its last axis")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("p must be finite and non-negative")
     A = p.shape[-1]
     if A > _TOTAL // 2:
         raise ValueError(f"an alphabet of {A} symbols is too large for precision {PRECISION}")
-    f = np.floor(p * (_TOTAL - A)).astype(np.int64) + 1
-    rest = _TOTAL - f.sum(-1, keepdims=True)
-    top = np.argmax(f, axis=-1)[..., None]
-    np.put_along_axis(f, top, np.take_along_axis(f, top, -1) + rest, -1)
-    return f
+    flat = np.ascontiguousarray(p.reshape(-1, A))
+    f = np.empty(flat.shape, dtype=np.int64)
+    if not _quantize_rows(flat, _TOTAL, f):
+        raise ValueError("p must be finite and non-negative")
+    return f.reshape(p.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_rows(p, total, out):  # pragma: no cover - compiled
+    """The rule of :func:`quantize_pmf` row by row in one pass (IEEE float64 product and floor,
+    as numpy's); False when an entry is negative or not finite."""
+    n, A = p.shape
+    scale = np.float64(total - A)
+    for i in range(n):
+        s = 0
+        best = 0
+        best_f = -1
+        for j in range(A):
+            v = p[i, j]
+            if not v >= 0.0 or v == np.inf:                      # negative or NaN, or infinite
+                return False
+            f = np.int64(np.floor(v * scale)) + 1
+            out[i, j] = f
+            s += f
+            if f > best_f:
+                best_f = f
+                best = j
+        out[i, best] += total - s
+    return True
 
 
 def coded_bits(freqs, symbols) -> np.ndarray:
@@ -101,15 +126,14 @@ def push_uniform(coder, values, sizes) -> None:
     full blocks (recursively), then :math:`l` uniform over its block; the product of the
     probabilities is exactly :math:`1/N` before quantization.  Sizes of 1 cost nothing.
     """
-    values = np.asarray(values, dtype=np.int64)
-    sizes = np.asarray(sizes, dtype=np.int64)
-    big = sizes > MAX_UNIFORM
+    values, sizes = _as_counts(values), _as_counts(sizes)
+    big = (sizes > MAX_UNIFORM).astype(bool)
     small = ~big & (sizes > 1)
     if np.any(big):
         v, n = values[big], sizes[big]
         n_hi, last, flag_pmf = _big_split(n)
-        hi, lo = np.divmod(v, MAX_UNIFORM)
-        flag = hi == n_hi - 1
+        hi, lo = v // MAX_UNIFORM, v % MAX_UNIFORM
+        flag = (hi == n_hi - 1).astype(bool)
         lo_size = np.where(flag, last, MAX_UNIFORM)
         push_uniform(coder, lo, lo_size)
         push_uniform(coder, hi[~flag], n_hi[~flag] - 1)
@@ -118,11 +142,22 @@ def push_uniform(coder, values, sizes) -> None:
         coder.encode_reverse(values[small].astype(np.int32), _UNIFORM, sizes[small].astype(np.int32))
 
 
+def _as_counts(a):
+    """Integer array: int64 when every entry fits, else exact Python ints (``object``; shells
+    of BW16/Leech exceed :math:`2^{63}`).  The int64 path is the one every smaller size takes."""
+    a = np.asarray(a)
+    if a.dtype != object:
+        return a.astype(np.int64)
+    if a.size == 0 or (max(a.tolist()) < _INT64_SAFE and min(a.tolist()) > -_INT64_SAFE):
+        return a.astype(np.int64)
+    return a
+
+
 def pop_uniform(coder, sizes) -> np.ndarray:
     """Inverse of :func:`push_uniform` for the same ``sizes``."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    out = np.zeros(len(sizes), dtype=np.int64)
-    big = sizes > MAX_UNIFORM
+    sizes = _as_counts(sizes)
+    out = np.zeros(len(sizes), dtype=sizes.dtype)
+    big = (sizes > MAX_UNIFORM).astype(bool)
     small = ~big & (sizes > 1)
     if np.any(small):
         out[small] = coder.decode(_UNIFORM, sizes[small].astype(np.int32))
@@ -140,10 +175,13 @@ def pop_uniform(coder, sizes) -> np.ndarray:
 def _big_split(n):
     n_hi = -(-n // MAX_UNIFORM)
     last = n - (n_hi - 1) * MAX_UNIFORM
-    share = last / n
+    share = (last / n).astype(np.float64)        # object: Python's correctly rounded int / int
     return n_hi, last, quantize_pmf(np.stack([1.0 - share, share], -1))
 
 
 def uniform_bits(sizes) -> np.ndarray:
-    """Ideal bits of uniform symbols of these sizes, :math:`\\log_2` size."""
-    return np.log2(np.asarray(sizes, dtype=np.float64))
+    """Ideal bits of uniform symbols of these sizes, :math:`\\log_2` size (exact Python ints allowed)."""
+    sizes = np.asarray(sizes)
+    if sizes.dtype == object:
+        return np.array([math.log2(int(s)) for s in sizes.reshape(-1)], dtype=np.float64).reshape(sizes.shape)
+    return np.log2(sizes.astype(np.float64))

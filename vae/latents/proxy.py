@@ -204,6 +204,27 @@ class ProxyLatticeLatent(LatentLayer):
         """-log p_{Z^|U}(z|U) summed over blocks (Sec. 3.4, eq. (10)); coeffs, v (..., R, n)."""
         return -self.prior.log_prob_coords(coeffs, v).sum(-1)
 
+    # ------------------------------------------------------------------ codec interface
+    # What an entropy coder (vae.codec) needs, in the de-scaled block coordinates of the prior:
+    # the shared dither, the symbols, and the decoder input from the symbols (Sec. 3.6.3).
+    def cell_dither(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """De-scaled dithers V uniform over the base cell, (n, R, block_dim) float64 on the CPU
+        (the scaled dither is U = Delta V); the same draws as inference with this generator."""
+        return self._cell((n,), generator, "cpu")
+
+    def block_coefficients(self, e: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        r"""Integer coefficients (n, R, block_dim) int64 of :math:`K_\Lambda(e_b/\Delta_b + V_b)` per
+        block for encoder outputs ``e`` (n, m) and de-scaled dithers ``v`` (n, R, block_dim)."""
+        delta = self.delta().detach().double().to(v.device)
+        return self._quantize(self._blocks(e.detach().double()), v, delta)
+
+    def decoder_input_from(self, coeffs, v) -> torch.Tensor:
+        r"""Decoder input :math:`z - U = \Delta (c B - V)` (9), (n, m) float64, from block coefficients
+        ``coeffs`` (n, R, block_dim) and de-scaled dithers ``v`` (as :meth:`inference_samples`)."""
+        delta = self.delta().detach().double().to(v.device)
+        z_minus_u = delta[:, None] * (torch.as_tensor(coeffs).double() @ self._basis.to(v.device) - v)
+        return z_minus_u.reshape(len(v), self.dim)
+
     def sample_dither(self, batch: int, generator: torch.Generator | None = None,
                       device=None, dtype=torch.float32) -> torch.Tensor:
         r"""Dithers :math:`U` uniform over the cell of the scaled product lattice, shape (batch, m)."""
