@@ -60,6 +60,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .discrete_gaussian_fused import fused_log_prob, fused_supported
+
 __all__ = ["DiscreteGaussianPrior", "SUPPORTED", "log_theta_1d", "S_MIN", "S_MAX",
            "DIRECT_TERMS", "DUAL_TERMS", "SWITCH_SCALE"]
 
@@ -154,6 +156,10 @@ class DiscreteGaussianPrior(nn.Module):
     True
     """
 
+    #: evaluate CPU tensors with :mod:`theory.discrete_gaussian_fused` (same numbers to round-off,
+    #: one numba kernel per direction); ``False``: always the eager formulation below.
+    fused = True
+
     def __init__(self, lattice, n_blocks: int, components: int = 2, init_scale: float = 1.0,
                  init_spread: float = 0.5, dtype=torch.float64):
         super().__init__()
@@ -220,6 +226,8 @@ class DiscreteGaussianPrior(nn.Module):
         lead = torch.broadcast_shapes(coords.shape[:-2], u.shape[:-2])
         coords = coords.expand(*lead, *tail).reshape(-1, *tail)
         u = u.expand(*lead, *tail).reshape(-1, *tail)
+        if self.fused and fused_supported(self, coords, u):          # same numbers, one numba pass
+            return fused_log_prob(self, coords, u).reshape(*lead, self.n_blocks)
         a = coords.to(self._basis.dtype) @ self._basis                            # (N, R, n)
         s = self.scales()                                                         # (R, C, n)
         quad = -0.5 * (((a - u)[:, :, None, :] / s) ** 2).sum(-1)                 # (N, R, C)
