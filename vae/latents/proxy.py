@@ -229,13 +229,27 @@ class ProxyLatticeLatent(LatentLayer):
     def _cell(self, lead, generator, device):
         """De-scaled dithers V uniform over P_0(Lambda), float64, shape (*lead, R, n)."""
         count = int(np.prod(lead)) * self.n_blocks
-        v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
+        if torch.device(device).type == "cpu":
+            v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
+        else:          # the same draw as sample_cell_torch, without its host-side checks (no sync)
+            w = torch.rand((count, self.block_dim), generator=generator, device=device,
+                           dtype=torch.float64) @ self._basis
+            v = w - self._decode(w)
         return v.reshape(*lead, self.n_blocks, self.block_dim)
+
+    def _decode(self, x):
+        """K_Lambda(x) of the base lattice; off the CPU without the range check of
+        :meth:`lattices.Lattice.nearest` (a host synchronisation per call): ``x`` is finite in a
+        training step (a non-finite encoder output makes the loss non-finite, which the
+        training loop reports), and the range limits (about 2^52) are far above it."""
+        if x.device.type == "cpu":
+            return self.base.nearest(x)
+        return nearest_unchecked(self.base, x)
 
     def _quantize(self, e_blocks, v, delta):
         """Integer coefficients of K_Lambda(e/Delta + V), shape like ``v`` (int64), no autograd."""
         x = e_blocks.detach().double() / delta[:, None] + v              # (e + U)/Delta, U = Delta V
-        pts = self.base.nearest(x)                                       # K_Lambda, de-scaled
+        pts = self._decode(x)                                            # K_Lambda, de-scaled
         return torch.round(pts @ self._basis_inv).to(torch.int64)
 
     def _code_length(self, coeffs, v):
@@ -317,6 +331,19 @@ class ProxyLatticeLatent(LatentLayer):
                     f"prior='dgauss', C={self.prior.components}")
         return (f"{super().extra_repr()}, lattice={self.base.name!r}, blocks={self.n_blocks}, "
                 f"K={self.prior.max_norm}, t={self.prior.threshold_t}")
+
+
+def nearest_unchecked(lattice, x):
+    """:meth:`lattices.Lattice.nearest` of a torch tensor through the eager torch decoders of its
+    segments, without the range check (which reads a flag back to the host); for device code
+    whose input is known to be finite and in range."""
+    flat = x.detach().reshape(-1, lattice.dim)
+    n = flat.shape[0]
+    pieces = []
+    for seg in lattice._segments:
+        x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(n, seg.copies, seg.width)
+        pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(n, seg.size))
+    return torch.cat(pieces, dim=-1).reshape(x.shape)
 
 
 def _fixed_lattice(name, options):
