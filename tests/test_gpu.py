@@ -143,18 +143,22 @@ def test_no_host_sync_in_a_proxy_training_step(latent, prior):
 
 def test_cuda_trained_run_resumes_and_evaluates_on_cpu(tmp_path):
     """A run trained on CUDA loads on the CPU, evaluates, and resumes there."""
+    import os
+    from pathlib import Path
+
     from shared_data import SHARED
     from vae import evaluate, train
 
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data folder not found ({SHARED})")
+    data = Path(os.environ.get("LRL_DATA_DIR") or SHARED)
+    if not data.is_dir():
+        pytest.skip(f"data folder not found ({data})")
     out = tmp_path / "run"
     common = ["--train-limit", "300", "--valid-limit", "100", "--batch-size", "50", "--no-progress",
-              "--data-dir", str(SHARED)]
+              "--data-dir", str(data)]
     assert train.main(["--out", str(out), "--latent", "e8", "--hidden", "16", "--epochs", "1",
                        "--device", "cuda", *common]) == 0
     model, _ = train.load_run(out, "best", "cpu")
     assert all(p.device.type == "cpu" for p in model.parameters())
     assert evaluate.main([str(out), "--samples", "1", "5", "--limit", "3", "--no-progress", "--device", "cpu",
-                          "--data-dir", str(SHARED)]) == 0
+                          "--data-dir", str(data)]) == 0
     assert train.main(["--out", str(out), "--resume", "--epochs", "1", "--device", "cpu", *common]) == 0
