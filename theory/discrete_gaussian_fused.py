@@ -41,23 +41,51 @@ _TWO_PI2 = 2.0 * math.pi ** 2
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+@njit(cache=True)
+def _theta_constants(scales, spacing, parity, switch, dual_terms, s_min):
+    """Per (block, component, coordinate) constants of the 1-D sums, shared by every sample:
+    [s, live, a = 1/(2 s^2), q = exp(-2a), exp(-a), t_1, t_2, t_3] with t_n = exp(-2 pi^2 s^2 n^2)
+    (s: the scale of the 1-D sum after the clamp at ``s_min``; live = 0 where clamped)."""
+    R, C, m = scales.shape
+    k = np.zeros((R, C, m, 5 + dual_terms))
+    for r in range(R):
+        for c in range(C):
+            for i in range(m):
+                s = scales[r, c, i] / spacing[i]
+                if parity:
+                    s /= 2.0
+                live = 1.0
+                if s < s_min:
+                    s = s_min
+                    live = 0.0
+                a = 0.5 / (s * s)
+                k[r, c, i, 0] = s
+                k[r, c, i, 1] = live
+                k[r, c, i, 2] = a
+                if s < switch:
+                    k[r, c, i, 3] = math.exp(-2.0 * a)
+                    k[r, c, i, 4] = math.exp(-a)
+                else:
+                    for n in range(1, dual_terms + 1):
+                        k[r, c, i, 4 + n] = math.exp(-_TWO_PI2 * s * s * n * n)
+    return k
+
+
 @njit(cache=True, inline="always")
-def _log_theta(x, s, switch, direct_terms, dual_terms, s_min):
-    """(log theta(x; s), d log theta / ds) for one coordinate (module notes); ``s`` clamped
-    below at ``s_min`` as in :func:`theory.discrete_gaussian_prior.log_theta_1d` (no gradient there)."""
-    live = 1.0
-    if s < s_min:
-        s = s_min
-        live = 0.0
+def _log_theta(x, kk, switch, direct_terms, dual_terms):
+    """(log theta(x; s), d log theta / ds) for one coordinate, ``kk`` its :func:`_theta_constants`."""
+    s = kk[0]
+    live = kk[1]
     m = np.rint(x)
     r = x - m
     if s < switch:
-        a = 0.5 / (s * s)
-        q = math.exp(-2.0 * a)
+        a = kk[2]
+        q = kk[3]
+        grow = math.exp(2.0 * a * r)                      # <= exp(a) <= exp(200): s >= S_MIN = 0.05
         total = 1.0                                       # tau_0 (relative to exp(-a r^2))
         second = r * r
         tau = 1.0
-        ratio = math.exp(-a * (1.0 - 2.0 * r))            # tau_1 / tau_0
+        ratio = kk[4] * grow                              # tau_1 / tau_0 = exp(-a (1 - 2r))
         for j in range(1, direct_terms + 1):              # j = 1 .. N
             tau *= ratio
             ratio *= q
@@ -67,7 +95,7 @@ def _log_theta(x, s, switch, direct_terms, dual_terms, s_min):
             if tau < 1e-18:                               # the rest sums to < 1e-18 (ratios < 1/2)
                 break
         tau = 1.0
-        ratio = math.exp(-a * (1.0 + 2.0 * r))            # tau_-1 / tau_0
+        ratio = kk[4] / grow                              # tau_-1 / tau_0 = exp(-a (1 + 2r))
         for j in range(1, direct_terms + 1):              # j = -1 .. -N
             tau *= ratio
             ratio *= q
@@ -79,10 +107,14 @@ def _log_theta(x, s, switch, direct_terms, dual_terms, s_min):
         return -a * r * r + math.log(total), live * second / (total * s * s * s)
     corr = 0.0
     dcorr = 0.0
-    for n in range(1, dual_terms + 1):
-        e = math.exp(-_TWO_PI2 * s * s * n * n) * math.cos(2.0 * math.pi * n * r)
+    c1 = math.cos(2.0 * math.pi * r)
+    c_prev = 1.0
+    c_n = c1
+    for n in range(1, dual_terms + 1):                   # cos(2 pi n r) by the Chebyshev recurrence
+        e = kk[4 + n] * c_n
         corr += 2.0 * e
         dcorr += 2.0 * e * (-2.0 * _TWO_PI2 * s * n * n)
+        c_prev, c_n = c_n, 2.0 * c1 * c_n - c_prev
     return math.log(s) + _HALF_LOG_2PI + math.log1p(corr), live * (1.0 / s + dcorr / (1.0 + corr))
 
 
@@ -91,6 +123,7 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                     s_min, need_grad, out, resp, dcomp):
     """out[n, r] = log sum_c w_c exp(comp_c); resp (N, R, C) and dcomp = d comp_c / d s_{c,i} (N, R, C, m)."""
     N, R, m = a.shape
+    kc = _theta_constants(scales, spacing, parity, switch, dual_terms, s_min)
     C = scales.shape[1]
     H = shifts.shape[0]
     comp = np.empty(C)
@@ -114,8 +147,8 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                         lz = 0.0
                         for i in range(m):
                             sp = spacing[i]
-                            lt, dlt = _log_theta((u[n, r, i] - shifts[h, i]) / sp, scales[r, c, i] / sp,
-                                                 switch, direct_terms, dual_terms, s_min)
+                            lt, dlt = _log_theta((u[n, r, i] - shifts[h, i]) / sp, kc[r, c, i],
+                                                 switch, direct_terms, dual_terms)
                             lz += lt
                             dz_h[h, i] = dlt / sp
                         log_zh[h] = lz
@@ -123,9 +156,8 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                     for i in range(m):                    # even / odd 1-D sums of coordinate i
                         sp = spacing[i]
                         x = (u[n, r, i] - shifts[h, i]) / sp
-                        sg = scales[r, c, i] / sp / 2.0
-                        lE[i], dE[i] = _log_theta(x / 2.0, sg, switch, direct_terms, dual_terms, s_min)
-                        lO[i], dO[i] = _log_theta((x - 1.0) / 2.0, sg, switch, direct_terms, dual_terms, s_min)
+                        lE[i], dE[i] = _log_theta(x / 2.0, kc[r, c, i], switch, direct_terms, dual_terms)
+                        lO[i], dO[i] = _log_theta((x - 1.0) / 2.0, kc[r, c, i], switch, direct_terms, dual_terms)
                         top = max(lE[i], lO[i])
                         hatE[i] = math.exp(lE[i] - top)
                         hatO[i] = math.exp(lO[i] - top)
