@@ -58,7 +58,7 @@ def _sigmoid(x):
 
 
 @njit(cache=True)
-def _forward_kernel(coords, logits, ex, top, ssum, lsm_psi, log_theta, class_of_norm, gram, head_keys, head_index,
+def _forward_kernel(coords, logits, lse, lsm_psi, log_theta, class_of_norm, gram, head_keys, head_index,
                     radix, key_off, max_norm, threshold, n_head, has_flag, escape, esc_logit, ratio_logit,
                     out, kind_out, idx_out, dT_out, dflag_out, desc_out, drho_out):
     """One pass over (sample n, block r): writes ``out[n, r]`` and the local derivatives (see module)."""
@@ -106,12 +106,8 @@ def _forward_kernel(coords, logits, ex, top, ssum, lsm_psi, log_theta, class_of_
                 if lo < head_keys.shape[0] and head_keys[lo] == key:
                     idx = head_index[lo]
             cls = -1
-            if idx >= 0:                      # log-softmax: ex = exp(logits - top), computed by torch
-                acc = 0.0
-                for j in range(n_head):
-                    acc += ex[r, n, j]
-                ssum[r, n] = acc
-                T = logits[r, n, idx] - top[r, n] - math.log(acc)
+            if idx >= 0:                                  # log-softmax of the head logits
+                T = logits[r, n, idx] - lse[r, n]
                 if has_flag:
                     T += _log_sigmoid(flag)
                     dflag = _sigmoid(-flag)
@@ -182,7 +178,7 @@ class _FusedPrior(torch.autograd.Function):
     """The whole prior (MLP, head, shells, escape) -> log p (N, R), gradients for its parameters."""
 
     @staticmethod
-    def forward(ctx, psi, esc_logit, ratio_logit, w1, b1, w2, b2, w_flag, b_flag, coords, x, prior):
+    def forward(ctx, psi, esc_logit, ratio_logit, w1, b1, w2, b2, w_flag, b_flag, coords, x, prior, need_grad):
         dt = psi.dtype
         N, R = coords.shape[0], coords.shape[1]
         H = prior.n_head
@@ -196,19 +192,25 @@ class _FusedPrior(torch.autograd.Function):
                 b = torch.cat([b2, b_flag[:, None]], -1)
             lg = torch.baddbmm(b[:, None, :], h, w)                                     # (R, N, H[+1])
             head = lg[..., :H]
-            top = head.amax(-1)
-            ex = torch.exp(head - top[..., None])           # the softmax's exponentials, vectorized
+            if need_grad:                                   # the softmax's exponentials, kept for backward
+                top = head.amax(-1, keepdim=True)
+                ex = torch.exp(head - top)
+                ssum = ex.sum(-1)
+                lse = (top[..., 0] + torch.log(ssum)).contiguous()
+            else:
+                ex = ssum = None
+                lse = torch.logsumexp(head, -1).contiguous()
         else:
             lg = torch.zeros((R, N, 0), dtype=dt)
-            top = torch.zeros((R, N), dtype=dt)
+            lse = torch.zeros((R, N), dtype=dt)
             ex = torch.zeros((R, N, 0), dtype=dt)
-        ssum = torch.ones((R, N), dtype=dt)                 # row sums of ex where a head point sits
+            ssum = torch.ones((R, N), dtype=dt)
         lsm = torch.log_softmax(psi, -1).contiguous() if prior.n_classes > 0 else psi
         out = torch.empty((N, R), dtype=dt)
         kind = torch.empty((R, N), dtype=torch.int8)
         idx = torch.empty((R, N), dtype=torch.int64)
         dT, dflag, desc, drho = (torch.empty((R, N), dtype=dt) for _ in range(4))
-        _forward_kernel(coords.numpy(), lg.numpy(), ex.numpy(), top.numpy(), ssum.numpy(), lsm.numpy(),
+        _forward_kernel(coords.numpy(), lg.numpy(), lse.numpy(), lsm.numpy(),
                         prior._log_theta.numpy(), prior._class_of_norm.numpy(), prior._gram.numpy(),
                         prior._head_keys.numpy(), prior._head_index.numpy(), prior._radix.numpy(),
                         prior._key_off, prior.max_norm, prior.threshold_t, H, prior.has_flag,
@@ -247,7 +249,7 @@ class _FusedPrior(torch.autograd.Function):
             if has_flag:
                 grads[7], grads[8] = grad_w[..., H], grad_b[..., H]
         need = ctx.needs_input_grad
-        return tuple(gr if i < len(need) and need[i] else None for i, gr in enumerate(grads)) + (None,) * 3
+        return tuple(gr if i < len(need) and need[i] else None for i, gr in enumerate(grads)) + (None,) * 4
 
 
 def fused_supported(prior, coords, u) -> bool:
@@ -267,5 +269,7 @@ def fused_log_prob(prior, coords, u):
     x = u.transpose(0, 1).div(math.sqrt(prior.unit)).contiguous() if prior.has_mlp else None   # (R, N, m)
     empty = torch.zeros(R, dtype=dt)
     mlp = [getattr(prior, n, None) for n in ("w1", "b1", "w2", "b2", "w_flag", "b_flag")]
+    need_grad = torch.is_grad_enabled() and any(q.requires_grad for q in prior.parameters())
     return _FusedPrior.apply(prior.psi, prior.escape_logit if prior.escape else empty,
-                             prior.ratio_logit if prior.escape else empty, *mlp, coords.contiguous(), x, prior)
+                             prior.ratio_logit if prior.escape else empty, *mlp, coords.contiguous(), x, prior,
+                             need_grad)
