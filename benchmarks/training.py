@@ -184,6 +184,10 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(f"{parser.prog}: error: --device cuda was requested but torch {torch.__version__} sees no "
+              "CUDA device; use --device cpu", file=sys.stderr)
+        return 2
     from vae import data
     from vae.latents import LATENTS
     from vae.models import ARCHS
@@ -200,9 +204,6 @@ def main(argv=None) -> int:
         priors = _list(args.priors, list(PRIOR_FAMILIES), "prior")
         if args.device not in ("cpu", "cuda"):
             raise ValueError(f"unknown device {args.device!r}; valid: cpu, cuda")
-        if args.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda was requested but torch sees no CUDA device "
-                             f"(torch {torch.__version__}); use --device cpu")
         if args.threads is not None and args.threads < 1:
             raise ValueError(f"--threads must be positive, got {args.threads}")
         for name in ("hidden", "repeats", "eval_k"):
