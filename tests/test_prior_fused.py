@@ -71,6 +71,21 @@ def test_fused_matches_eager_values_and_gradients(name, K, t, escape, dtype, tol
         torch.testing.assert_close(grads[n], ref_grads[n], rtol=0, atol=tol * scale, msg=n)
 
 
+def test_fused_only_when_a_gradient_is_recorded(monkeypatch):
+    """Training (grad enabled) takes the fused path; evaluation under no_grad the eager one."""
+    p = _prior("z2", 16, 4, True)
+    coords, u = _inputs(p)
+    calls = []
+    real = lp.fused_log_prob
+    monkeypatch.setattr(lp, "fused_log_prob", lambda *a: calls.append(1) or real(*a))
+    with_grad = p.log_prob_coords(coords, u)
+    assert calls == [1]
+    with torch.no_grad():
+        without = p.log_prob_coords(coords, u)
+    assert calls == [1]
+    torch.testing.assert_close(without, with_grad.detach(), rtol=0, atol=1e-12)
+
+
 def test_fused_is_taken_on_cpu_and_eager_when_u_needs_a_gradient():
     p = _prior("a2", 16, 4, True)
     coords, u = _inputs(p)
@@ -91,8 +106,7 @@ def test_fused_normalized_over_enumerated_support(name, K, t):
     coords = pts[:, None, :].expand(-1, 2, -1)
     for seed in range(3):
         u = torch.rand((1, 2, p.dim), generator=torch.Generator().manual_seed(seed), dtype=torch.float64) - 0.5
-        with torch.no_grad():
-            total = p.log_prob_coords(coords, u.expand(len(pts), -1, -1)).exp().sum(0)
+        total = p.log_prob_coords(coords, u.expand(len(pts), -1, -1)).detach().exp().sum(0)   # fused: grad on
         torch.testing.assert_close(total, torch.ones(2, dtype=torch.float64), rtol=0, atol=1e-12)
 
 

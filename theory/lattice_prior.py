@@ -187,8 +187,9 @@ class LatticePrior(nn.Module):
     RATIO_INIT = 0.5
 
     #: evaluate CPU tensors with the fused kernels of :mod:`theory.lattice_prior_fused` (same
-    #: numbers to round-off, about 10x fewer torch operations); ``False``: always the eager
-    #: formulation :meth:`_log_prob` (the reference, and the path for other devices).
+    #: numbers to round-off, about 10x fewer torch operations) when a gradient is recorded
+    #: (training); ``False``: always the eager formulation :meth:`_log_prob` (the reference, the
+    #: path for other devices, and, measured faster there, for evaluation without gradients).
     fused = True
 
     def __init__(self, lattice, max_norm: int, threshold_t: int, u_hidden: int = 32,
@@ -331,7 +332,7 @@ class LatticePrior(nn.Module):
             raise ValueError(f"coords must be an integer tensor, got dtype {coords.dtype}")
         u = torch.as_tensor(u, dtype=self._basis_inv.dtype, device=self._basis_inv.device)
         coords, u, shape = self._batched(coords.to(torch.int64), u)
-        if self.fused and fused_supported(self, coords, u):
+        if self.fused and torch.is_grad_enabled() and fused_supported(self, coords, u):
             return fused_log_prob(self, coords, u).reshape(shape)
         return self._log_prob(coords, u).reshape(shape)
 
