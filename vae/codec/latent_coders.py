@@ -406,6 +406,9 @@ def coder_for(layer) -> LatentCoder:
     if not getattr(layer, "discrete", False):
         raise TypeError(f"the {layer.name!r} latent is continuous: it has no symbols to compress "
                         f"(discrete latents: {', '.join(_CODERS)})")
+    if getattr(layer, "prior_family", "paper") != "paper":          # prior='dgauss' (issue 12): not coded yet
+        raise TypeError(f"no coder for the {layer.name!r} latent with prior={layer.prior_family!r}: the "
+                        f"bitstream codes the paper's prior (prior='paper') only")
     cls = _CODERS.get(layer.name)
     if cls is None and hasattr(layer, "prior") and hasattr(layer, "_cell"):
         cls = ProxyCoder                                           # any other Gaussian-proxy lattice latent
