@@ -69,6 +69,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .lattice_prior_fused import fused_log_prob, fused_supported
+
 __all__ = ["LatticePrior", "ProductLatticePrior", "enumerate_points"]
 
 
@@ -183,6 +185,12 @@ class LatticePrior(nn.Module):
     #: weight so that the Sec. 3.4 part governs the support, a ratio of 1/2 per coefficient.
     ESCAPE_INIT = 1e-2
     RATIO_INIT = 0.5
+
+    #: evaluate CPU tensors with the fused kernels of :mod:`theory.lattice_prior_fused` (same
+    #: numbers to round-off, about 10x fewer torch operations) when a gradient is recorded
+    #: (training); ``False``: always the eager formulation :meth:`_log_prob` (the reference, the
+    #: path for other devices, and, measured faster there, for evaluation without gradients).
+    fused = True
 
     def __init__(self, lattice, max_norm: int, threshold_t: int, u_hidden: int = 32,
                  dtype=torch.float64, n_blocks: int | None = None, escape: bool = False):
@@ -324,6 +332,8 @@ class LatticePrior(nn.Module):
             raise ValueError(f"coords must be an integer tensor, got dtype {coords.dtype}")
         u = torch.as_tensor(u, dtype=self._basis_inv.dtype, device=self._basis_inv.device)
         coords, u, shape = self._batched(coords.to(torch.int64), u)
+        if self.fused and torch.is_grad_enabled() and fused_supported(self, coords, u):
+            return fused_log_prob(self, coords, u).reshape(shape)
         return self._log_prob(coords, u).reshape(shape)
 
     def _log_prob(self, coords, u):

@@ -422,9 +422,13 @@ def model_for_state(config: ModelConfig, state_dict=None, encoder: nn.Module | N
     A Gaussian-proxy latent whose config leaves the prior support ``max_norm`` (K) to the
     default is built with the K the state was trained with (the length of
     ``latent.prior._class_of_norm`` minus one), so that a run saved under an earlier default
-    still loads, resumes and evaluates as it was trained.  ``encoder`` / ``decoder``: the
+    still loads, resumes and evaluates as it was trained; likewise a state with the paper
+    prior's entries and no ``prior`` option loads with ``prior="paper"``.  ``encoder`` / ``decoder``: the
     custom networks ``config`` names (see :func:`load_networks`).
     """
+    if state_dict is not None and _SUPPORT_KEY in state_dict and "prior" not in config.latent_options:
+        # a run saved without ``prior`` has the paper's prior (Sec. 3.4), whatever the default now
+        config = dataclasses.replace(config, latent_options={**config.latent_options, "prior": "paper"})
     if state_dict is not None and _SUPPORT_KEY in state_dict and "max_norm" not in config.latent_options:
         saved_k = int(state_dict[_SUPPORT_KEY].shape[0]) - 1
         config = dataclasses.replace(config, latent_options={**config.latent_options, "max_norm": saved_k})

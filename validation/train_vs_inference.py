@@ -261,10 +261,15 @@ def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> d
     Quantizes every image with ``dithers`` fresh dithers, per block, and returns the de-scaled
     squared norms' percentiles and the fraction of blocks beyond ``K = max_norm``, where only
     the escape component gives them mass (``vae.latents.proxy``: K must grow with
-    :math:`\sigma^2_S/\sigma^2_U`, which training increases).
+    :math:`\sigma^2_S/\sigma^2_U`, which training increases).  For the full-support prior
+    ``prior='dgauss'`` there is no ``K``: ``max_norm_K``, ``threshold_t`` and
+    ``fraction_beyond_K`` are ``None`` (n/a) and only the percentiles are reported.
     """
+    from lattices.theta import norm_unit
+
     lat = model.latent
     prior = lat.prior
+    unit = float(norm_unit(lat.base))
     delta = lat.delta().detach().double()
     norms = []
     for i in range(0, x.shape[0], batch_size):
@@ -273,11 +278,13 @@ def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> d
         v = lat._cell((B, dithers), generator, e.device)
         eb = lat._blocks(e)[:, None].expand(B, dithers, lat.n_blocks, lat.block_dim)
         pts = lat._quantize(eb, v, delta).double() @ lat._basis
-        norms.append(((pts ** 2).sum(-1) / prior.unit).reshape(-1).cpu())
+        norms.append(((pts ** 2).sum(-1) / unit).reshape(-1).cpu())
     norms = torch.cat(norms).numpy()
     pct = np.percentile(norms, [50, 90, 99, 99.9])
-    return {"max_norm_K": int(prior.max_norm), "threshold_t": int(prior.threshold_t),
-            "fraction_beyond_K": float(np.mean(norms > prior.max_norm + 1e-9)),
+    full_support = not hasattr(prior, "max_norm")          # prior='dgauss': no K, every point has mass
+    return {"max_norm_K": None if full_support else int(prior.max_norm),
+            "threshold_t": None if full_support else int(prior.threshold_t),
+            "fraction_beyond_K": None if full_support else float(np.mean(norms > prior.max_norm + 1e-9)),
             "norm_percentiles": {"50": float(pct[0]), "90": float(pct[1]), "99": float(pct[2]),
                                  "99.9": float(pct[3])},
             "n_blocks_quantized": int(norms.size)}

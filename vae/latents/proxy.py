@@ -46,6 +46,8 @@ import torch
 from torch import nn
 
 import lattices
+from theory.discrete_gaussian_prior import SUPPORTED as DGAUSS_LATTICES
+from theory.discrete_gaussian_prior import DiscreteGaussianPrior
 from theory.lattice_prior import LatticePrior
 from theory.scaling import matched_log_delta
 
@@ -53,7 +55,16 @@ from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_p
                    check_sample_count, require_dither)
 
 __all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "BW16Latent", "LeechLatent",
-           "PRIOR_DEFAULTS"]
+           "PRIOR_DEFAULTS", "PRIOR_FAMILIES", "DEFAULT_PRIOR"]
+
+#: The prior families of ``prior=``: ``"paper"`` (Sec. 3.4, :class:`theory.lattice_prior.LatticePrior`
+#: with the escape component: the reproduction setting of every paper-prior number in
+#: docs/results.md) and ``"dgauss"`` (a mixture of discrete Gaussians on the shifted lattice,
+#: :class:`theory.discrete_gaussian_prior.DiscreteGaussianPrior`; z2, a2, d4, e8 only).
+PRIOR_FAMILIES = ("paper", "dgauss")
+#: The family used when ``prior`` is not given (a saved run without the option always loads
+#: as ``"paper"``: vae.models.model_for_state).
+DEFAULT_PRIOR = "paper"
 
 #: Default (max_norm K, threshold t) per base lattice, de-scaled squared norms.
 #: K: the support of the norm-shell part of Sec. 3.4.  Only the theta coefficients up to K
@@ -113,11 +124,21 @@ class ProxyLatticeLatent(LatentLayer):
     prior_dtype : "float64" (default) or "float32"
         dtype of the prior's parameters and code lengths (float64: exact normalization to
         round-off; measured not to be the bottleneck, see the tests' timing notes).
+    prior : "paper" or "dgauss", default :data:`DEFAULT_PRIOR`
+        The prior family (:data:`PRIOR_FAMILIES`): ``"paper"``, Sec. 3.4 with the escape
+        component (``max_norm``, ``threshold_t``, ``u_hidden`` apply); ``"dgauss"``, a
+        mixture of ``prior_components`` discrete Gaussians on :math:`\Lambda - u`, exactly
+        normalized over the whole lattice (z2, a2, d4, e8; its scales start at the de-scaled
+        standard deviation :math:`\sqrt{\sigma^2_\Lambda(1 + \sigma^2_{S_G}/\sigma^2_{U_G})}` of
+        :math:`a - u` under the initial proxy).
+    prior_components : int, default 2
+        ``C`` of ``prior="dgauss"``.
 
     Attributes
     ----------
     log_sigma2_u, log_sigma2_s : nn.Parameter, shape (R,)
-    prior : theory.lattice_prior.LatticePrior with ``n_blocks=R, escape=True``
+    prior : theory.lattice_prior.LatticePrior with ``n_blocks=R, escape=True`` (``prior="paper"``)
+        or theory.discrete_gaussian_prior.DiscreteGaussianPrior (``prior="dgauss"``)
 
     Examples
     --------
@@ -134,7 +155,8 @@ class ProxyLatticeLatent(LatentLayer):
 
     def __init__(self, dim: int, lattice: str = "e8", max_norm: int | None = None,
                  threshold_t: int | None = None, u_hidden: int = 32, init_sigma2_u: float = 0.1,
-                 init_sigma2_s: float = 1.0, prior_dtype="float64"):
+                 init_sigma2_s: float = 1.0, prior_dtype="float64", prior: str | None = None,
+                 prior_components: int = 2):
         if not isinstance(lattice, str):
             raise ValueError(f"lattice must be a lattice name such as 'z2', 'a2', 'e8', got {lattice!r}")
         try:
@@ -144,6 +166,16 @@ class ProxyLatticeLatent(LatentLayer):
                              f"lattices.get, e.g. {', '.join(PRIOR_DEFAULTS)}") from None
         super().__init__(check_dim(dim, base.dim))
         key = lattice.strip().lower()
+        prior = DEFAULT_PRIOR if prior is None else prior
+        if prior not in PRIOR_FAMILIES:
+            raise ValueError(f"prior must be one of {', '.join(map(repr, PRIOR_FAMILIES))}, got {prior!r}")
+        if prior == "dgauss" and key not in DGAUSS_LATTICES:
+            raise ValueError(f"prior='dgauss' supports the lattices {', '.join(DGAUSS_LATTICES)} "
+                             f"(closed-form theta normalizers), got lattice {lattice!r}; use prior='paper'")
+        if prior == "dgauss" and (isinstance(prior_components, bool) or not isinstance(prior_components, int)
+                                  or not 1 <= prior_components <= 16):
+            raise ValueError(f"prior_components must be an int in [1, 16], got {prior_components!r}")
+        self.prior_family = prior
         if max_norm is None or threshold_t is None:
             if key not in PRIOR_DEFAULTS:
                 raise ValueError(f"lattice {lattice!r} has no default max_norm/threshold_t "
@@ -166,8 +198,14 @@ class ProxyLatticeLatent(LatentLayer):
         self._log_delta0 = float(matched_log_delta(1.0, base))
         self.log_sigma2_u = nn.Parameter(torch.full((R,), math.log(s2u)))
         self.log_sigma2_s = nn.Parameter(torch.full((R,), math.log(s2s)))
-        self.prior = LatticePrior(base, max_norm, threshold_t, u_hidden=u_hidden,
-                                  dtype=_DTYPES[prior_dtype], n_blocks=R, escape=True)
+        if prior == "paper":
+            self.prior = LatticePrior(base, max_norm, threshold_t, u_hidden=u_hidden,
+                                      dtype=_DTYPES[prior_dtype], n_blocks=R, escape=True)
+        else:
+            sigma2_lattice = math.exp(-2 * self._log_delta0)              # per-dim second moment of Lambda
+            scale = math.sqrt(sigma2_lattice * (1 + s2s / s2u))
+            self.prior = DiscreteGaussianPrior(base, n_blocks=R, components=prior_components,
+                                               init_scale=scale, dtype=_DTYPES[prior_dtype])
         self.register_buffer("_basis", torch.as_tensor(np.array(base.basis), dtype=torch.float64))
         self.register_buffer("_basis_inv", torch.as_tensor(np.linalg.inv(base.basis), dtype=torch.float64))
 
@@ -191,13 +229,27 @@ class ProxyLatticeLatent(LatentLayer):
     def _cell(self, lead, generator, device):
         """De-scaled dithers V uniform over P_0(Lambda), float64, shape (*lead, R, n)."""
         count = int(np.prod(lead)) * self.n_blocks
-        v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
+        if torch.device(device).type == "cpu":
+            v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
+        else:          # the same draw as sample_cell_torch, without its host-side checks (no sync)
+            w = torch.rand((count, self.block_dim), generator=generator, device=device,
+                           dtype=torch.float64) @ self._basis
+            v = w - self._decode(w)
         return v.reshape(*lead, self.n_blocks, self.block_dim)
+
+    def _decode(self, x):
+        """K_Lambda(x) of the base lattice; off the CPU without the range check of
+        :meth:`lattices.Lattice.nearest` (a host synchronisation per call): ``x`` is finite in a
+        training step (a non-finite encoder output makes the loss non-finite, which the
+        training loop reports), and the range limits (about 2^52) are far above it."""
+        if x.device.type == "cpu":
+            return self.base.nearest(x)
+        return nearest_unchecked(self.base, x)
 
     def _quantize(self, e_blocks, v, delta):
         """Integer coefficients of K_Lambda(e/Delta + V), shape like ``v`` (int64), no autograd."""
         x = e_blocks.detach().double() / delta[:, None] + v              # (e + U)/Delta, U = Delta V
-        pts = self.base.nearest(x)                                       # K_Lambda, de-scaled
+        pts = self._decode(x)                                            # K_Lambda, de-scaled
         return torch.round(pts @ self._basis_inv).to(torch.int64)
 
     def _code_length(self, coeffs, v):
@@ -295,8 +347,24 @@ class ProxyLatticeLatent(LatentLayer):
         return -self._code_length(self._blocks(symbols), v)
 
     def extra_repr(self) -> str:
+        if self.prior_family == "dgauss":
+            return (f"{super().extra_repr()}, lattice={self.base.name!r}, blocks={self.n_blocks}, "
+                    f"prior='dgauss', C={self.prior.components}")
         return (f"{super().extra_repr()}, lattice={self.base.name!r}, blocks={self.n_blocks}, "
                 f"K={self.prior.max_norm}, t={self.prior.threshold_t}")
+
+
+def nearest_unchecked(lattice, x):
+    """:meth:`lattices.Lattice.nearest` of a torch tensor through the eager torch decoders of its
+    segments, without the range check (which reads a flag back to the host); for device code
+    whose input is known to be finite and in range."""
+    flat = x.detach().reshape(-1, lattice.dim)
+    n = flat.shape[0]
+    pieces = []
+    for seg in lattice._segments:
+        x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(n, seg.copies, seg.width)
+        pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(n, seg.size))
+    return torch.cat(pieces, dim=-1).reshape(x.shape)
 
 
 def _fixed_lattice(name, options):
