@@ -72,6 +72,12 @@ NORMALIZATION_CASES = [
     ("d4", 144, (1.0, 1.3), 0.35, math.sqrt(2)),
     ("d4", 30, (0.15, 0.4), 0.35, math.sqrt(2)),
     ("e8", 12, (0.2, 0.3), 0.1, math.sqrt(2)),
+    # below every lattice's scale floor (clamped to it: 0.05 z2, 0.087 a2, 0.1 d4/e8); before the
+    # floor, the 1-D sums clamped s/2 at 0.05 alone and E8's pmf summed to 0.0045 at s = 0.06
+    ("z2", 8, (0.01, 0.04), 0.5, 1.0),
+    ("a2", 8, (0.01, 0.06), 0.5, 1.0),
+    ("d4", 8, (0.01, 0.08), 0.35, math.sqrt(2)),
+    ("e8", 8, (0.01, 0.08), 0.1, math.sqrt(2)),
 ]
 
 
@@ -231,6 +237,6 @@ def test_codec_refuses_the_dgauss_prior_clearly():
     from vae.codec.latent_coders import coder_for
     from vae.latents import build_latent
 
-    with pytest.raises(TypeError, match="prior='paper'"):
+    with pytest.raises(TypeError, match="no coder for the 'dgauss' prior"):
         coder_for(build_latent("e8", 8, prior="dgauss"))
     assert coder_for(build_latent("e8", 8)) is not None                 # the paper prior is still coded

@@ -285,20 +285,3 @@ def test_docs_vae_python_example_runs():
     exec(compile(code, "docs/vae.md", "exec"), scope)
     assert scope["symbols"].shape == (100, 32) and scope["symbols"].dtype == torch.int64
     assert scope["probs"].shape == (100, 784) and scope["nll"].dtype == torch.float64
-
-
-@needs_data
-def test_training_benchmark_small_run(capsys):
-    from benchmarks import training as bench
-
-    code = bench.main(["--latents", "e8,z-laplace", "--archs", "linear", "--repeats", "1",
-                       "--train-limit", "200", "--eval-images", "4", "--eval-k", "20",
-                       "--eval-latents", "e8", "--json"])
-    assert code == 0
-    report = json.loads(capsys.readouterr().out)
-    rows = {r["latent"]: r for r in report["epochs"]}
-    assert set(rows) == {"gaussian", "e8", "z-laplace"} and rows["gaussian"]["ratio_to_gaussian"] == 1.0
-    assert all(r["epoch_seconds"] > 0 and r["images"] == 200 for r in rows.values())
-    assert report["evaluation"][0]["k"] == 20 and report["evaluation"][0]["images"] == 4
-    assert bench.main(["--latents", "bogus"]) == 2
-    assert "valid: gaussian" in capsys.readouterr().err

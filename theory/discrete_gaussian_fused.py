@@ -23,7 +23,7 @@ every scale, and a second one accumulates the parameter gradients:
   space, each factor scaled by :math:`\max(E_i, O_i)` and the pair renormalized at every step
   (all terms positive: no cancellation, no underflow), with its reverse-mode derivative.
 * cosets and mixture: log-sum-exp with responsibilities; the clamp of :math:`\log s` passes
-  the gradient inside ``[log S_MIN, log S_MAX]`` (as ``torch.clamp``).
+  the gradient inside ``[log scale_floor, log S_MAX]`` (as ``torch.clamp``; ``scale_floor`` of the prior).
 
 ``tests/test_dgauss_fused.py`` checks values and gradients against the eager formulation.
 """
@@ -238,7 +238,7 @@ class _FusedDGauss(torch.autograd.Function):
     def forward(ctx, log_scale, mix_logits, a, u, prior, need):
         from .discrete_gaussian_prior import DIRECT_TERMS, DUAL_TERMS, S_MAX, S_MIN, SWITCH_SCALE
 
-        lo, hi = math.log(S_MIN), math.log(S_MAX)
+        lo, hi = math.log(prior.scale_floor), math.log(S_MAX)
         ls = log_scale.detach()
         scales = ls.clamp(lo, hi).exp().contiguous()
         log_w = torch.log_softmax(mix_logits.detach(), -1).contiguous()

@@ -41,8 +41,13 @@ The supported lattices are :data:`SUPPORTED` (``z2``, ``a2``, ``d4``, ``e8``); t
 checks that the lattice's basis spans exactly the coset union it uses (basis vectors inside it,
 same covolume).
 
-**Scales** are clamped to ``[S_MIN, S_MAX] = [0.05, 1e4]`` (de-scaled units, where the covering
-cell has size about 1): below 0.05 a component is a point mass to double precision anyway
+**Scales** are clamped to ``[scale_floor, S_MAX]``, ``S_MAX = 1e4`` (de-scaled units, where the
+covering cell has size about 1), with ``scale_floor = S_MIN * max_i spacing_i`` (times 2 for the
+parity split of :math:`D_n`/:math:`E_8`; ``S_MIN = 0.05``: 0.05 for Z², 0.087 for A2, 0.1 for D4
+and E8), so that every 1-D sum of the normalizer, at scale ``s / spacing`` (halved for the
+parity split), sees a scale of at least ``S_MIN`` and is exact (a clamp inside the 1-D sums alone
+would give E8 a wrong normalizer below s = 0.1: the pmf summed to 0.0045 at s = 0.06).  Below the
+floor a component is a point mass to double precision anyway
 (:math:`g` of the nearest other coset point is below :math:`e^{-50}`), and the clamp keeps
 :math:`\log s` finite for blocks that collapse; above :math:`10^4` the pmf is flat over more
 points than any code length in this toolkit meets.  The gradient of a clamped scale is 0.
@@ -181,6 +186,9 @@ class DiscreteGaussianPrior(nn.Module):
         spacing, shifts, parity = SUPPORTED[name]
         _check_cosets(lattice, spacing, shifts, parity)
         self.parity = parity
+        # every 1-D sum sees the scale s / spacing_i (halved for the parity split of D_n / E8):
+        # the parameter floor keeps all of them >= S_MIN, where log_theta_1d is exact
+        self.scale_floor = S_MIN * max(spacing) * (2.0 if parity else 1.0)
         self.register_buffer("_basis", torch.as_tensor(np.array(lattice.basis, dtype=float), dtype=dtype))
         self.register_buffer("_spacing", torch.as_tensor(spacing, dtype=dtype))           # (n,)
         self.register_buffer("_shifts", torch.as_tensor(shifts, dtype=dtype))             # (H, n)
@@ -191,7 +199,7 @@ class DiscreteGaussianPrior(nn.Module):
 
     def scales(self) -> torch.Tensor:
         """The clamped scales :math:`s_{b,c,i}`, shape (R, C, n)."""
-        return self.log_scale.clamp(math.log(S_MIN), math.log(S_MAX)).exp()
+        return self.log_scale.clamp(math.log(self.scale_floor), math.log(S_MAX)).exp()
 
     def log_normalizer(self, u) -> torch.Tensor:
         r""":math:`\log Z_c(u)` for de-scaled dithers ``u`` (N, R, n) -> (N, R, C) (module notes)."""
