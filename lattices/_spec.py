@@ -20,6 +20,29 @@ import numpy as np
 
 from . import _kernels
 
+_DEVICE_CONSTANTS: dict = {}
+
+
+def device_constant(array, dtype, device):
+    """``torch.as_tensor(array, dtype, device)``, copied to ``device`` once per process.
+
+    A host-to-device copy of a pageable numpy array synchronises a CUDA stream; the eager torch
+    decoders take the same few small constants (scales, glue vectors, rotations) on every call,
+    so they are kept per (content, dtype, device) and a training step on a GPU makes no copy.
+    The tensors are shared: callers must not modify them in place.
+    """
+    import torch
+
+    a = np.ascontiguousarray(array, dtype=float)
+    dev = torch.device(device)
+    key = (a.shape, a.tobytes(), str(dtype), dev.type, dev.index)
+    t = _DEVICE_CONSTANTS.get(key)
+    if t is None:
+        if len(_DEVICE_CONSTANTS) > 4096:                 # bounded: many distinct scales (e.g. learned)
+            _DEVICE_CONSTANTS.clear()
+        t = _DEVICE_CONSTANTS[key] = torch.as_tensor(a, dtype=dtype, device=dev)
+    return t
+
 FAMILIES = {"z": _kernels.FAMILY_Z, "a": _kernels.FAMILY_A, "d": _kernels.FAMILY_D}
 
 
@@ -101,10 +124,9 @@ def user_points_torch(spec, best, s, scales, dtype):
 
     if spec.T is None:
         return (best * s[:, None]).to(dtype)
-    kw = dict(dtype=best.dtype, device=best.device)
-    coef = torch.round(best @ torch.as_tensor(spec.canonical_pinv, **kw))
-    B = torch.as_tensor(spec.basis, **kw)
-    return ((coef @ B) * torch.as_tensor(scales, **kw)[:, None]).to(dtype)
+    coef = torch.round(best @ device_constant(spec.canonical_pinv, best.dtype, best.device))
+    B = device_constant(spec.basis, best.dtype, best.device)
+    return ((coef @ B) * device_constant(np.asarray(scales), best.dtype, best.device)[:, None]).to(dtype)
 
 
 def first_out_of_range(x3, limits) -> int:
@@ -332,12 +354,12 @@ class FastSpec:
 
         work = tk.work_dtype(x3)
         y = x3.to(work)
-        s = torch.as_tensor(scales * self.scale0, dtype=work, device=x3.device)  # (r,)
+        s = device_constant(np.asarray(scales) * self.scale0, work, x3.device)  # (r,)
         if self.T is not None:
-            T = torch.as_tensor(self.T, dtype=work, device=x3.device)
+            T = device_constant(self.T, work, x3.device)
             y = y @ T  # (N, r, k)
         y = y / s[:, None]
-        glue = torch.as_tensor(self.glue, dtype=work, device=x3.device)
+        glue = device_constant(self.glue, work, x3.device)
         best = None
         best_d = None
         for g in range(glue.shape[0]):

@@ -43,7 +43,10 @@ def test_decoder_on_cuda_matches_cpu(name, dtype):
     d_ref = ((x.double() - ref.double()) ** 2).sum(-1)
     tol = 1e-9 if dtype == torch.float64 else 1e-4              # float32 output rounding of the point
     assert torch.allclose(d_got, d_ref, rtol=0, atol=tol)
-    same = (got.cpu() == ref).all(-1).double().mean().item()
+    # the same point up to the rounding of its coordinates: lattices with an isometry (a3, e6, e7
+    # and their duals) rotate on the device with another summation order than the CPU kernel
+    rt = 1e-12 if dtype == torch.float64 else 1e-5
+    same = torch.isclose(got.cpu(), ref, rtol=rt, atol=rt).all(-1).double().mean().item()
     assert same > 0.99                                            # differing points are exact ties only
 
 
