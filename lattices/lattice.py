@@ -180,6 +180,22 @@ class Lattice:
         return self._limits
 
     # ------------------------------------------------------------ decoding
+    def nearest_torch_unchecked(self, x):
+        """:meth:`nearest` of a torch tensor through the eager torch decoders of the segments,
+        on the tensor's device, without the range and finiteness check (which reads a flag back
+        to the host and so synchronises a GPU stream on every call).  For device code whose input
+        is known to be finite and far inside the range limits (e.g. a training step); any other
+        caller should use :meth:`nearest`."""
+        import torch
+
+        flat = x.detach().reshape(-1, self.dim)
+        n = flat.shape[0]
+        pieces = []
+        for seg in self._segments:
+            x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(n, seg.copies, seg.width)
+            pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(n, seg.size))
+        return torch.cat(pieces, dim=-1).reshape(x.shape)
+
     def nearest(self, x, out=None):
         """K_Lambda(x): the exact closest lattice point in L2 (paper, Sec. 2).
 

@@ -26,3 +26,15 @@ def test_eager_decoder_uses_the_cache_and_gives_the_kernel_points():
     ref = torch.from_numpy(lat.nearest(x.numpy()))
     assert torch.equal(eager, again)
     assert torch.allclose(((x - eager) ** 2).sum(-1), ((x - ref) ** 2).sum(-1), rtol=0, atol=1e-9)
+
+
+def test_nearest_torch_unchecked_is_nearest_on_finite_input():
+    import lattices
+
+    for name in ("z2", "a2", "e8", "e8^2", "d4"):
+        lat = lattices.parse(name)
+        x = torch.randn(300, lat.dim, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 3
+        got = lat.nearest_torch_unchecked(x)
+        ref = torch.as_tensor(lat.nearest(x.numpy()))
+        assert got.shape == x.shape and got.dtype == x.dtype
+        assert torch.allclose(((x - got) ** 2).sum(-1), ((x - ref) ** 2).sum(-1), rtol=0, atol=1e-9)

@@ -244,7 +244,7 @@ class ProxyLatticeLatent(LatentLayer):
         training loop reports), and the range limits (about 2^52) are far above it."""
         if x.device.type == "cpu":
             return self.base.nearest(x)
-        return nearest_unchecked(self.base, x)
+        return self.base.nearest_torch_unchecked(x)
 
     def _quantize(self, e_blocks, v, delta):
         """Integer coefficients of K_Lambda(e/Delta + V), shape like ``v`` (int64), no autograd."""
@@ -352,19 +352,6 @@ class ProxyLatticeLatent(LatentLayer):
                     f"prior='dgauss', C={self.prior.components}")
         return (f"{super().extra_repr()}, lattice={self.base.name!r}, blocks={self.n_blocks}, "
                 f"K={self.prior.max_norm}, t={self.prior.threshold_t}")
-
-
-def nearest_unchecked(lattice, x):
-    """:meth:`lattices.Lattice.nearest` of a torch tensor through the eager torch decoders of its
-    segments, without the range check (which reads a flag back to the host); for device code
-    whose input is known to be finite and in range."""
-    flat = x.detach().reshape(-1, lattice.dim)
-    n = flat.shape[0]
-    pieces = []
-    for seg in lattice._segments:
-        x3 = flat[:, seg.offset:seg.offset + seg.size].reshape(n, seg.copies, seg.width)
-        pieces.append(seg.spec.decode_torch(x3, seg.scales).reshape(n, seg.size))
-    return torch.cat(pieces, dim=-1).reshape(x.shape)
 
 
 def _fixed_lattice(name, options):
