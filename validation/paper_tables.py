@@ -29,8 +29,8 @@ True
 """
 from __future__ import annotations
 
-__all__ = ["LATENT_ORDER", "HIDDEN", "PAPER_KS", "TABLE2", "TABLE3", "LATENT_LABELS", "table2",
-           "table3"]
+__all__ = ["LATENT_ORDER", "HIDDEN", "PAPER_KS", "TABLE2", "TABLE3", "TABLE4", "LATENT_LABELS", "table2",
+           "table3", "table4"]
 
 #: the row order of the paper's tables
 LATENT_ORDER = ("z2", "z-laplace", "a2", "e8", "vq", "concrete", "gaussian")
@@ -169,6 +169,20 @@ TABLE3: dict[tuple[str, str], dict[str, tuple]] = {
 }
 
 
+# Table 4: elapsed milliseconds of one training epoch, OMNIGLOT, gated nonlinear model, on a V100
+# (Sec. 7.2; hidden 16, 24, 32).  Clean in the text.
+TABLE4: dict[str, tuple] = {
+    "z2":        (1580.62, 1926.99, 1973.80),
+    "z-laplace": (1059.85, 1109.95, 1278.91),
+    "a2":        (1509.57, 2034.65, 2077.38),
+    "e8":        (1985.97, 2367.38, 2476.59),
+    "vq":        (1029.14, 889.03, 927.82),
+    "concrete":  (1405.04, 1198.54, 1371.35),
+    "gaussian":  (869.81, 1417.53, 1266.50),
+}
+TABLE4_HIDDEN = (16, 24, 32)
+
+
 def _check_name(kind, value, valid):
     if value not in valid:
         raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(map(str, valid))}")
@@ -194,3 +208,14 @@ def table3(dataset: str, arch: str, row: str, column: str) -> float | None:
     _check_name("latent", row, LATENT_ORDER)
     _check_name("latent", column, LATENT_ORDER)
     return TABLE3[(dataset, arch)][row][LATENT_ORDER.index(column)]
+
+
+def table4(latent: str, hidden: int) -> float:
+    """Table 4: the paper's epoch time (ms, V100) of OMNIGLOT, gated model, for ``latent`` and ``hidden``.
+
+    >>> table4("e8", 32)
+    2476.59
+    """
+    _check_name("latent", latent, LATENT_ORDER)
+    _check_name("hidden size", hidden, TABLE4_HIDDEN)
+    return TABLE4[latent][TABLE4_HIDDEN.index(hidden)]
