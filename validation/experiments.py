@@ -30,7 +30,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from validation.paper_tables import LATENT_LABELS, LATENT_ORDER, TABLE4_HIDDEN, table2, table4
+from validation.paper_tables import LATENT_ORDER, TABLE4_HIDDEN, table2, table4
 from validation.table2 import base_latent, best_run, collect_runs, latent_label, write_block
 
 __all__ = ["PAIRS", "T_RULE", "HIDDEN_200_REASON", "collect", "budget_tag", "compare", "verdict",
