@@ -312,3 +312,28 @@ def test_trained_runs_round_trip_at_the_code_length(lattice):
     bad = measure(model, x, seed=0, coding_model=mismatched_model(model))
     assert (bad["symbols"] == m["symbols"]).all()
     assert bad["payload_bits"] > 1.02 * m["payload_bits"] + 96
+
+
+@needs_data
+@pytest.mark.usefixtures("vae_data_env")
+def test_command_lines_on_a_trained_dgauss_run(tmp_path, capsys):
+    """vae.compress, vae.decompress and validation.bitstream (exit 0: confirmed, controls refuted)."""
+    import json
+
+    from vae import compress, decompress
+    from validation import bitstream
+
+    run = ROOT / "runs" / "mnist-linear-40-dgauss" / "mnist" / "linear" / TRAINED["e8"]
+    if not (run / "best.pt").is_file():
+        pytest.skip(f"trained run {run} not present")
+    f, npz = tmp_path / "d.lrlb", tmp_path / "d.npz"
+    assert compress.main([str(run), "--images", "200", "--out", str(f), "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["latent"] == "e8" and abs(summary["payload_overhead_percent"]) < 1.5   # 96 fixed bits / ~11 000
+    assert decompress.main([str(f), str(run), "--out", str(npz), "--no-progress"]) == 0
+    with np.load(npz) as z:
+        assert z["reconstruction"].shape == (200, 784)
+    capsys.readouterr()
+    assert bitstream.main([str(run), "--images", "500", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["confirmed"] is True and not any(c["passed"] for c in report["negative_controls"])
