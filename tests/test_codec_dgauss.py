@@ -337,3 +337,28 @@ def test_command_lines_on_a_trained_dgauss_run(tmp_path, capsys):
     assert bitstream.main([str(run), "--images", "500", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["confirmed"] is True and not any(c["passed"] for c in report["negative_controls"])
+
+
+@needs_data
+@pytest.mark.usefixtures("vae_data_env")
+def test_evaluate_reports_measured_bits_of_a_dgauss_run(tmp_path, capsys):
+    """vae.evaluate's measured bits (a copy of the run: evaluate writes eval.json beside it)."""
+    import json
+    import shutil
+
+    from vae import evaluate
+
+    run = ROOT / "runs" / "mnist-linear-40-dgauss" / "mnist" / "linear" / TRAINED["a2"]
+    if not (run / "best.pt").is_file():
+        pytest.skip(f"trained run {run} not present")
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("best.pt", "config.json"):
+        shutil.copy(run / name, copy / name)
+    capsys.readouterr()
+    assert evaluate.main([str(copy), "--samples", "1", "--limit", "100", "--json", "--no-progress",
+                          "--device", "cpu"]) == 0
+    bits = json.loads(capsys.readouterr().out)["bits"]
+    assert bits["images"] == 100 and "unavailable" not in bits
+    assert bits["code_length_bits_per_image"] <= bits["payload_bits_per_image"] \
+        <= bits["code_length_bits_per_image"] + 96 / 100 + 1e-3
