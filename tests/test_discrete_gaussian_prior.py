@@ -233,10 +233,10 @@ def test_dgauss_model_saves_and_loads(tmp_path):
     assert torch.equal(back.latent.prior.log_scale, model.latent.prior.log_scale)
 
 
-def test_codec_refuses_the_dgauss_prior_clearly():
-    from vae.codec.latent_coders import coder_for
+def test_codec_codes_each_prior_family_with_its_own_coder():
+    from vae.codec.dgauss_coder import DGaussCoder
+    from vae.codec.latent_coders import ProxyCoder, coder_for
     from vae.latents import build_latent
 
-    with pytest.raises(TypeError, match="no coder for the 'dgauss' prior"):
-        coder_for(build_latent("e8", 8, prior="dgauss"))
-    assert coder_for(build_latent("e8", 8)) is not None                 # the paper prior is still coded
+    assert type(coder_for(build_latent("e8", 8, prior="dgauss"))) is DGaussCoder   # tests/test_codec_dgauss.py
+    assert type(coder_for(build_latent("e8", 8))) is ProxyCoder                      # the paper prior

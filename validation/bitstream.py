@@ -30,7 +30,8 @@ decompressed.
   decode alike while :math:`z - U` differs (the symbol fraction is in the check's detail);
 * *mismatched prior*: coding the same symbols under another prior -- ``--control-run``'s
   (same latent and hidden size) or, by default, the untrained prior of the same latent
-  (``z2``/``a2``/``e8``: the prior re-initialized from ``--seed``; ``z-laplace``: a 4x wider
+  (``z2``/``a2``/``e8``: the prior re-initialized from ``--seed``; with ``prior=dgauss`` the
+  untrained discrete-Gaussian prior, scales 1 and equal weights; ``z-laplace``: a 4x wider
   Laplace, alpha/4; ``vq``/``concrete``: the uniform prior) -- is within the same file-length
   rule (it must not: a prior the model was not trained with costs measurably more bits).
 
@@ -67,6 +68,12 @@ def mismatched_model(model, seed: int = 0):
             layer.prior_logits.zero_()
     elif layer.name == "z-laplace":
         layer.alpha = layer.alpha / 4
+    elif getattr(layer, "prior_family", "paper") == "dgauss":
+        from theory.discrete_gaussian_prior import DiscreteGaussianPrior
+
+        p = layer.prior                                   # the untrained prior: init_scale 1, equal weights
+        layer.prior = DiscreteGaussianPrior(p.lattice, n_blocks=p.n_blocks, components=p.components,
+                                            dtype=p.log_scale.dtype)
     elif hasattr(layer, "prior"):
         from theory.lattice_prior import LatticePrior
 

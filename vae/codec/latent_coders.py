@@ -437,7 +437,7 @@ _CODERS = {"z-laplace": ZLaplaceCoder, "z2": ProxyCoder, "a2": ProxyCoder, "e8":
 #: Coders of the lattice latents by prior family (``layer.prior_family``), checked before
 #: the latent name: the Sec. 3.4 prior (``"paper"``) is :class:`ProxyCoder`'s.  A value may be
 #: a class or a lazy ``"module:Class"`` string (a coder module that imports this one).
-_PRIOR_CODERS: dict = {"paper": ProxyCoder}
+_PRIOR_CODERS: dict = {"paper": ProxyCoder, "dgauss": "vae.codec.dgauss_coder:DGaussCoder"}
 
 
 def register_coder(cls, *, latent: str | None = None, prior_family: str | None = None) -> None:

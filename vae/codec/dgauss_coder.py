@@ -1,0 +1,289 @@
+r"""Exact entropy coding under the discrete-Gaussian prior (``--latent-option prior=dgauss``).
+
+The prior (:class:`theory.discrete_gaussian_prior.DiscreteGaussianPrior`) gives each block's
+quantized point :math:`a` (de-scaled, a point of the base lattice :math:`\Lambda`, given the
+de-scaled dither :math:`u`) the probability
+
+.. math::  p(a|u) = \sum_c w_c\,p_c(a|u), \qquad
+           p_c(a|u) = \frac{\prod_i g_{c,i}(a_i - u_i)}{Z_c(u)}, \quad
+           g_{c,i}(x) = e^{-x^2/(2 s_{c,i}^2)} .
+
+A mixture cannot be coded by sending the component first (that costs :math:`-\log_2 w_c`
+more than :math:`-\log_2 p` unless the component is taken back by bits-back coding).  This
+coder instead codes the point as a chain of exact conditionals of the *mixture*, whose
+product is :math:`p(a|u)` (the chain rule), each conditional a mixture of the components'
+conditionals with the posterior component weights given what is already coded:
+
+.. math::  p(y_j | y_{<j}) = \sum_c w_c(y_{<j})\,p_c(y_j | y_{<j}), \qquad
+           w_c(y_{\le j}) = \frac{w_c(y_{<j})\,p_c(y_j|y_{<j})}{p(y_j|y_{<j})} .
+
+**The chain** follows the coset decomposition of the prior's normalizers
+(:data:`theory.discrete_gaussian_prior.SUPPORTED`): :math:`\Lambda = \bigcup_h (\mathrm{diag}(d)
+\mathbb Z^n + h)`, with the integer part restricted to an even coordinate sum for
+:math:`D_n` and :math:`E_8` (SPLAG ch. 4, §§7.1, 8.1).  A point is :math:`a = d \odot k + h`:
+
+1. the coset :math:`h` (``e8``: :math:`D_8` or :math:`D_8 + \tfrac12\mathbf 1`; ``a2``:
+   :math:`\sqrt3\mathbb Z\times\mathbb Z` or its shift by :math:`(\sqrt3/2, \tfrac12)`, i.e.
+   the even or odd rows of the hexagonal lattice), with
+   :math:`p_c(h) = Z_{c,h}(u)/Z_c(u)`, :math:`Z_{c,h}` the coset's theta sum;
+2. the integers :math:`k_1, \dots, k_n` one by one.  With :math:`x_i = (u_i - h_i)/d_i`,
+   :math:`\sigma_{c,i} = s_{c,i}/d_i` and :math:`\gamma(k) = e^{-(k - x_i)^2/(2\sigma_{c,i}^2)}`:
+
+   * ``z2``, ``a2`` (no parity): the coordinates are independent within a component,
+     :math:`p_c(k_i | k_{<i}) = \gamma(k_i)/\vartheta(x_i; \sigma_{c,i})`
+     (:func:`theory.discrete_gaussian_prior.log_theta_1d`);
+   * ``d4``, ``e8`` (even sum): with the suffix sums :math:`S^\pi_i` of
+     :math:`\prod_{j \ge i}\gamma_j(k_j)` over the suffixes of parity :math:`\pi`
+     (:math:`S^\pi_{n+1} = [\pi = 0]`, :math:`S^\pi_i = E_i S^\pi_{i+1} + O_i S^{1-\pi}_{i+1}`,
+     :math:`E_i = \vartheta(x_i/2; \sigma_{c,i}/2)`, :math:`O_i = \vartheta((x_i-1)/2; \sigma_{c,i}/2)`,
+     the even and odd 1-D sums of the prior's normalizer) and :math:`\pi` the parity of
+     :math:`k_1 + \dots + k_{i-1}`:
+     :math:`p_c(k_i | k_{<i}) = \gamma(k_i)\,S^{(\pi + k_i) \bmod 2}_{i+1} / S^\pi_i`; the sum over
+     :math:`k_i` is :math:`(E_i S^\pi_{i+1} + O_i S^{1-\pi}_{i+1})/S^\pi_i = 1` and the product over
+     :math:`i` is :math:`\prod_i\gamma_i / S^0_1 = p_c(k)` since :math:`S^0_1 = Z_{c,h}`.  The
+     last coordinate's parity is forced (its other parity has probability 0).
+
+Everything is in log space (a point far in the tail has a finite log-probability even where
+its probability underflows).  Each conditional is a pmf over all integers; the coded
+alphabet is the window :math:`|k| \le W` (``window``, the largest :math:`|k|` of the file,
+in the header) plus one never-coded symbol holding the mass beyond it, so every coded
+:math:`k` keeps exactly its model probability (as the ``z-laplace`` coder).  The float64
+conditionals are computed on the CPU on one thread by the same code, on the same arrays, on
+both sides and quantized by :func:`vae.codec.pmf.quantize_pmf`; bits = :math:`-\log_2
+p(a|u)` up to that 24-bit quantization and the ANS flush.  No bits-back step is needed.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from theory.discrete_gaussian_prior import SUPPORTED, DiscreteGaussianPrior, log_theta_1d
+
+from .latent_coders import CodecError, LatentCoder, _window, _with_outside
+from .pmf import coded_bits, pop, push, quantize_pmf, single_thread
+
+__all__ = ["DGaussCoder", "DGaussConditionals"]
+
+_LN2 = math.log(2.0)
+#: Rows x components x window columns of one float64 conditional table (~16 MB).
+_TABLE_BUDGET = 1 << 21
+
+
+def _logsumexp(a, axis):
+    """log(sum(exp(a))) along ``axis``; -inf where every entry is -inf (no warning)."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - m).sum(axis)) + np.squeeze(m, axis)
+
+
+class DGaussConditionals:
+    r"""The chain of exact conditionals of one group of blocks (module notes), step by step.
+
+    Parameters
+    ----------
+    coder : DGaussCoder
+        Supplies the prior's scales, mixture weights and coset decomposition.
+    v : ndarray (N, n) float64
+        De-scaled dithers of the ``N`` block rows.
+    blocks : ndarray (N,) int
+        Block index of each row (its parameter set).
+
+    Use: :meth:`coset_log_pmf`, :meth:`choose_coset`, then for ``i = 0 .. n-1``
+    :meth:`coordinate_log_pmf` (i, W) and :meth:`advance`.  The encoder and the decoder call
+    the same methods on the same arrays, so their float64 pmfs are identical.
+    """
+
+    def __init__(self, coder, v, blocks):
+        self.n, self.parity = coder.n, coder.parity
+        self.rows = np.arange(len(v))
+        self.sc = coder.scales[blocks] / coder.spacing                        # (N, C, n)
+        self.x = (v[None] - coder.shifts[:, None, :]) / coder.spacing           # (H, N, n)
+        with single_thread(), torch.no_grad():
+            x = torch.from_numpy(self.x)[:, :, None, :]                         # (H, N, 1, n)
+            sc = torch.from_numpy(self.sc)[None]                                # (1, N, C, n)
+            if self.parity:
+                log_e = log_theta_1d(x / 2, sc / 2).numpy()                     # (H, N, C, n)
+                log_o = log_theta_1d((x - 1) / 2, sc / 2).numpy()
+            else:
+                self.log_t = log_theta_1d(x, sc).numpy()                        # (H, N, C, n)
+        if self.parity:
+            suffix = np.empty(log_e.shape[:-1] + (self.n + 1, 2))                # (H, N, C, n+1, parity)
+            suffix[..., self.n, 0], suffix[..., self.n, 1] = 0.0, -np.inf
+            for i in range(self.n - 1, -1, -1):
+                even, odd = suffix[..., i + 1, 0], suffix[..., i + 1, 1]
+                suffix[..., i, 0] = np.logaddexp(log_e[..., i] + even, log_o[..., i] + odd)
+                suffix[..., i, 1] = np.logaddexp(log_o[..., i] + even, log_e[..., i] + odd)
+            self.suffix = suffix
+            self.log_zh = suffix[..., 0, 0]                                      # (H, N, C)
+        else:
+            self.log_zh = self.log_t.sum(-1)
+        self.log_z = _logsumexp(self.log_zh, 0)                                  # (N, C)
+        self.log_w = coder.log_w[blocks]                                        # (N, C) prior weights
+
+    # ------------------------------------------------------------------ step 1: the coset
+    def _coset_component_log_pmf(self):
+        return self.log_zh - self.log_z[None]                                    # (H, N, C): log p_c(h)
+
+    def coset_log_pmf(self) -> np.ndarray:
+        """log p(h | u) of the mixture, (N, H)."""
+        return _logsumexp(self.log_w[None] + self._coset_component_log_pmf(), 2).T
+
+    def choose_coset(self, h) -> None:
+        """Condition on the cosets ``h`` (N,): posterior component weights, parity 0."""
+        lc = self._coset_component_log_pmf()[h, self.rows]                       # (N, C)
+        joint = self.log_w + lc
+        self.lw = joint - _logsumexp(joint, 1)[:, None]
+        self.h = np.asarray(h, dtype=np.int64)
+        self.par = np.zeros(len(self.rows), dtype=np.int64)
+
+    # ------------------------------------------------------------------ step 2: the integers
+    def coordinate_log_pmf(self, i: int, window: int):
+        """log p(k_i | h, k_<i) of the mixture over ``k = -W .. W``: (N, 2W + 1), and the
+        components' conditionals (N, C, 2W + 1) for :meth:`advance`."""
+        grid = np.arange(-window, window + 1)
+        x = self.x[self.h, self.rows, i]                                         # (N,)
+        sc = self.sc[:, :, i]                                                    # (N, C)
+        lc = -0.5 * ((grid[None, None, :] - x[:, None, None]) / sc[:, :, None]) ** 2
+        if self.parity:
+            suf = self.suffix[self.h, self.rows]                                 # (N, C, n+1, 2)
+            tail = (self.par[:, None] + grid[None, :]) % 2                       # (N, 2W+1)
+            nxt = np.where(tail[:, None, :] == 0, suf[:, :, i + 1, 0, None], suf[:, :, i + 1, 1, None])
+            lc += nxt - suf[self.rows, :, i, self.par][:, :, None]
+        else:
+            lc -= self.log_t[self.h, self.rows, :, i][:, :, None]
+        return _logsumexp(self.lw[:, :, None] + lc, 1), lc
+
+    def advance(self, k, log_pmf, lc, window: int) -> None:
+        """Condition on ``k_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""
+        idx = np.asarray(k, dtype=np.int64) + window
+        self.lw = self.lw + lc[self.rows, :, idx] - log_pmf[self.rows, idx][:, None]
+        self.par = (self.par + k) % 2
+
+
+class DGaussCoder(LatentCoder):
+    r"""Codes ``z2``/``a2``/``d4``/``e8`` blocks exactly under :class:`DiscreteGaussianPrior` (module notes).
+
+    Symbols are the integer coefficients of :math:`K_\Lambda((e + U)/\Delta)` per block, as
+    for the paper's prior (:class:`vae.codec.latent_coders.ProxyCoder`); only the coded pmf differs.
+    """
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        prior = getattr(layer, "prior", None)
+        if not isinstance(prior, DiscreteGaussianPrior):
+            raise TypeError(f"the dgauss coder needs a DiscreteGaussianPrior, the {layer.name!r} "
+                            f"latent has {type(prior).__name__}")
+        self.prior = prior
+        self.R, self.n = layer.n_blocks, layer.block_dim
+        spacing, shifts, parity = SUPPORTED[prior.lattice.name]
+        self.spacing = np.asarray(spacing, dtype=np.float64)                    # (n,)
+        self.shifts = np.asarray(shifts, dtype=np.float64)                      # (H, n)
+        self.parity = bool(parity)
+        self.H = len(self.shifts)
+        self.C = prior.components
+        with single_thread(), torch.no_grad():
+            self.scales = prior.scales().detach().double().cpu().numpy()        # (R, C, n), clamped
+            self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
+        self.basis = np.asarray(prior.lattice.basis, dtype=np.float64)
+        self.basis_inv = np.linalg.inv(self.basis)
+
+    # -------------------------------------------------------------- shared randomness, symbols
+    def dither(self, n, seed):
+        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
+
+    def symbols(self, e, dither):
+        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
+
+    def decoder_input(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        return self.layer.decoder_input_from(c, dither).float()                # Delta (cB - V), eq. (9)
+
+    def ideal_bits(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        with single_thread(), torch.no_grad():
+            lp = self.prior.log_prob_coords(c, dither)                          # (n, R) nats
+        return (-lp.sum(-1) / _LN2).numpy()
+
+    # -------------------------------------------------------------- coset coordinates
+    def split(self, symbols):
+        """Coset index ``h`` (N,) and integers ``k`` (N, n) of the blocks of ``symbols`` (point = d k + h)."""
+        a = np.asarray(symbols, dtype=np.int64).reshape(-1, self.n).astype(np.float64) @ self.basis
+        h = np.full(len(a), -1, dtype=np.int64)
+        k = np.zeros(a.shape, dtype=np.int64)
+        for j in range(self.H):
+            y = (a - self.shifts[j]) / self.spacing
+            yi = np.rint(y)
+            ok = (h < 0) & np.all(np.abs(y - yi) < 1e-6, axis=1)
+            if self.parity:
+                ok &= yi.sum(1) % 2 == 0
+            h[ok], k[ok] = j, yi[ok].astype(np.int64)
+        if np.any(h < 0):                                                        # internal invariant
+            raise AssertionError("a block's point lies in no coset of the decomposition")
+        return h, k
+
+    def join(self, h, k):
+        """Inverse of :meth:`split`: integer coefficients (N, n)."""
+        a = np.asarray(k, dtype=np.float64) * self.spacing + self.shifts[h]
+        return np.rint(a @ self.basis_inv).astype(np.int64)
+
+    def conditionals(self, v, first_block: int = 0) -> DGaussConditionals:
+        """The conditional chain of the block rows ``v`` (N, n); row ``r`` is block ``(first_block + r) % R``."""
+        return DGaussConditionals(self, v, (first_block + np.arange(len(v))) % self.R)
+
+    # -------------------------------------------------------------- coding
+    def file_params(self, symbols):
+        _, k = self.split(symbols)
+        return {"window": _window(k)}
+
+    def _groups(self, N):
+        """Row groups (whole images) whose conditional tables stay within :data:`_TABLE_BUDGET`."""
+        per_row = self.C * (2 * self.params["window"] + 2)
+        size = max(1, _TABLE_BUDGET // (per_row * self.R)) * self.R
+        return [slice(a, min(a + size, N)) for a in range(0, N, size)]
+
+    def push(self, coder, symbols, dither):
+        w = self.params["window"]
+        h_all, k_all = self.split(symbols)
+        v_all = np.asarray(dither, dtype=np.float64).reshape(-1, self.n)
+        bits = np.zeros(len(h_all))
+        for rows in reversed(self._groups(len(h_all))):
+            h, k = h_all[rows], k_all[rows]
+            chain = self.conditionals(v_all[rows], rows.start)
+            steps = []
+            if self.H > 1:
+                freqs = quantize_pmf(np.exp(chain.coset_log_pmf()))
+                steps.append((h, freqs))
+            chain.choose_coset(h)
+            for i in range(self.n):
+                log_pmf, lc = chain.coordinate_log_pmf(i, w)
+                steps.append((k[:, i] + w, quantize_pmf(_with_outside(np.exp(log_pmf)))))
+                chain.advance(k[:, i], log_pmf, lc, w)
+            for sym, freqs in reversed(steps):
+                push(coder, sym, freqs)
+                bits[rows] += coded_bits(freqs, sym)
+        return bits.reshape(len(symbols), self.R).sum(1)
+
+    def pop(self, coder, n_img, dither):
+        w = self.params["window"]
+        v_all = np.asarray(dither, dtype=np.float64).reshape(-1, self.n)
+        N = n_img * self.R
+        h_all = np.zeros(N, dtype=np.int64)
+        k_all = np.zeros((N, self.n), dtype=np.int64)
+        for rows in self._groups(N):
+            chain = self.conditionals(v_all[rows], rows.start)
+            h = pop(coder, quantize_pmf(np.exp(chain.coset_log_pmf()))) if self.H > 1 \
+                else np.zeros(rows.stop - rows.start, dtype=np.int64)
+            chain.choose_coset(h)
+            for i in range(self.n):
+                log_pmf, lc = chain.coordinate_log_pmf(i, w)
+                idx = pop(coder, quantize_pmf(_with_outside(np.exp(log_pmf))))
+                if np.any(idx > 2 * w) or not np.all(np.isfinite(log_pmf[chain.rows, np.minimum(idx, 2 * w)])):
+                    raise CodecError("decoded a symbol beyond the window or of probability 0: another model or seed, "
+                                     "or a corrupted file")
+                chain.advance(idx - w, log_pmf, lc, w)
+                k_all[rows, i] = idx - w
+            h_all[rows] = h
+        return self.join(h_all, k_all).reshape(n_img, self.R * self.n)
