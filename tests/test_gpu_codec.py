@@ -16,14 +16,15 @@ from vae.models import VAE, ModelConfig
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch sees none)")]
 
-CODED = [("z-laplace", 16), ("z2", 16), ("a2", 16), ("e8", 16), ("bw16", 16), ("leech", 24),
-         ("vq", 16), ("concrete", 16)]
+DGAUSS = {"prior": "dgauss", "prior_components": 2}
+CODED = [("z-laplace", 16, {}), ("z2", 16, {}), ("a2", 16, {}), ("e8", 16, {}), ("bw16", 16, {}), ("leech", 24, {}),
+         ("vq", 16, {}), ("concrete", 16, {}), ("z2", 16, DGAUSS), ("a2", 16, DGAUSS), ("e8", 16, DGAUSS)]
 
 
-def write_on_read_on(latent, hidden, writer: str, reader: str):
+def write_on_read_on(latent, hidden, options, writer: str, reader: str):
     """Compress 300 seeded binary images with a model on ``writer``; decompress with a copy on ``reader``."""
     torch.manual_seed(0)
-    model = VAE(ModelConfig(latent=latent, hidden=hidden)).eval()
+    model = VAE(ModelConfig(latent=latent, hidden=hidden, latent_options=options)).eval()
     x = (torch.rand(300, 784, generator=torch.Generator().manual_seed(1)) < 0.2).float()
     written = compress(copy.deepcopy(model).to(writer), x.to(writer), seed=5)
     read_here = decompress(copy.deepcopy(model).to(reader), written)
@@ -31,9 +32,9 @@ def write_on_read_on(latent, hidden, writer: str, reader: str):
     return written, read_here, read_there
 
 
-@pytest.mark.parametrize("latent,hidden", CODED)
-def test_file_written_on_cuda_decodes_on_cpu(latent, hidden):
-    written, on_cpu, on_cuda = write_on_read_on(latent, hidden, "cuda", "cpu")
+@pytest.mark.parametrize("latent,hidden,options", CODED)
+def test_file_written_on_cuda_decodes_on_cpu(latent, hidden, options):
+    written, on_cpu, on_cuda = write_on_read_on(latent, hidden, options, "cuda", "cpu")
     assert len(written) > 0
     np.testing.assert_array_equal(on_cpu["symbols"], on_cuda["symbols"])           # exact: same integers
     np.testing.assert_array_equal(on_cpu["decoder_input"].numpy(), on_cuda["decoder_input"].numpy())

@@ -724,9 +724,12 @@ def bitstream(quick):
     n = 200 if quick else 1000
     x = (torch.rand(n, 784, generator=torch.Generator().manual_seed(0)) < 0.2).float()
     parts, ok = [], True
-    for latent, hidden in (("z-laplace", 32), ("z2", 32), ("a2", 32), ("e8", 32), ("bw16", 32), ("leech", 24)):
+    dgauss = {"prior": "dgauss", "prior_components": 2}
+    for latent, hidden, options in (("z-laplace", 32, {}), ("z2", 32, {}), ("a2", 32, {}), ("e8", 32, {}),
+                                    ("bw16", 32, {}), ("leech", 24, {}), ("e8", 32, dgauss)):
         torch.manual_seed(0)
-        model = VAE(ModelConfig(latent=latent, hidden=hidden)).eval()
+        model = VAE(ModelConfig(latent=latent, hidden=hidden, latent_options=options)).eval()
+        name = latent + (" (dgauss prior)" if options else "")
         data, stats = compress_with_stats(model, x, seed=0)
         header, payload = unpack(data)
         ideal, bits = float(stats["ideal_bits"].sum()), float(stats["payload_bits"])
@@ -740,7 +743,7 @@ def bitstream(quick):
             other = False
         good = same and bits <= 1.005 * ideal + 64 and not other
         ok &= good
-        parts.append(f"{latent}: {bits / n:.2f} bits/image vs code length {ideal / n:.2f} "
+        parts.append(f"{name}: {bits / n:.2f} bits/image vs code length {ideal / n:.2f} "
                      f"({100 * (bits - ideal) / ideal:+.2f} %), round trip {'exact' if same else 'FAILED'}, "
                      f"seed 1 {'reproduces' if other else 'does not reproduce'} the symbols")
     return Row("sec1-bitstream", "1, 3.6.3",
