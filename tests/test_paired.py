@@ -87,8 +87,9 @@ def test_paired_difference_by_hand():
     assert r["difference"] == pytest.approx(0.625, abs=1e-15)
     assert r["paired_se"] == pytest.approx(np.std(d, ddof=1) / 2, rel=1e-14)
     per_seed = (a - b).mean(1)                                  # [0.875, 0.375]
-    assert r["eval_seed_se"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / math.sqrt(2) / math.sqrt(2),
-                                              rel=1e-14)
+    assert r["eval_seed_se_from_seed_means"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2, rel=1e-14)
+    per_image_var = ((a - b)[0] - (a - b)[1]) ** 2 / 2          # variance over the 2 seeds, per image
+    assert r["eval_seed_se"] == pytest.approx(math.sqrt(per_image_var.mean() / (4 * 2)), rel=1e-14)
     assert r["unpaired_se"] == pytest.approx(math.sqrt((np.var(a.mean(0), ddof=1) + np.var(b.mean(0), ddof=1)) / 4),
                                              rel=1e-14)
     assert r["t"] == pytest.approx(0.625 / r["paired_se"], rel=1e-14)
@@ -101,7 +102,11 @@ def test_paired_difference_other_seed_lists_and_one_seed():
     a, b = rng.normal(size=(3, 50)), rng.normal(size=(5, 50))
     r = paired.paired_difference(a, b)
     want = math.sqrt(np.var(a.mean(1), ddof=1) / 3 + np.var(b.mean(1), ddof=1) / 5)
-    assert r["eval_seed_se"] == pytest.approx(want, rel=1e-14)
+    assert r["eval_seed_se_from_seed_means"] == pytest.approx(want, rel=1e-14)
+    pooled = math.sqrt((np.var(a, 0, ddof=1).mean() / 3 + np.var(b, 0, ddof=1).mean() / 5) / 50)
+    assert r["eval_seed_se"] == pytest.approx(pooled, rel=1e-14)
+    # pure noise (no per-image effect): the paired SE and the pooled eval-seed SE estimate one number
+    assert r["eval_seed_se"] == pytest.approx(r["paired_se"], rel=0.3)
     assert paired.paired_difference(a[:1], b[:1])["eval_seed_se"] is None
     same = paired.paired_difference(a, a)
     assert same["difference"] == 0.0 and same["paired_se"] == 0.0 and same["t"] == 0.0
@@ -134,7 +139,9 @@ def test_self_on_other_seeds_is_null_and_perturbed_copy_is_detected(runs, capsys
                        "--eval-seeds", "0-2", "--baseline-eval-seeds", "3-5"))
     assert null["n_seeds"] == 3 and null["n_seeds_baseline"] == 3
     assert null["difference"] != 0.0 and abs(null["t"]) < 4, null
-    assert null["eval_seed_se"] > 0
+    # no per-image effect: all of the paired SE is evaluation noise.  Both estimate the same SE;
+    # the paired SE's relative sampling error is about 1/sqrt(2 x 299) = 4 %: 20 % is 5 of them
+    assert null["eval_seed_se"] == pytest.approx(null["paired_se"], rel=0.2)
     control = only(report(capsys, runs["perturbed"], "--baseline", runs["seed0"], "--k", "1",
                           "--eval-seeds", "0-2", "--baseline-eval-seeds", "3-5"))
     assert abs(control["t"]) > 4, control

@@ -32,10 +32,16 @@ differ is recomputed and replaced (atomic writes).
 * difference :math:`\bar d = \frac1n\sum_i d_i`, :math:`d_i = \bar a_i - \bar b_i`;
 * **paired SE** :math:`\mathrm{sd}(d_i)/\sqrt n`: covers both the choice of test images and
   the evaluation noise (the draws of different images are independent);
-* **eval-seed SE** :math:`\mathrm{sd}_s(D_s)/\sqrt S` with :math:`D_s = \frac1n\sum_i
-  (A_{s,i} - B_{s,i})`: the part of the uncertainty that comes from the evaluation draws alone,
-  for these fixed images (with different seed lists for A and B:
-  :math:`\sqrt{\mathrm{var}_s(\bar A_s)/S_A + \mathrm{var}_s(\bar B_s)/S_B}`);
+* **eval-seed SE**, the part of the uncertainty that comes from the evaluation draws alone (for
+  these fixed images), pooled over images: with the same seed list for A and B (common random
+  numbers, rows paired by position) :math:`\sqrt{\frac1n\sum_i \mathrm{var}_s(A_{s,i} -
+  B_{s,i}) / (nS)}`, else :math:`\sqrt{\frac1n\sum_i [\mathrm{var}_s A_{s,i}/S_A +
+  \mathrm{var}_s B_{s,i}/S_B] / n}`.  The draws of different images are independent, so the
+  variance of a seed's mean over images is the mean of the per-image variances over n; this
+  estimate has n(S-1) degrees of freedom, where the SD over the S seed means
+  (:math:`D_s = \frac1n\sum_i (A_{s,i} - B_{s,i})`, reported as ``eval_seed_se_from_seed_means``)
+  has only S - 1.  With no true difference per image (a run against itself on other seeds) the
+  paired SE and the eval-seed SE estimate the same number;
 * :math:`t = \bar d / \text{paired SE}`;
 * **unpaired SE** :math:`\sqrt{(\mathrm{var}(\bar a_i) + \mathrm{var}(\bar b_i))/n}`, what one
   would report from the two means and their SEs alone; shown beside the paired SE so that a
@@ -51,6 +57,7 @@ import argparse
 import hashlib
 import json
 import math
+import numbers
 import sys
 import time
 from pathlib import Path
@@ -273,34 +280,53 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
     paired = _sd(d) / math.sqrt(n)
     unpaired = math.sqrt((np.var(abar, ddof=1) + np.var(bbar, ddof=1)) / n)
     sa, sb = a.shape[0], b.shape[0]
-    if sa == sb and sa > 1:
-        seed_se = _sd((a - b).mean(axis=1)) / math.sqrt(sa)
-    elif sa > 1 and sb > 1:
-        seed_se = math.sqrt(np.var(a.mean(axis=1), ddof=1) / sa + np.var(b.mean(axis=1), ddof=1) / sb)
-    else:
-        seed_se = float("nan")
+    seed_se, crude = _eval_seed_se(a, b)
     t = diff / paired if paired > 0 else (0.0 if diff == 0 else float("nan"))
     sda, sdb = _sd(abar), _sd(bbar)
     corr = float(np.corrcoef(abar, bbar)[0, 1]) if sda > 0 and sdb > 0 else float("nan")
     return {"nll": float(abar.mean()), "nll_baseline": float(bbar.mean()), "difference": diff,
-            "paired_se": paired, "eval_seed_se": _none_if_nan(seed_se), "t": _none_if_nan(t),
+            "paired_se": paired, "eval_seed_se": _none_if_nan(seed_se),
+            "eval_seed_se_from_seed_means": _none_if_nan(crude), "t": _none_if_nan(t),
             "unpaired_se": unpaired, "correlation": _none_if_nan(corr),
             "n_images": int(n), "n_seeds": int(sa), "n_seeds_baseline": int(sb)}
 
 
-def run_summary(values: np.ndarray, seeds) -> dict:
-    """One run at one k: mean NLL, SE over images of the seed averages, and how far one seed moves it.
+def _eval_seed_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(pooled over images, from the S seed means) estimates of the evaluation-draw SE of the mean
+    difference; NaN with a single seed on either side (see the module notes)."""
+    (sa, n), sb = a.shape, b.shape[0]
+    if sa < 2 or sb < 2:
+        return float("nan"), float("nan")
+    if sa == sb:
+        d = a - b
+        pooled = math.sqrt(np.var(d, axis=0, ddof=1).mean() / (n * sa))
+        crude = _sd(d.mean(axis=1)) / math.sqrt(sa)
+    else:
+        pooled = math.sqrt((np.var(a, axis=0, ddof=1).mean() / sa + np.var(b, axis=0, ddof=1).mean() / sb) / n)
+        crude = math.sqrt(np.var(a.mean(axis=1), ddof=1) / sa + np.var(b.mean(axis=1), ddof=1) / sb)
+    return pooled, crude
 
-    ``seed_sd_of_mean`` is the SD over seeds of the per-seed mean over images: the amount by
-    which a figure from a single evaluation seed moves.
+
+def run_summary(values: np.ndarray, seeds) -> dict:
+    r"""One run at one k: mean NLL, SE over images of the seed averages, and how far one seed moves it.
+
+    ``seed_sd_of_mean`` is the SD of one seed's mean over images under a change of seed, i.e. the
+    amount by which a figure from a single evaluation seed moves: pooled over images,
+    :math:`\sqrt{\frac1n\sum_i \mathrm{var}_s L_{s,i} / n}` (n(S-1) degrees of freedom);
+    ``seed_sd_of_mean_from_seed_means`` is the plain SD over the S seed means (S-1 degrees).
     """
     values = np.atleast_2d(values)
     per_seed = values.mean(axis=1)
     avg = values.mean(axis=0)
+    pooled = math.sqrt(np.var(values, axis=0, ddof=1).mean() / values.shape[1]) if len(values) > 1 else None
     return {"nll": float(avg.mean()), "se_images": _sd(avg) / math.sqrt(avg.size),
-            "seed_sd_of_mean": _none_if_nan(_sd(per_seed)),
+            "seed_sd_of_mean": pooled, "seed_sd_of_mean_from_seed_means": _none_if_nan(_sd(per_seed)),
             "per_seed_nll": {str(s): float(m) for s, m in zip(seeds, per_seed)},
             "n_images": int(values.shape[1]), "seeds": [int(s) for s in seeds]}
+
+
+def _is_integer(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _check_settings(ks, seeds, baseline_seeds, split, limit, subset, which, batch_size, max_elements):
@@ -310,14 +336,14 @@ def _check_settings(ks, seeds, baseline_seeds, split, limit, subset, which, batc
     if not ks:
         raise ValueError("give at least one --k")
     for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if not _is_integer(k) or k < 1:
             raise ValueError(f"--k must be a positive integer (importance samples per image), got {k!r}")
     for what, s in (("--eval-seeds", seeds), ("--baseline-eval-seeds", baseline_seeds)):
-        if s is not None and (not s or len(set(s)) != len(s) or any(int(v) < 0 for v in s)):
+        if not s or len(set(s)) != len(s) or not all(_is_integer(v) and v >= 0 for v in s):
             raise ValueError(f"{what} must be distinct non-negative integers, got {list(s)!r}")
     if split not in vdata.SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(vdata.SPLITS)}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 2):
+    if limit is not None and (not _is_integer(limit) or limit < 2):
         raise ValueError(f"--limit must be an integer >= 2 (a standard error needs two images), got {limit!r}")
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; valid: {', '.join(SUBSETS)}")
@@ -420,7 +446,9 @@ def compare_runs(runs, *, baseline=None, ks=(1,), seeds=(0, 1, 2, 3, 4), baselin
     if baseline is None and baseline_seeds != seeds:
         raise ValueError("--baseline-eval-seeds needs --baseline")
     _check_settings(list(ks), seeds, baseline_seeds, split, limit, subset, which, batch_size, max_elements)
-    ks = sorted(set(ks))
+    ks = sorted({int(k) for k in ks})
+    seeds, baseline_seeds = [int(s) for s in seeds], [int(s) for s in baseline_seeds]
+    limit = None if limit is None else int(limit)
     runs = [str(r) for r in runs]
     if not runs:
         raise ValueError("give at least one run")
@@ -466,8 +494,9 @@ def compare_runs(runs, *, baseline=None, ks=(1,), seeds=(0, 1, 2, 3, 4), baselin
             "seconds": round(time.perf_counter() - t0, 2),
             "note": "nats per image; difference = run - baseline (negative: the run is better); paired_se = SE "
                     "over images of the seed-averaged per-image difference; eval_seed_se = the part from the "
-                    "evaluation draws alone (SD over seeds of the mean difference / sqrt(S)); unpaired_se = "
-                    "sqrt(SE_run^2 + SE_baseline^2) from the spread over images; t = difference / paired_se"}
+                    "evaluation draws alone (per-image variance over seeds, pooled over images); unpaired_se = "
+                    "sqrt(SE_run^2 + SE_baseline^2) from the spread over images; t = difference / paired_se; "
+                    "seed_sd_of_mean = how far one evaluation seed's mean moves (pooled over images)"}
 
 
 def _announce(evaluators, plan, images, split, batch_size, max_elements):
@@ -513,7 +542,8 @@ def format_markdown(report: dict) -> str:
                      f"{c['difference']:+.3f} | {c['paired_se']:.3f} | {_fmt(c['eval_seed_se'])} | {t} | "
                      f"{c['unpaired_se']:.3f} | {c['n_images']} | {nseeds} |")
     lines += ["", "difference = run - baseline (nats per image; negative: the run is better); t = difference / "
-                  "paired SE; eval-seed SE: the evaluation draws' share of the paired SE.",
+                  "paired SE; eval-seed SE: the evaluation draws' share of the paired SE (pooled over images); "
+                  "SD of one seed's mean: how far a single evaluation seed moves the run's figure.",
               f"cache: {r['cache']['reused']} evaluations reused, {r['cache']['computed']} computed; "
               f"{r['seconds']:.1f} s."]
     return "\n".join(lines) + "\n"
