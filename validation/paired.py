@@ -33,8 +33,8 @@ differ is recomputed and replaced (atomic writes).
 * **paired SE** :math:`\mathrm{sd}(d_i)/\sqrt n`: covers both the choice of test images and
   the evaluation noise (the draws of different images are independent);
 * **eval-seed SE**, the part of the uncertainty that comes from the evaluation draws alone (for
-  these fixed images), pooled over images: with the same seed list for A and B (common random
-  numbers, rows paired by position) :math:`\sqrt{\frac1n\sum_i \mathrm{var}_s(A_{s,i} -
+  these fixed images), pooled over images: with seed lists of one length for A and B (rows
+  paired by position; with the same list these are common random numbers) :math:`\sqrt{\frac1n\sum_i \mathrm{var}_s(A_{s,i} -
   B_{s,i}) / (nS)}`, else :math:`\sqrt{\frac1n\sum_i [\mathrm{var}_s A_{s,i}/S_A +
   \mathrm{var}_s B_{s,i}/S_B] / n}`.  The draws of different images are independent, so the
   variance of a seed's mean over images is the mean of the per-image variances over n; this
@@ -253,8 +253,8 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
     ----------
     a, b : arrays of shape (S_A, n) and (S_B, n)
         Per-image NLL, one row per evaluation seed, columns the same n images in the same order.
-        When ``S_A == S_B`` the rows are paired by position (the same seed list: common random
-        numbers) for the eval-seed component.
+        When ``S_A == S_B`` the rows are paired by position for the eval-seed component (with
+        the same seed list, the two runs share their draws: common random numbers).
 
     Returns
     -------
