@@ -30,6 +30,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from lattices.cli import output_path
 from validation.paper_tables import LATENT_ORDER, TABLE4_HIDDEN, table2, table4
 from validation.table2 import base_latent, best_run, collect_runs, latent_label, write_block
 
@@ -527,7 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m validation.experiments", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs_dirs", nargs="+", metavar="RUNS_DIR", help="folders of run directories (sweep 'out's)")
-    p.add_argument("--out", help="write the Markdown into this file between markers (the rest is kept)")
+    p.add_argument("--out", type=output_path,
+                   help="write the Markdown into this file between markers (the rest is kept)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
