@@ -11,7 +11,7 @@ from validation.paper_tables import table2, table4
 
 
 def make_run(root, dataset, arch, hidden, latent, seed, nll1, nll100=None, *, valid=None, epochs=40,
-             max_epochs=40, patience=(5, 10), options=None, epoch_s=1.0, large=None):
+             max_epochs=40, patience=(5, 10), options=None, large=None):
     """A run folder in vae.train's layout with the given test NLLs (k = 1 and k = 100)."""
     tag = latent if not options else f"{latent}-opt"
     d = root / dataset / arch / f"h{hidden}" / tag / "lr0.001" / f"seed{seed}"
@@ -34,8 +34,8 @@ def make_run(root, dataset, arch, hidden, latent, seed, nll1, nll100=None, *, va
             "1": {"nll": nll1 + 0.5, "n_images": 1000}, "100": {"nll": nll100 + 0.5, "n_images": 1000},
             "10000": {"nll": large + 0.5, "n_images": 1000}}
     (d / "eval.json").write_text(json.dumps({"evaluations": evals}))
-    (d / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e + 1, "time_s": epoch_s * (5 if e == 0 else 1)})
-                                             + "\n" for e in range(epochs)))
+    (d / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e + 1, "time_s": 1.0}) + "\n"
+                                             for e in range(epochs)))
     return d
 
 
@@ -121,13 +121,33 @@ def test_full_set_estimate_for_large_k(tmp_path):
     assert cell["large_k"] == 10000 and cell["large"] == pytest.approx(112.0, abs=1e-12)
 
 
-def test_table4_ratio_to_gaussian_and_paper(tmp_path):
-    make_run(tmp_path, "omniglot", "gated", 32, "gaussian", 0, 100.0, 98.0, epoch_s=2.0)
-    make_run(tmp_path, "omniglot", "gated", 32, "e8", 0, 101.0, 99.0, epoch_s=3.0)
-    rows = {r["latent"]: r for r in experiments.table4_rows(experiments.collect([tmp_path]))}
-    assert rows["e8"]["seconds"] == 3.0                                # first (slow) epoch excluded
-    assert rows["e8"]["ratio"] == pytest.approx(1.5)
-    assert rows["e8"]["paper_ratio"] == pytest.approx(table4("e8", 32) / table4("gaussian", 32))
+def test_table4_from_benchmark_reports(tmp_path):
+    rep = {"machine": {"platform": "x", "cpus": 2, "torch": "t", "threads": 1, "device": "cpu",
+                       "load_average": [1.0, 1.0, 1.0]},
+           "epochs": [{"arch": "gated", "latent": "gaussian", "hidden": 32, "epoch_seconds": 2.0,
+                       "ratio_to_gaussian": 1.0, "images": 23000},
+                      {"arch": "gated", "latent": "e8/paper", "hidden": 32, "epoch_seconds": 3.0,
+                       "ratio_to_gaussian": 1.5, "images": 23000},
+                      {"arch": "gated", "latent": "e8/dgauss", "hidden": 32, "epoch_seconds": 2.5,
+                       "ratio_to_gaussian": 1.25, "images": 23000},
+                      {"arch": "linear", "latent": "e8/paper", "hidden": 32, "epoch_seconds": 1.0}]}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(rep))
+    rows = {r["latent"]: r for r in experiments.table4_rows(experiments.read_benchmarks([path]))}
+    assert set(rows) == {"gaussian", "e8/paper", "e8/dgauss"}                 # the linear row is not Table 4
+    assert rows["e8/paper"]["ratio"] == 1.5
+    assert rows["e8/paper"]["paper_ratio"] == pytest.approx(table4("e8", 32) / table4("gaussian", 32))
+    assert rows["e8/dgauss"]["paper_ms"] is None                             # the paper had no such prior
+    md = experiments.to_markdown(experiments.build_report([_one_run(tmp_path)], benchmarks=[path]))
+    assert "| 32 | E8 (dgauss prior) | 2.50 | 1.25 | – | – |" in md
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="no 'epochs'"):
+        experiments.read_benchmarks([tmp_path / "bad.json"])
+
+
+def _one_run(tmp_path):
+    make_run(tmp_path / "one", "mnist", "gated", 32, "e8", 0, 101.0, 99.0)
+    return tmp_path / "one"
 
 
 def test_convergence_rows_beside_the_40_epoch_runs(tmp_path):

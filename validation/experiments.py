@@ -4,7 +4,7 @@ convergence runs, and a verdict on each experimental claim of Sec. 4.1 / 7.1.
 ``python -m validation.experiments RUNS_DIR [RUNS_DIR ...] [--out docs/results.md] [--json]``
 
 Every number comes from run folders of ``vae.train`` / ``vae.sweep`` (``summary.json``,
-``config.json``, ``eval.json``, ``metrics.jsonl``), read with :mod:`validation.table2`'s
+``config.json``, ``eval.json``), read with :mod:`validation.table2`'s
 collector.  Runs are grouped by configuration *and budget* (epoch cap and patience), so that
 40-epoch runs and runs to convergence are never mixed in one cell.
 
@@ -35,7 +35,7 @@ from validation.paper_tables import LATENT_ORDER, TABLE4_HIDDEN, table2, table4
 from validation.table2 import base_latent, best_run, collect_runs, latent_label, write_block
 
 __all__ = ["PAIRS", "T_RULE", "HIDDEN_200_REASON", "collect", "budget_tag", "compare", "verdict",
-           "layout", "epoch_times", "table4_rows", "convergence_rows", "claims", "build_report",
+           "layout", "read_benchmarks", "table4_rows", "convergence_rows", "claims", "build_report",
            "to_markdown", "main"]
 
 PAIRS = (("mnist", "linear"), ("mnist", "gated"), ("omniglot", "linear"), ("omniglot", "gated"))
@@ -56,28 +56,15 @@ def budget_tag(budget: dict) -> str:
     return f"{head}, patience {ph}/{ps}"
 
 
-def _read_epoch_times(run_dir: Path) -> list[float]:
-    times = []
-    try:
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-            rec = json.loads(line)
-            if isinstance(rec.get("time_s"), (int, float)):
-                times.append(float(rec["time_s"]))
-    except (OSError, json.JSONDecodeError):
-        pass
-    return times
-
-
 def collect(runs_dirs) -> list[dict]:
-    """Every run under the folders, with its budget tag, folder path and per-epoch seconds."""
+    """Every run under the folders, with its budget tag and folder path."""
     runs = []
     for root in [Path(d) for d in runs_dirs]:
         if not root.is_dir():
             raise FileNotFoundError(f"runs folder {str(root)!r} does not exist")
         for r in collect_runs([root]):
             path = root / r["run_dir"]
-            r = dict(r, run_dir=str(path), budget_tag=budget_tag(r["budget"]),
-                     epoch_times=_read_epoch_times(path))
+            r = dict(r, run_dir=str(path), budget_tag=budget_tag(r["budget"]))
             runs.append(r)
     return runs
 
@@ -205,33 +192,43 @@ def _cell(group, dataset, arch, hidden, latent) -> dict:
 
 
 # ------------------------------------------------------------------------------ Table 4 analogue
-def epoch_times(group) -> float | None:
-    """Median seconds per epoch over every epoch of every run of a configuration (the first
-    epoch of each run excluded: it includes numba compilation and data loading)."""
-    times = [t for r in group for t in r["epoch_times"][1:]]
-    return statistics.median(times) if times else None
-
-
-def table4_rows(runs) -> list[dict]:
-    """Epoch seconds per latent and hidden size for each gated (dataset, budget) present, with
-    the ratio to the Gaussian of the same hidden size, beside the paper's Table 4 (OMNIGLOT)."""
-    groups = _groups(runs)
+def table4_rows(benchmark_reports) -> list[dict]:
+    """Table 4 analogue from ``python -m benchmarks.training --archs gated --json`` reports (one
+    per hidden size; latents timed interleaved in one process, so the ratios to the Gaussian are
+    comparable), beside the paper's V100 milliseconds (OMNIGLOT, gated).  The sweeps' own epoch
+    times are not used: they ran beside other jobs under a changing load."""
     out = []
-    for (dataset, arch, hidden, latent, tag), group in sorted(groups.items(), key=lambda kv: (
-            kv[0][0], kv[0][4], kv[0][2], _latent_order(kv[0][3]))):
-        if arch != "gated":
-            continue
-        sec = epoch_times(group)
-        gauss = epoch_times(groups.get((dataset, arch, hidden, "gaussian", tag), []))
-        base = base_latent(latent)
-        paper = table4(base, hidden) if (dataset == "omniglot" and base in LATENT_ORDER
-                                         and hidden in TABLE4_HIDDEN and latent == base) else None
-        paper_g = table4("gaussian", hidden) if paper is not None else None
-        out.append({"dataset": dataset, "budget": tag, "hidden": hidden, "latent": latent,
-                    "label": _label(latent), "n_runs": len(group), "seconds": sec,
-                    "ratio": sec / gauss if sec and gauss else None,
-                    "paper_ms": paper, "paper_ratio": paper / paper_g if paper and paper_g else None})
-    return out
+    for rep in benchmark_reports:
+        machine = rep.get("machine", {})
+        for r in rep.get("epochs", []):
+            if r.get("arch") != "gated":
+                continue
+            latent = r["latent"].split("/")[0]
+            variant = r["latent"][len(latent) + 1:] or None
+            paper = (table4(latent, r["hidden"]) if latent in LATENT_ORDER and r["hidden"] in TABLE4_HIDDEN
+                     and variant in (None, "paper") else None)
+            paper_g = table4("gaussian", r["hidden"]) if paper is not None else None
+            out.append({"hidden": r["hidden"], "latent": r["latent"], "label": _label(latent) + (
+                        f" ({variant} prior)" if variant else ""), "images": r.get("images"),
+                        "seconds": r["epoch_seconds"], "ratio": r.get("ratio_to_gaussian"),
+                        "paper_ms": paper, "paper_ratio": paper / paper_g if paper and paper_g else None,
+                        "machine": machine})
+    return sorted(out, key=lambda r: (r["hidden"], _latent_order(r["latent"].split("/")[0]), r["latent"]))
+
+
+def read_benchmarks(paths) -> list[dict]:
+    """The JSON reports of ``benchmarks.training`` (``FileNotFoundError`` / ``ValueError`` named)."""
+    reports = []
+    for p in paths:
+        try:
+            reports.append(json.loads(Path(p).read_text()))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"benchmark report {str(p)!r} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"benchmark report {str(p)!r} is not JSON: {exc}") from None
+        if not isinstance(reports[-1], dict) or "epochs" not in reports[-1]:
+            raise ValueError(f"benchmark report {str(p)!r} has no 'epochs' (python -m benchmarks.training --json)")
+    return reports
 
 
 # ------------------------------------------------------------------------------ convergence
@@ -420,9 +417,11 @@ def _summarize(lines: list[str], keep: int = 12) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ report
-def build_report(runs_dirs, command: str = "") -> dict:
-    """Everything the Markdown shows, JSON-serializable."""
+def build_report(runs_dirs, command: str = "", benchmarks=()) -> dict:
+    """Everything the Markdown shows, JSON-serializable; ``benchmarks``: paths of
+    ``benchmarks.training --json`` reports for the Table 4 analogue."""
     runs = collect(runs_dirs)
+    bench = read_benchmarks(benchmarks)
     budgets = sorted({r["budget_tag"] for r in runs})
     done = defaultdict(int)
     for r in runs:
@@ -430,7 +429,7 @@ def build_report(runs_dirs, command: str = "") -> dict:
             done[(r["dataset"], r["arch"], r["budget_tag"])] += 1
     return {"runs_dirs": [str(d) for d in runs_dirs], "command": command, "n_runs": len(runs),
             "budgets": budgets, "evaluated_runs": {" / ".join(k): n for k, n in sorted(done.items())},
-            "layout": layout(runs), "table4": table4_rows(runs), "convergence": convergence_rows(runs),
+            "layout": layout(runs), "table4": table4_rows(bench), "convergence": convergence_rows(runs),
             "claims": claims(runs), "hidden_200": HIDDEN_200_REASON}
 
 
@@ -483,18 +482,23 @@ def to_markdown(report: dict) -> str:
 
     lines += ["### Table 4 analogue: seconds per training epoch (gated model)", ""]
     if report["table4"]:
-        lines += ["Median seconds per epoch over all epochs of all runs of a configuration (first epoch of "
-                  "each run excluded), one torch thread per run, CPU, measured inside the sweeps on a shared "
-                  "machine (other jobs ran beside them: absolute seconds are inflated, ratios less so). "
-                  "Paper: V100 milliseconds (Table 4, OMNIGLOT gated).", "",
-                  "| data | budget | hidden | latent | runs | s / epoch | × Gaussian | paper ms | paper × Gaussian |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        m = report["table4"][0]["machine"]
+        load = m.get("load_average")
+        lines += [f"`python -m benchmarks.training --archs gated --hidden H --train-limit 23000 --threads 1 --json` "
+                  f"(an OMNIGLOT epoch: 23 000 training images; the inputs have MNIST's shape, so the images "
+                  f"are MNIST's): best epoch of the repeats, the latents interleaved in one process. Machine: "
+                  f"{m.get('platform')}, {m.get('cpus')} CPUs, torch {m.get('torch')}, {m.get('threads')} "
+                  f"thread(s), device {m.get('device')}"
+                  + (f", load average {load[0]:.1f} when it finished (other jobs ran beside it)" if load else "")
+                  + ". Paper: V100 milliseconds (Table 4, OMNIGLOT gated).", "",
+                  "| hidden | latent | s / epoch | × Gaussian | paper ms | paper × Gaussian |",
+                  "|---|---|---|---|---|---|"]
         for r in report["table4"]:
-            lines.append(f"| {r['dataset']} | {r['budget'].split(',')[0]} | {r['hidden']} | {r['label']} | "
-                         f"{r['n_runs']} | {_f(r['seconds'])} | {_f(r['ratio'])} | {_f(r['paper_ms'])} | "
-                         f"{_f(r['paper_ratio'])} |")
+            lines.append(f"| {r['hidden']} | {r['label']} | {_f(r['seconds'])} | {_f(r['ratio'])} | "
+                         f"{_f(r['paper_ms'])} | {_f(r['paper_ratio'])} |")
     else:
-        lines.append("No gated runs yet.")
+        lines.append("Not measured in this report (pass `--table4 FILE.json`, the output of "
+                     "`python -m benchmarks.training --archs gated --json`).")
     lines.append("")
 
     lines += ["### Convergence runs (the paper's schedule)", ""]
@@ -530,16 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs_dirs", nargs="+", metavar="RUNS_DIR", help="folders of run directories (sweep 'out's)")
     p.add_argument("--out", type=output_path,
                    help="write the Markdown into this file between markers (the rest is kept)")
+    p.add_argument("--table4", nargs="+", default=(), metavar="FILE.json",
+                   help="benchmarks.training --json reports (gated) for the Table 4 analogue")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    command = "python -m validation.experiments " + " ".join(args.runs_dirs)
+    command = "python -m validation.experiments " + " ".join(args.runs_dirs) + (
+        " --table4 " + " ".join(args.table4) if args.table4 else "")
     try:
-        report = build_report(args.runs_dirs, command)
-    except FileNotFoundError as exc:
+        report = build_report(args.runs_dirs, command, args.table4)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"validation.experiments: {exc}", file=sys.stderr)
         return 2
     if report["n_runs"] == 0:
