@@ -97,3 +97,12 @@ def test_not_used_off_the_cpu_path_conditions():
     assert proxy_fused.proxy_terms_supported(e, torch.zeros(2), torch.zeros(2, 4))
     assert not proxy_fused.proxy_terms_supported(e, torch.zeros(2), torch.zeros(2, 4, requires_grad=True))
     assert not proxy_fused.proxy_terms_supported(e.half(), torch.zeros(2), torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("name", ["z2", "a2", "e8"])
+def test_cell_dither_is_the_draw_of_sample_cell_torch(name):
+    """The step draws its dither inline (no per-call checks): bit for bit Lattice.sample_cell_torch."""
+    layer = _layer(name, "dgauss")
+    v = layer.cell_dither(9, torch.Generator().manual_seed(7))
+    ref = layer.base.sample_cell_torch(9 * layer.n_blocks, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(v.reshape(-1, layer.block_dim), ref)

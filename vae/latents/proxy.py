@@ -233,12 +233,12 @@ class ProxyLatticeLatent(LatentLayer):
     def _cell(self, lead, generator, device):
         """De-scaled dithers V uniform over P_0(Lambda), float64, shape (*lead, R, n)."""
         count = int(np.prod(lead)) * self.n_blocks
-        if torch.device(device).type == "cpu":
-            v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
-        else:          # the same draw as sample_cell_torch, without its host-side checks (no sync)
-            w = torch.rand((count, self.block_dim), generator=generator, device=device,
-                           dtype=torch.float64) @ self._basis
-            v = w - self._decode(w)
+        # the same draw as Lattice.sample_cell_torch (uniform coefficients times the basis, minus
+        # the nearest point), without its per-call checks and basis conversion; off the CPU
+        # without a host synchronisation (_decode)
+        w = torch.rand((count, self.block_dim), generator=generator, device=device,
+                       dtype=torch.float64) @ self._basis
+        v = w - self._decode(w)
         return v.reshape(*lead, self.n_blocks, self.block_dim)
 
     def _decode(self, x):
