@@ -305,35 +305,62 @@ def _backward_kernel(g, resp, dcomp, scales, inside, w, grad_log_scale, grad_mix
                 grad_log_scale[r, c, i] *= scales[r, c, i] * inside[r, c, i]
 
 
+@njit(cache=True)
+def _parameters(log_scale, mix_logits, lo, hi):
+    """The clamped scales exp(clip(log s, lo, hi)), 1.0 where inside the clip (else 0: no gradient),
+    the log mixture weights (log-softmax over the components) and the weights."""
+    R, C, m = log_scale.shape
+    scales = np.empty(log_scale.shape, dtype=log_scale.dtype)
+    inside = np.empty(log_scale.shape, dtype=log_scale.dtype)
+    log_w = np.empty(mix_logits.shape, dtype=mix_logits.dtype)
+    w = np.empty(mix_logits.shape, dtype=mix_logits.dtype)
+    for r in range(R):
+        for c in range(C):
+            for i in range(m):
+                ls = log_scale[r, c, i]
+                inside[r, c, i] = 1.0 if lo <= ls <= hi else 0.0
+                scales[r, c, i] = math.exp(min(max(ls, lo), hi))
+        top = mix_logits[r, 0]
+        for c in range(1, C):
+            top = max(top, mix_logits[r, c])
+        acc = 0.0
+        for c in range(C):
+            acc += math.exp(mix_logits[r, c] - top)
+        lse = top + math.log(acc)
+        for c in range(C):
+            log_w[r, c] = mix_logits[r, c] - lse
+            w[r, c] = math.exp(log_w[r, c])
+    return scales, inside, log_w, w
+
+
 class _FusedDGauss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, log_scale, mix_logits, a, u, prior, need):
         from .discrete_gaussian_prior import DIRECT_TERMS, DUAL_TERMS, S_MAX, S_MIN, SWITCH_SCALE
 
-        lo, hi = math.log(prior.scale_floor), math.log(S_MAX)
-        ls = log_scale.detach()
-        scales = ls.clamp(lo, hi).exp().contiguous()
-        log_w = torch.log_softmax(mix_logits.detach(), -1).contiguous()
+        scales, inside, log_w, w = _parameters(log_scale.detach().numpy(), mix_logits.detach().numpy(),
+                                               math.log(prior.scale_floor), math.log(S_MAX))
         N, R, m = a.shape
         C = scales.shape[1]
-        dt = scales.dtype
+        dt = log_scale.dtype
         out = torch.empty((N, R), dtype=dt)
         resp = torch.empty((N, R, C) if need else (0, 0, 0), dtype=dt)
         dcomp = torch.empty((N, R, C, m) if need else (0, 0, 0, 0), dtype=dt)
-        _forward_kernel(a.numpy(), u.numpy(), scales.numpy(), log_w.numpy(), prior._spacing.numpy(),
+        _forward_kernel(a.numpy(), u.numpy(), scales, log_w, prior._spacing.numpy(),
                         prior._shifts.numpy(), prior.parity, SWITCH_SCALE, DIRECT_TERMS, DUAL_TERMS, S_MIN, need,
                         out.numpy(), resp.numpy(), dcomp.numpy())
-        inside = ((ls >= lo) & (ls <= hi)).to(dt)
-        ctx.save_for_backward(resp, dcomp, scales, inside, log_w.exp())
+        ctx.save_for_backward(resp, dcomp)
+        ctx.parameters = (scales, inside, w)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        resp, dcomp, scales, inside, w = ctx.saved_tensors
-        grad_ls = torch.zeros_like(scales)
-        grad_mix = torch.empty_like(w)
-        _backward_kernel(g.detach().to(scales.dtype).contiguous().numpy(), resp.numpy(), dcomp.numpy(),
-                         scales.numpy(), inside.contiguous().numpy(), w.numpy(), grad_ls.numpy(), grad_mix.numpy())
+        resp, dcomp = ctx.saved_tensors
+        scales, inside, w = ctx.parameters
+        grad_ls = torch.zeros(scales.shape, dtype=resp.dtype)
+        grad_mix = torch.empty(w.shape, dtype=resp.dtype)
+        _backward_kernel(g.detach().to(resp.dtype).contiguous().numpy(), resp.numpy(), dcomp.numpy(),
+                         scales, inside, w, grad_ls.numpy(), grad_mix.numpy())
         return grad_ls, grad_mix, None, None, None, None
 
 
