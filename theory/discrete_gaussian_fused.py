@@ -197,6 +197,12 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
     kc = _theta_constants(scales, spacing, parity, switch, dual_terms, s_min)
     C = scales.shape[1]
     H = shifts.shape[0]
+    # A2: the second coset is the first shifted by half the spacing in every coordinate, so its
+    # 1-D sums are the odd classes of _theta_pair (one exp or cos per coordinate for both cosets)
+    half_shift = not parity and H == 2
+    for i in range(m):
+        if half_shift and (shifts[0, i] != 0.0 or abs(shifts[1, i] / spacing[i] - 0.5) > 1e-12):
+            half_shift = False
     comp = np.empty(C)
     log_zh = np.empty(H)
     w_h = np.empty(H)
@@ -212,7 +218,22 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
         for r in range(R):
             for c in range(C):
                 quad = 0.0
-                for h in range(H):
+                if half_shift:                            # two cosets, the second half a spacing away
+                    lz = 0.0
+                    prod_e = 1.0
+                    prod_o = 1.0
+                    for i in range(m):                    # theta(x_i) and theta(x_i - 1/2) together
+                        sp = spacing[i]
+                        nu_i, h_e, h_o, d_e, d_o = _theta_pair(u[n, r, i] / sp, kc[r, c, i], switch,
+                                                               direct_terms, dual_terms)
+                        lz += nu_i
+                        prod_e *= h_e                     # >= e^-50 per factor (s >= S_MIN): no underflow
+                        prod_o *= h_o
+                        dz_h[0, i] = d_e / sp
+                        dz_h[1, i] = d_o / sp
+                    log_zh[0] = lz + math.log(prod_e)
+                    log_zh[1] = lz + math.log(prod_o)
+                for h in range(0 if half_shift else H):
                     if not parity:
                         lz = 0.0
                         for i in range(m):
