@@ -19,6 +19,11 @@ every scale, and a second one accumulates the parameter gradients:
   :math:`10^{-18}`, under float64 round-off;
   :math:`\partial\log\vartheta/\partial s = \sum_j\tau_j (j-r)^2 / (s^3\sum_j\tau_j)` (direct) and
   :math:`1/s + \partial_s c/(1+c)` with :math:`c = 2\sum_n e^{-2\pi^2 s^2 n^2}\cos 2\pi n r` (dual).
+* pairs :math:`\vartheta(y; s)`, :math:`\vartheta(y - \tfrac12; s)` (:func:`_theta_pair`): the even and
+  odd sums of the :math:`D_n` parity split, and A2's two cosets (the second is the first shifted
+  by half the spacing in both coordinates), run over one grid of half-integers and share one
+  ``exp`` (direct) or ``cos`` (dual, :math:`\cos 2\pi n(y-\tfrac12) = (-1)^n\cos 2\pi ny`) and one
+  ``log``; same terms as the separate sums, in a different order (round-off).
 * :math:`D_n` parity recursion :math:`(e, o) \leftarrow (eE_i + oO_i, eO_i + oE_i)` in linear
   space, each factor scaled by :math:`\max(E_i, O_i)` and the pair renormalized at every step
   (all terms positive: no cancellation, no underflow), with its reverse-mode derivative.
