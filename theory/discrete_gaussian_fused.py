@@ -23,7 +23,7 @@ every scale, and a second one accumulates the parameter gradients:
   odd sums of the :math:`D_n` parity split, and A2's two cosets (the second is the first shifted
   by half the spacing in both coordinates), run over one grid of half-integers and share one
   ``exp`` (direct) or ``cos`` (dual, :math:`\cos 2\pi n(y-\tfrac12) = (-1)^n\cos 2\pi ny`) and one
-  ``log``; same terms as the separate sums, in a different order (round-off).
+  ``log``; at least the terms of the separate sums, added in a different order (round-off).
 * :math:`D_n` parity recursion :math:`(e, o) \leftarrow (eE_i + oO_i, eO_i + oE_i)` in linear
   space, each factor scaled by :math:`\max(E_i, O_i)` and the pair renormalized at every step
   (all terms positive: no cancellation, no underflow), with its reverse-mode derivative.
