@@ -11,7 +11,9 @@ Each Gaussian-proxy latent (``z2``, ``a2``, ``e8``, ...) is timed once per prior
 ``--priors`` it supports (``paper``: Sec. 3.4; ``dgauss``: the discrete Gaussian mixture), as
 rows ``e8/paper``, ``e8/dgauss``; ``--eager`` adds ``e8/paper-eager``, the paper prior
 through its eager reference formulation (``LatticePrior.fused = False``), i.e. the cost
-before the fused CPU kernels, in the same run.  ``--device cuda`` runs everything on the
+before the fused CPU kernels, in the same run; ``--torch-step`` adds ``e8/paper-torch-step``,
+``e8/dgauss-torch-step``: the same prior kernels with the proxy KL and the decoder input of
+Sec. 3.6.2 as torch operations (``ProxyLatticeLatent.fused = False``) instead of one fused node.  ``--device cuda`` runs everything on the
 GPU (exit status 2 with one line when torch sees none); ``--threads`` sets torch's CPU threads.
 
 ``--eval-images`` (default 10000, the whole MNIST test set) times a ``k = --eval-k`` (10^4)
@@ -24,7 +26,7 @@ Usage::
 
     python -m benchmarks.training [--json] [--repeats 2] [--latents gaussian,e8,...]
         [--archs linear,gated] [--hidden 32] [--train-limit N] [--eval-images N] [--eval-k K]
-        [--priors paper,dgauss] [--eager] [--device cpu|cuda] [--threads N]
+        [--priors paper,dgauss] [--eager] [--torch-step] [--device cpu|cuda] [--threads N]
 """
 from __future__ import annotations
 
@@ -44,31 +46,37 @@ def _model(variant, arch, hidden, seed, device):
     from vae.models import VAE, ModelConfig
 
     latent, _, prior = variant.partition("/")
-    options = {"prior": prior.removesuffix("-eager")} if prior else {}
+    options = {"prior": prior.removesuffix("-eager").removesuffix("-torch-step")} if prior else {}
     torch.manual_seed(seed)
     return VAE(ModelConfig(latent=latent, arch=arch, hidden=hidden, latent_options=options)).to(device)
 
 
 class _PriorPath:
-    """Context: the paper prior's eager reference formulation for ``*/paper-eager`` variants."""
+    """Context: the paper prior's eager reference formulation for ``*/paper-eager`` variants, the
+    torch formulation of the proxy KL (``ProxyLatticeLatent.fused = False``) for ``*-torch-step``."""
 
     def __init__(self, variant):
         self.eager = variant.endswith("-eager")
+        self.torch_step = variant.endswith("-torch-step")
 
     def __enter__(self):
         from theory.lattice_prior import LatticePrior
+        from vae.latents.proxy import ProxyLatticeLatent
 
-        self.before = LatticePrior.fused
-        LatticePrior.fused = not self.eager and self.before
+        self.before = LatticePrior.fused, ProxyLatticeLatent.fused
+        LatticePrior.fused = not self.eager and self.before[0]
+        ProxyLatticeLatent.fused = not self.torch_step and self.before[1]
 
     def __exit__(self, *exc):
         from theory.lattice_prior import LatticePrior
+        from vae.latents.proxy import ProxyLatticeLatent
 
-        LatticePrior.fused = self.before
+        LatticePrior.fused, ProxyLatticeLatent.fused = self.before
 
 
-def variants(latents, priors, eager):
-    """Latent names expanded per prior family: ``e8`` -> ``e8/paper``, ``e8/dgauss`` (where supported)."""
+def variants(latents, priors, eager, torch_step=False):
+    """Latent names expanded per prior family: ``e8`` -> ``e8/paper``, ``e8/dgauss`` (where supported);
+    ``eager`` adds ``e8/paper-eager``, ``torch_step`` adds ``e8/<prior>-torch-step`` after each."""
     from vae.latents import latent_class
     from vae.latents.proxy import ProxyLatticeLatent
 
@@ -84,6 +92,8 @@ def variants(latents, priors, eager):
                 if name not in SUPPORTED:
                     continue
             out.append(f"{name}/{prior}")
+            if torch_step:
+                out.append(f"{name}/{prior}-torch-step")
             if prior == "paper" and eager:
                 out.append(f"{name}/paper-eager")
     return out
@@ -173,6 +183,9 @@ def build_parser():
                    help="prior families of the Gaussian-proxy latents (paper, dgauss)")
     p.add_argument("--eager", action="store_true",
                    help="also time the paper prior's eager reference formulation (rows */paper-eager)")
+    p.add_argument("--torch-step", action="store_true",
+                   help="also time each proxy latent with its proxy KL as torch operations (rows */<prior>-torch-step: "
+                        "ProxyLatticeLatent.fused = False)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -219,7 +232,7 @@ def main(argv=None) -> int:
         x_train = x_train[:args.train_limit]
     device = torch.device(args.device)
     x_train, x_test = x_train.to(device), x_test.to(device)
-    names = variants(latents, priors, args.eager)
+    names = variants(latents, priors, args.eager, args.torch_step)
     epochs = time_epochs(names, archs, args.hidden, args.repeats, x_train, args.seed, device, args.threads)
     evaluation = (time_evaluation(variants(eval_latents, priors, args.eager), args.hidden, args.eval_images,
                                   args.eval_k, x_test, args.seed, device, args.threads)

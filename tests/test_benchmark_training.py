@@ -30,6 +30,17 @@ def test_bad_options_exit_2(args, needle, capsys):
 def test_variants_expand_proxy_latents_per_prior():
     assert training.variants(["gaussian", "e8", "bw16"], ["paper", "dgauss"], eager=True) == [
         "gaussian", "e8/paper", "e8/paper-eager", "e8/dgauss", "bw16/paper", "bw16/paper-eager"]   # no dgauss
+    assert training.variants(["e8"], ["paper", "dgauss"], eager=False, torch_step=True) == [
+        "e8/paper", "e8/paper-torch-step", "e8/dgauss", "e8/dgauss-torch-step"]
+
+
+def test_torch_step_rows_switch_the_proxy_path_and_restore_it():
+    from vae.latents.proxy import ProxyLatticeLatent
+    with training._PriorPath("e8/dgauss-torch-step"):
+        assert ProxyLatticeLatent.fused is False
+    assert ProxyLatticeLatent.fused is True
+    with training._PriorPath("e8/dgauss"):
+        assert ProxyLatticeLatent.fused is True
 
 
 @needs_data

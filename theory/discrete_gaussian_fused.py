@@ -19,6 +19,11 @@ every scale, and a second one accumulates the parameter gradients:
   :math:`10^{-18}`, under float64 round-off;
   :math:`\partial\log\vartheta/\partial s = \sum_j\tau_j (j-r)^2 / (s^3\sum_j\tau_j)` (direct) and
   :math:`1/s + \partial_s c/(1+c)` with :math:`c = 2\sum_n e^{-2\pi^2 s^2 n^2}\cos 2\pi n r` (dual).
+* pairs :math:`\vartheta(y; s)`, :math:`\vartheta(y - \tfrac12; s)` (:func:`_theta_pair`): the even and
+  odd sums of the :math:`D_n` parity split, and A2's two cosets (the second is the first shifted
+  by half the spacing in both coordinates), run over one grid of half-integers and share one
+  ``exp`` (direct) or ``cos`` (dual, :math:`\cos 2\pi n(y-\tfrac12) = (-1)^n\cos 2\pi ny`) and one
+  ``log``; at least the terms of the separate sums, added in a different order (round-off).
 * :math:`D_n` parity recursion :math:`(e, o) \leftarrow (eE_i + oO_i, eO_i + oE_i)` in linear
   space, each factor scaled by :math:`\max(E_i, O_i)` and the pair renormalized at every step
   (all terms positive: no cancellation, no underflow), with its reverse-mode derivative.
@@ -44,10 +49,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 @njit(cache=True)
 def _theta_constants(scales, spacing, parity, switch, dual_terms, s_min):
     """Per (block, component, coordinate) constants of the 1-D sums, shared by every sample:
-    [s, live, a = 1/(2 s^2), q = exp(-2a), exp(-a), t_1, t_2, t_3] with t_n = exp(-2 pi^2 s^2 n^2)
-    (s: the scale of the 1-D sum after the clamp at ``s_min``; live = 0 where clamped)."""
+    [s, live, a = 1/(2 s^2), q = exp(-2a), exp(-a), t_1 .. t_D, log(s sqrt(2 pi)), exp(-a/4), exp(-a/2)]
+    with t_n = exp(-2 pi^2 s^2 n^2), D = ``dual_terms`` (s: the scale of the 1-D sum after the clamp
+    at ``s_min``; live = 0 where clamped)."""
     R, C, m = scales.shape
-    k = np.zeros((R, C, m, 5 + dual_terms))
+    k = np.zeros((R, C, m, 8 + dual_terms))
     for r in range(R):
         for c in range(C):
             for i in range(m):
@@ -62,9 +68,12 @@ def _theta_constants(scales, spacing, parity, switch, dual_terms, s_min):
                 k[r, c, i, 0] = s
                 k[r, c, i, 1] = live
                 k[r, c, i, 2] = a
+                k[r, c, i, 5 + dual_terms] = math.log(s) + _HALF_LOG_2PI
                 if s < switch:
                     k[r, c, i, 3] = math.exp(-2.0 * a)
                     k[r, c, i, 4] = math.exp(-a)
+                    k[r, c, i, 6 + dual_terms] = math.exp(-0.25 * a)
+                    k[r, c, i, 7 + dual_terms] = math.exp(-0.5 * a)
                 else:
                     for n in range(1, dual_terms + 1):
                         k[r, c, i, 4 + n] = math.exp(-_TWO_PI2 * s * s * n * n)
@@ -115,7 +124,74 @@ def _log_theta(x, kk, switch, direct_terms, dual_terms):
         corr += 2.0 * e
         dcorr += 2.0 * e * (-2.0 * _TWO_PI2 * s * n * n)
         c_prev, c_n = c_n, 2.0 * c1 * c_n - c_prev
-    return math.log(s) + _HALF_LOG_2PI + math.log1p(corr), live * (1.0 / s + dcorr / (1.0 + corr))
+    return kk[5 + dual_terms] + math.log1p(corr), live * (1.0 / s + dcorr / (1.0 + corr))
+
+
+@njit(cache=True, inline="always")
+def _theta_pair(y, kk, switch, direct_terms, dual_terms):
+    """The even and odd 1-D sums of a parity split, E = theta(y; s), O = theta(y - 1/2; s), together.
+
+    Returns (nu, hatE, hatO, d log E / ds, d log O / ds) with E = e^nu hatE, O = e^nu hatO and
+    max(hatE, hatO) = 1.  Both sums run over the half-integer grid m/2 - r (r = y - round(y);
+    even m: E, odd m: O), so they share their transcendental functions: direct branch, one
+    ``exp`` for the ratio recurrence of all terms and one ``log``; dual branch, one ``cos``
+    (cos 2 pi n (y - 1/2) = (-1)^n cos 2 pi n y) and one ``log1p``.  Direct terms run over
+    |m| <= 2 N + 1 (every term of the separate sums of :func:`_log_theta`) and stop once a term is
+    below 1e-18 of the smaller of the two sums (the ratios are then below e^{-1/2}, the rest of
+    each sum below 2e-18 of it).
+    """
+    s = kk[0]
+    live = kk[1]
+    r = y - np.rint(y)
+    if s < switch:
+        a = kk[2]
+        quarter = kk[6 + dual_terms]                      # exp(-a/4)
+        half = kk[7 + dual_terms]                         # exp(-a/2): ratio of successive ratios
+        grow = math.exp(a * r)                            # <= exp(a/2) <= exp(100): s >= S_MIN
+        tot_e = 1.0                                       # tau_0 (relative to exp(-a r^2))
+        sec_e = r * r
+        tot_o = 0.0
+        sec_o = 0.0
+        last = 2 * direct_terms + 1
+        for side in range(2):
+            tau = 1.0
+            ratio = quarter * grow if side == 0 else quarter / grow   # tau_{+-1} / tau_0
+            for k in range(1, last + 1):
+                tau *= ratio
+                ratio *= half
+                d = 0.5 * k - r if side == 0 else 0.5 * k + r
+                if k % 2 == 0:
+                    tot_e += tau
+                    sec_e += tau * d * d
+                else:
+                    tot_o += tau
+                    sec_o += tau * d * d
+                if k >= 2 and tau < 1e-18 * min(tot_e, tot_o):
+                    break
+        big = max(tot_e, tot_o)
+        s3 = s * s * s
+        return (-a * r * r + math.log(big), tot_e / big, tot_o / big,
+                live * sec_e / (tot_e * s3), live * sec_o / (tot_o * s3))
+    corr_e = 0.0
+    corr_o = 0.0
+    dcorr_e = 0.0
+    dcorr_o = 0.0
+    c1 = math.cos(2.0 * math.pi * r)
+    c_prev = 1.0
+    c_n = c1
+    sign = -1.0
+    for n in range(1, dual_terms + 1):                   # cos(2 pi n r) by the Chebyshev recurrence
+        e = 2.0 * kk[4 + n] * c_n
+        de = e * (-2.0 * _TWO_PI2 * s * n * n)
+        corr_e += e
+        dcorr_e += de
+        corr_o += sign * e
+        dcorr_o += sign * de
+        sign = -sign
+        c_prev, c_n = c_n, 2.0 * c1 * c_n - c_prev
+    big = max(corr_e, corr_o)
+    return (kk[5 + dual_terms] + math.log1p(big), (1.0 + corr_e) / (1.0 + big), (1.0 + corr_o) / (1.0 + big),
+            live * (1.0 / s + dcorr_e / (1.0 + corr_e)), live * (1.0 / s + dcorr_o / (1.0 + corr_o)))
 
 
 @njit(cache=True)
@@ -126,11 +202,16 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
     kc = _theta_constants(scales, spacing, parity, switch, dual_terms, s_min)
     C = scales.shape[1]
     H = shifts.shape[0]
+    # A2: the second coset is the first shifted by half the spacing in every coordinate, so its
+    # 1-D sums are the odd classes of _theta_pair (one exp or cos per coordinate for both cosets)
+    half_shift = not parity and H == 2
+    for i in range(m):
+        if half_shift and (shifts[0, i] != 0.0 or abs(shifts[1, i] / spacing[i] - 0.5) > 1e-12):
+            half_shift = False
     comp = np.empty(C)
     log_zh = np.empty(H)
+    w_h = np.empty(H)
     dz_h = np.empty((H, m))
-    lE = np.empty(m)
-    lO = np.empty(m)
     dE = np.empty(m)
     dO = np.empty(m)
     hatE = np.empty(m)
@@ -142,7 +223,22 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
         for r in range(R):
             for c in range(C):
                 quad = 0.0
-                for h in range(H):
+                if half_shift:                            # two cosets, the second half a spacing away
+                    lz = 0.0
+                    prod_e = 1.0
+                    prod_o = 1.0
+                    for i in range(m):                    # theta(x_i) and theta(x_i - 1/2) together
+                        sp = spacing[i]
+                        nu_i, h_e, h_o, d_e, d_o = _theta_pair(u[n, r, i] / sp, kc[r, c, i], switch,
+                                                               direct_terms, dual_terms)
+                        lz += nu_i
+                        prod_e *= h_e                     # >= e^-50 per factor (s >= S_MIN): no underflow
+                        prod_o *= h_o
+                        dz_h[0, i] = d_e / sp
+                        dz_h[1, i] = d_o / sp
+                    log_zh[0] = lz + math.log(prod_e)
+                    log_zh[1] = lz + math.log(prod_o)
+                for h in range(0 if half_shift else H):
                     if not parity:
                         lz = 0.0
                         for i in range(m):
@@ -154,14 +250,9 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                         log_zh[h] = lz
                         continue
                     for i in range(m):                    # even / odd 1-D sums of coordinate i
-                        sp = spacing[i]
-                        x = (u[n, r, i] - shifts[h, i]) / sp
-                        lE[i], dE[i] = _log_theta(x / 2.0, kc[r, c, i], switch, direct_terms, dual_terms)
-                        lO[i], dO[i] = _log_theta((x - 1.0) / 2.0, kc[r, c, i], switch, direct_terms, dual_terms)
-                        top = max(lE[i], lO[i])
-                        hatE[i] = math.exp(lE[i] - top)
-                        hatO[i] = math.exp(lO[i] - top)
-                        nu[i] = top                        # log of the factor taken out
+                        x = (u[n, r, i] - shifts[h, i]) / spacing[i]
+                        nu[i], hatE[i], hatO[i], dE[i], dO[i] = _theta_pair(   # nu: log of the factor taken out
+                            x / 2.0, kc[r, c, i], switch, direct_terms, dual_terms)
                     lz = nu[0]
                     e = hatE[0]
                     o = hatO[0]
@@ -187,13 +278,20 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                             ge, go = ge * hatE[i] + go * hatO[i], ge * hatO[i] + go * hatE[i]
                             dz_h[h, i] = (gE * hatE[i] * dE[i] + gO * hatO[i] * dO[i]) / (2.0 * spacing[i])
                         dz_h[h, 0] = (ge * hatE[0] * dE[0] + go * hatO[0] * dO[0]) / (2.0 * spacing[0])
-                top = log_zh[0]
-                for h in range(1, H):
-                    top = max(top, log_zh[h])
-                acc = 0.0
-                for h in range(H):
-                    acc += math.exp(log_zh[h] - top)
-                log_z = top + math.log(acc)
+                if H == 1:                                # one coset: no log-sum-exp
+                    log_z = log_zh[0]
+                    w_h[0] = 1.0
+                else:
+                    top = log_zh[0]
+                    for h in range(1, H):
+                        top = max(top, log_zh[h])
+                    acc = 0.0
+                    for h in range(H):
+                        w_h[h] = math.exp(log_zh[h] - top)
+                        acc += w_h[h]
+                    log_z = top + math.log(acc)
+                    for h in range(H):
+                        w_h[h] /= acc                     # the cosets' shares of Z
                 for i in range(m):
                     s = scales[r, c, i]
                     d = a[n, r, i] - u[n, r, i]
@@ -201,7 +299,7 @@ def _forward_kernel(a, u, scales, log_w, spacing, shifts, parity, switch, direct
                     if need_grad:
                         dz = 0.0
                         for h in range(H):
-                            dz += math.exp(log_zh[h] - log_z) * dz_h[h, i]
+                            dz += w_h[h] * dz_h[h, i]
                         dcomp[n, r, c, i] = d * d / (s * s * s) - dz
                 comp[c] = -0.5 * quad - log_z + log_w[r, c]
             top = comp[0]
@@ -233,35 +331,62 @@ def _backward_kernel(g, resp, dcomp, scales, inside, w, grad_log_scale, grad_mix
                 grad_log_scale[r, c, i] *= scales[r, c, i] * inside[r, c, i]
 
 
+@njit(cache=True)
+def _parameters(log_scale, mix_logits, lo, hi):
+    """The clamped scales exp(clip(log s, lo, hi)), 1.0 where inside the clip (else 0: no gradient),
+    the log mixture weights (log-softmax over the components) and the weights."""
+    R, C, m = log_scale.shape
+    scales = np.empty(log_scale.shape, dtype=log_scale.dtype)
+    inside = np.empty(log_scale.shape, dtype=log_scale.dtype)
+    log_w = np.empty(mix_logits.shape, dtype=mix_logits.dtype)
+    w = np.empty(mix_logits.shape, dtype=mix_logits.dtype)
+    for r in range(R):
+        for c in range(C):
+            for i in range(m):
+                ls = log_scale[r, c, i]
+                inside[r, c, i] = 1.0 if lo <= ls <= hi else 0.0
+                scales[r, c, i] = math.exp(min(max(ls, lo), hi))
+        top = mix_logits[r, 0]
+        for c in range(1, C):
+            top = max(top, mix_logits[r, c])
+        acc = 0.0
+        for c in range(C):
+            acc += math.exp(mix_logits[r, c] - top)
+        lse = top + math.log(acc)
+        for c in range(C):
+            log_w[r, c] = mix_logits[r, c] - lse
+            w[r, c] = math.exp(log_w[r, c])
+    return scales, inside, log_w, w
+
+
 class _FusedDGauss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, log_scale, mix_logits, a, u, prior, need):
         from .discrete_gaussian_prior import DIRECT_TERMS, DUAL_TERMS, S_MAX, S_MIN, SWITCH_SCALE
 
-        lo, hi = math.log(prior.scale_floor), math.log(S_MAX)
-        ls = log_scale.detach()
-        scales = ls.clamp(lo, hi).exp().contiguous()
-        log_w = torch.log_softmax(mix_logits.detach(), -1).contiguous()
+        scales, inside, log_w, w = _parameters(log_scale.detach().numpy(), mix_logits.detach().numpy(),
+                                               math.log(prior.scale_floor), math.log(S_MAX))
         N, R, m = a.shape
         C = scales.shape[1]
-        dt = scales.dtype
+        dt = log_scale.dtype
         out = torch.empty((N, R), dtype=dt)
         resp = torch.empty((N, R, C) if need else (0, 0, 0), dtype=dt)
         dcomp = torch.empty((N, R, C, m) if need else (0, 0, 0, 0), dtype=dt)
-        _forward_kernel(a.numpy(), u.numpy(), scales.numpy(), log_w.numpy(), prior._spacing.numpy(),
+        _forward_kernel(a.numpy(), u.numpy(), scales, log_w, prior._spacing.numpy(),
                         prior._shifts.numpy(), prior.parity, SWITCH_SCALE, DIRECT_TERMS, DUAL_TERMS, S_MIN, need,
                         out.numpy(), resp.numpy(), dcomp.numpy())
-        inside = ((ls >= lo) & (ls <= hi)).to(dt)
-        ctx.save_for_backward(resp, dcomp, scales, inside, log_w.exp())
+        ctx.save_for_backward(resp, dcomp)
+        ctx.parameters = (scales, inside, w)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        resp, dcomp, scales, inside, w = ctx.saved_tensors
-        grad_ls = torch.zeros_like(scales)
-        grad_mix = torch.empty_like(w)
-        _backward_kernel(g.detach().to(scales.dtype).contiguous().numpy(), resp.numpy(), dcomp.numpy(),
-                         scales.numpy(), inside.contiguous().numpy(), w.numpy(), grad_ls.numpy(), grad_mix.numpy())
+        resp, dcomp = ctx.saved_tensors
+        scales, inside, w = ctx.parameters
+        grad_ls = torch.zeros(scales.shape, dtype=resp.dtype)
+        grad_mix = torch.empty(w.shape, dtype=resp.dtype)
+        _backward_kernel(g.detach().to(resp.dtype).contiguous().numpy(), resp.numpy(), dcomp.numpy(),
+                         scales, inside, w, grad_ls.numpy(), grad_mix.numpy())
         return grad_ls, grad_mix, None, None, None, None
 
 

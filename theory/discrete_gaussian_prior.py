@@ -231,7 +231,9 @@ class DiscreteGaussianPrior(nn.Module):
         if tuple(coords.shape[-2:]) != tail or tuple(u.shape[-2:]) != tail:
             raise ValueError(f"coords and u must have shape (..., n_blocks, m) = (..., {self.n_blocks}, "
                              f"{self.dim}), got {tuple(coords.shape)} and {tuple(u.shape)}")
-        lead = torch.broadcast_shapes(coords.shape[:-2], u.shape[:-2])
+        lead = coords.shape[:-2]                 # torch.broadcast_shapes costs ~10 us a call: only when needed
+        if u.shape[:-2] != lead:
+            lead = torch.broadcast_shapes(lead, u.shape[:-2])
         coords = coords.expand(*lead, *tail).reshape(-1, *tail)
         u = u.expand(*lead, *tail).reshape(-1, *tail)
         if self.fused and fused_supported(self, coords, u):          # same numbers, one numba pass

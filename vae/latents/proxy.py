@@ -53,6 +53,7 @@ from theory.scaling import matched_log_delta
 
 from .base import (InferenceSamples, LatentLayer, TrainTerms, check_dim, check_positive_float,
                    check_sample_count, require_dither)
+from .proxy_fused import proxy_terms, proxy_terms_supported
 
 __all__ = ["ProxyLatticeLatent", "Z2Latent", "A2Latent", "E8Latent", "BW16Latent", "LeechLatent",
            "PRIOR_DEFAULTS", "PRIOR_FAMILIES", "DEFAULT_PRIOR"]
@@ -152,6 +153,9 @@ class ProxyLatticeLatent(LatentLayer):
     """
 
     name = "proxy"
+    #: train on the CPU through :mod:`vae.latents.proxy_fused` (the proxy KL and the decoder
+    #: input as one autograd node); ``False``: the torch formulation of :meth:`proxy_rate`.
+    fused = True
 
     def __init__(self, dim: int, lattice: str = "e8", max_norm: int | None = None,
                  threshold_t: int | None = None, u_hidden: int = 32, init_sigma2_u: float = 0.1,
@@ -229,12 +233,12 @@ class ProxyLatticeLatent(LatentLayer):
     def _cell(self, lead, generator, device):
         """De-scaled dithers V uniform over P_0(Lambda), float64, shape (*lead, R, n)."""
         count = int(np.prod(lead)) * self.n_blocks
-        if torch.device(device).type == "cpu":
-            v = self.base.sample_cell_torch(count, generator=generator, device=device, dtype=torch.float64)
-        else:          # the same draw as sample_cell_torch, without its host-side checks (no sync)
-            w = torch.rand((count, self.block_dim), generator=generator, device=device,
-                           dtype=torch.float64) @ self._basis
-            v = w - self._decode(w)
+        # the same draw as Lattice.sample_cell_torch (uniform coefficients times the basis, minus
+        # the nearest point), without its per-call checks and basis conversion; off the CPU
+        # without a host synchronisation (_decode)
+        w = torch.rand((count, self.block_dim), generator=generator, device=device,
+                       dtype=torch.float64) @ self._basis
+        v = w - self._decode(w)
         return v.reshape(*lead, self.n_blocks, self.block_dim)
 
     def _decode(self, x):
@@ -296,17 +300,24 @@ class ProxyLatticeLatent(LatentLayer):
         return kl.sum(-1)
 
     def train_terms(self, e, generator=None):
-        """Sec. 3.6.2: decoder input ``e - U_G``, the proxy KL as rate, the code length of (6) as aux."""
+        """Sec. 3.6.2: decoder input ``e - U_G``, the proxy KL as rate, the code length of (6) as aux.
+
+        On the CPU steps 1-2 are one autograd node (:mod:`vae.latents.proxy_fused`, same
+        numbers to float round-off; ``fused = False`` selects the torch formulation)."""
         self._check_e(e)
-        sigma_u = (0.5 * self.log_sigma2_u).exp().repeat_interleave(self.block_dim).to(e.dtype)   # (m,)
         eps = torch.randn(e.shape, generator=generator, device=e.device, dtype=e.dtype)
-        u_g = sigma_u * eps                                              # step 1: U_G ~ N(0, sigma2_U I)
-        rate = self.proxy_rate(e, u_g)                                   # step 2
+        if self.fused and proxy_terms_supported(e, self.log_sigma2_u, eps):
+            decoder_input, rate = proxy_terms(e, self.log_sigma2_u, self.log_sigma2_s, eps, self.block_dim)
+        else:
+            sigma_u = (0.5 * self.log_sigma2_u).exp().repeat_interleave(self.block_dim).to(e.dtype)   # (m,)
+            u_g = sigma_u * eps                                          # step 1: U_G ~ N(0, sigma2_U I)
+            rate = self.proxy_rate(e, u_g)                               # step 2
+            decoder_input = e - u_g
         delta = self.delta().detach().double()                           # step 3: eq. (8), detached
         v = self._cell((e.shape[0],), generator, e.device)               # U = Delta V
         coeffs = self._quantize(self._blocks(e), v, delta)               # z = Delta K((e + U)/Delta)
         code = self._code_length(coeffs, v)                              # eq. (6), second term
-        return TrainTerms(decoder_input=e - u_g, rate=rate, aux=code.to(rate.dtype),
+        return TrainTerms(decoder_input=decoder_input, rate=rate, aux=code.to(rate.dtype),
                           code_length=code.detach().to(rate.dtype))
 
     # ------------------------------------------------------------------ inference
