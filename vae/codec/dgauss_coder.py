@@ -61,7 +61,7 @@ import torch
 
 from theory.discrete_gaussian_prior import SUPPORTED, DiscreteGaussianPrior, log_theta_1d
 
-from .latent_coders import CodecError, LatentCoder, _window, _with_outside
+from .latent_coders import BlockCoder, CodecError, _window, _with_outside
 from .pmf import coded_bits, pop, push, quantize_pmf, single_thread
 
 __all__ = ["DGaussCoder", "DGaussConditionals"]
@@ -163,7 +163,7 @@ class DGaussConditionals:
         self.par = (self.par + k) % 2
 
 
-class DGaussCoder(LatentCoder):
+class DGaussCoder(BlockCoder):
     r"""Codes ``z2``/``a2``/``d4``/``e8`` blocks exactly under :class:`DiscreteGaussianPrior` (module notes).
 
     Symbols are the integer coefficients of :math:`K_\Lambda((e + U)/\Delta)` per block, as
@@ -189,23 +189,6 @@ class DGaussCoder(LatentCoder):
             self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
         self.basis = np.asarray(prior.lattice.basis, dtype=np.float64)
         self.basis_inv = np.linalg.inv(self.basis)
-
-    # -------------------------------------------------------------- shared randomness, symbols
-    def dither(self, n, seed):
-        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
-
-    def symbols(self, e, dither):
-        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
-
-    def decoder_input(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
-        return self.layer.decoder_input_from(c, dither).float()                # Delta (cB - V), eq. (9)
-
-    def ideal_bits(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
-        with single_thread(), torch.no_grad():
-            lp = self.prior.log_prob_coords(c, dither)                          # (n, R) nats
-        return (-lp.sum(-1) / _LN2).numpy()
 
     # -------------------------------------------------------------- coset coordinates
     def split(self, symbols):

@@ -215,7 +215,33 @@ def _lattice_tables(lattice, K: int, t: int):
 
 
 # ---------------------------------------------------------------------------------------------
-class ProxyCoder(LatentCoder):
+class BlockCoder(LatentCoder):
+    r"""What every coder of a Gaussian-proxy lattice latent shares, whatever its prior family:
+    the cell dither from the seed, the symbols (the integer coefficients of
+    :math:`K_\Lambda((e + U)/\Delta)` per block), the decoder input :math:`\Delta (K - V)` of
+    eq. (9) and the model's code length (10) from the prior's ``log_prob_coords``.  Subclasses
+    set ``self.prior``, ``self.R`` (blocks) and ``self.n`` (block dimension) and code the pmf.
+    """
+
+    def dither(self, n, seed):
+        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
+
+    def symbols(self, e, dither):
+        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
+
+    def decoder_input(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        return self.layer.decoder_input_from(c, dither).float()                # Delta (K - V), eq. (9)
+
+    def ideal_bits(self, symbols, dither):
+        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
+        with single_thread(), torch.no_grad():
+            lp = self.prior.log_prob_coords(c, dither)                        # (n, R) nats
+        return (-lp.sum(-1) / _LN2).numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+class ProxyCoder(BlockCoder):
     r"""The learned lattice prior :math:`p_{\hat Z|U}` of ``z2``/``a2``/``e8`` per block (module notes)."""
 
     def __init__(self, layer):
@@ -243,23 +269,6 @@ class ProxyCoder(LatentCoder):
         self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
         with torch.no_grad():
             self.psi_log_softmax = torch.log_softmax(prior.psi.detach(), -1)   # (R, C): the model's alone
-
-    # -------------------------------------------------------------- shared randomness, symbols
-    def dither(self, n, seed):
-        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
-
-    def symbols(self, e, dither):
-        return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
-
-    def decoder_input(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
-        return self.layer.decoder_input_from(c, dither).float()                # Delta (K - V), eq. (9)
-
-    def ideal_bits(self, symbols, dither):
-        c = torch.as_tensor(symbols).reshape(len(symbols), self.R, self.n)
-        with single_thread(), torch.no_grad():
-            lp = self.prior.log_prob_coords(c, dither)                        # (n, R) nats
-        return (-lp.sum(-1) / _LN2).numpy()
 
     # -------------------------------------------------------------- the prior's tables
     def _tables(self, dither):
