@@ -43,7 +43,7 @@ from vae.latents.proxy import ProxyLatticeLatent
 
 from .pmf import coded_bits, pop, pop_uniform, push, push_uniform, quantize_pmf, single_thread, uniform_bits
 
-__all__ = ["LatentCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "coder_for",
+__all__ = ["LatentCoder", "BlockCoder", "ZLaplaceCoder", "ProxyCoder", "CategoricalCoder", "coder_for",
            "register_coder", "CodecError"]
 
 _LN2 = math.log(2.0)
