@@ -42,3 +42,19 @@ def vae_data_env(tmp_path_factory):
     mp.delenv("LRL_DOWNLOAD", raising=False)
     yield cache           # set before any Dask LocalCluster starts: its workers inherit it
     mp.undo()
+
+
+def compress_with_threads(model, x, threads: int, seed: int = 1) -> bytes:
+    """``model.compress(x, seed)`` with torch and numba limited to ``threads`` (restored after):
+    the codec tests' check that the bytes do not depend on the thread count."""
+    import numba
+    import torch
+
+    before, nb_before = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        return model.compress(x, seed=seed)
+    finally:
+        torch.set_num_threads(before)
+        numba.set_num_threads(nb_before)

@@ -16,6 +16,7 @@ from vae.codec.container import unpack
 from vae.codec.latent_coders import CodecError, ProxyCoder
 from vae.codec.pmf import PRECISION, push_uniform, pop_uniform, quantize_pmf
 from vae.models import VAE, ModelConfig
+from conftest import compress_with_threads  # tests/conftest.py
 
 DISCRETE = ["z-laplace", "z2", "a2", "e8", "vq", "concrete"]
 
@@ -135,18 +136,8 @@ def test_uniform_symbols_of_any_size_round_trip():
 @pytest.mark.parametrize("latent, hidden", [("e8", 16), ("leech", 24)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_bytes_do_not_depend_on_the_thread_count(threads, latent, hidden):
-    import numba
-
     model, x = _model(latent, hidden=hidden), _images(60)
-    reference = model.compress(x, seed=1)
-    before, nb_before = torch.get_num_threads(), numba.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        assert model.compress(x, seed=1) == reference
-    finally:
-        torch.set_num_threads(before)
-        numba.set_num_threads(nb_before)
+    assert compress_with_threads(model, x, threads) == model.compress(x, seed=1)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes():

@@ -26,6 +26,7 @@ from vae.models import VAE, ModelConfig
 from validation.bitstream import mismatched_model
 
 from shared_data import needs_data
+from conftest import compress_with_threads  # tests/conftest.py
 
 LATTICES = ["z2", "a2", "d4", "e8"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,18 +251,8 @@ def test_every_conditional_is_normalized_and_quantizes_to_the_total(lattice):
 @pytest.mark.parametrize("lattice", ["a2", "e8"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_bytes_do_not_depend_on_the_thread_count(threads, lattice):
-    import numba
-
     model, x = _model(lattice), _images(60)
-    reference = model.compress(x, seed=1)
-    before, nb_before = torch.get_num_threads(), numba.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        assert model.compress(x, seed=1) == reference
-    finally:
-        torch.set_num_threads(before)
-        numba.set_num_threads(nb_before)
+    assert compress_with_threads(model, x, threads) == model.compress(x, seed=1)
 
 
 def test_another_model_or_seed_is_refused():
