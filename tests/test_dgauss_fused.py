@@ -57,6 +57,28 @@ def test_fused_matches_eager(name, scale):
         _close(a, b)
 
 
+@pytest.mark.parametrize("name", ["z2", "a2", "d4", "e8"])
+def test_fused_dual_branch_between_the_two_switches(name):
+    """1-D scales in [FUSED_SWITCH, SWITCH_SCALE) = [0.3, 0.5): the fused kernel takes the Poisson
+    dual (4 terms), the eager formulation the direct sum; they agree to 1e-14 of the values and
+    1e-13 of the gradients (the dual's derivative loses a digit to cancellation near s = 0.3)."""
+    from theory.discrete_gaussian_prior import SWITCH_SCALE
+
+    assert fused.FUSED_SWITCH < SWITCH_SCALE
+    p = _prior(name, 1.0, components=2)
+    g = torch.Generator().manual_seed(4)
+    one_d = 0.3 + 0.2 * torch.rand(p.log_scale.shape, generator=g, dtype=torch.float64)   # [0.3, 0.5)
+    with torch.no_grad():                  # s = (1-D scale) x spacing (x 2 for the parity split)
+        p.log_scale.copy_(torch.log(one_d * p._spacing * (2.0 if p.parity else 1.0)))
+    coords, u = _inputs(p, n=200)
+    w = torch.randn(coords.shape[:2], generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    ref = _run(p, coords, u, False, w)
+    got = _run(p, coords, u, True, w)
+    _close(got[0], ref[0], rel=1e-14)
+    _close(got[1], ref[1], rel=1e-13)
+    _close(got[2], ref[2], rel=1e-13)
+
+
 def test_clamped_scales_get_no_gradient_in_both_paths():
     p = _prior("z2", 1.0, components=2)
     with torch.no_grad():

@@ -89,6 +89,21 @@ def test_log_weights_agree_with_a_hand_computation_for_a_custom_decoder():
         torch.testing.assert_close(lw[:, j], expected, rtol=0, atol=1e-3)
 
 
+@pytest.mark.parametrize("latent,arch", [("gaussian", "linear"), ("e8", "linear"), ("vq", "gated")])
+def test_log_weights_decoded_in_slices_equal_one_call(latent, arch, monkeypatch):
+    """``VAE.log_likelihood`` runs the decoder on slices of the k samples (for memory): the same
+    dithers and the same numbers as one call over all of them (the rows of a float32 matrix
+    product do not depend on each other here: checked bit for bit), uneven last slice included."""
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(latent=latent, hidden=16, arch=arch)).eval()
+    x = torch.bernoulli(torch.rand(3, 784, generator=gen(0)))
+    monkeypatch.setattr(VAE, "decode_slice_elements", 2 ** 30)
+    whole = model.log_weights(x, 11, gen(5))
+    monkeypatch.setattr(VAE, "decode_slice_elements", 3 * 784 * 4)       # slices of 4, 4 and 3 samples
+    sliced = model.log_weights(x, 11, gen(5))
+    assert torch.equal(sliced, whole)
+
+
 @pytest.mark.parametrize("latent,hidden,wrong,needed", [("e8", 16, 8, 16), ("gaussian", 4, 4, 8)])
 def test_wrong_encoder_width_is_a_clear_error(latent, hidden, wrong, needed):
     with pytest.raises(ValueError, match=rf"encoder maps a \(2, 784\) batch to shape \(2, {wrong}\); "
