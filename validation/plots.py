@@ -233,9 +233,11 @@ def plot_training_curves(runs, curves, path) -> dict:
     if order:
         fig.legend([handles[l] for l in order], [_label(l) for l in order], loc="lower center",
                    ncol=len(order), frameon=False, fontsize=9)
-    fig.suptitle("Validation NLL per epoch (thick: best-validation run per configuration; "
-                 "thin: other runs)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 if order else 0, 1, 0.95))
+    narrow = ncols < 2                                   # one panel: the title on two lines
+    fig.suptitle("Validation NLL per epoch" + ("\n" if narrow else " ")
+                 + "(thick: best-validation run per configuration; thin: other runs)",
+                 fontsize=10 if narrow else 11)
+    fig.tight_layout(rect=(0, 0.06 if order else 0, 1, 0.90 if narrow else 0.95))
     _savefig(fig, path)
     return {"path": str(path), "panels": panels,
             "runs_without_curve": sorted(r["run_dir"] for r in runs if r["run_dir"] not in curves)}
