@@ -38,6 +38,9 @@ __all__ = ["PAIRS", "T_RULE", "HIDDEN_200_REASON", "collect", "budget_tag", "com
            "layout", "read_benchmarks", "table4_rows", "convergence_rows", "claims", "build_report",
            "to_markdown", "main"]
 
+#: |k = 1 − k = 100| below which VQ-VAE counts as unchanged by more samples (float32 round-off).
+VQ_ROUND_OFF = 1e-6
+
 PAIRS = (("mnist", "linear"), ("mnist", "gated"), ("omniglot", "linear"), ("omniglot", "gated"))
 HIDDEN_RUN = (16, 24, 32)
 T_RULE = 3.0
@@ -351,7 +354,10 @@ def claims(runs) -> list[dict]:
             continue
         gain = k1 - r["test_nll"][big]
         if r["base_latent"] == "vq":
-            status = "agrees" if abs(gain) < 1e-9 else "contradicts"
+            # VQ-VAE's k samples are one deterministic code: its k = 1 and k = 100 figures differ
+            # only by float32 round-off of the decoder run on differently shaped batches (seen:
+            # 1.7e-9 nats on the OMNIGLOT gated runs); any real gain from more samples is >= 1e-2
+            status = "agrees" if abs(gain) < VQ_ROUND_OFF else "contradicts"
         elif r["base_latent"] in ("z2", "z-laplace", "a2", "e8", "bw16", "leech"):
             status = "agrees" if gain > 0 else "contradicts"
         else:
