@@ -12,7 +12,8 @@ quantized point, :math:`-\log p_{\hat Z|U}(K(e(x)+U_i)|U_i)` (the bound of Sec. 
 (deterministic quantization), so its number does not move with ``k``.
 
 The k samples of an image are drawn in chunks and folded into a running log-sum-exp, so
-memory stays bounded (about ``--max-elements`` decoder outputs at a time) for ``k = 10^4``.
+memory stays bounded (about ``--max-elements`` decoder outputs at a time) for ``k = 10^4``; the
+decoder runs on smaller slices of a chunk (:meth:`vae.models.VAE.log_likelihood`, same numbers).
 The result is printed (a table, or JSON with ``--json``) and written atomically to
 ``RUN_DIR/eval.json`` (merged with earlier evaluations).
 """
