@@ -201,3 +201,16 @@ def test_audit_gets_one_row_per_claim_from_runs(tmp_path, capsys):
     assert f"experimental claims (from trained runs): {n_rep} reproduced" in md and "--runs x" in md
     assert audit.main(["--quick", "--runs", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_z_laplace_claim_skips_a_cell_the_paper_leaves_blank(tmp_path):
+    """OMNIGLOT gated hidden 16 has no Z² value in the paper's Table 2: that cell makes no claim
+    (it used to raise a TypeError from inside the report)."""
+    from validation.paper_tables import table2
+
+    assert table2("omniglot", "gated", 16, "z2", 1) is None
+    for seed in (0, 1):
+        make_run(tmp_path, "omniglot", "gated", 16, "z2", seed, 130.0 + seed, 126.0)
+        make_run(tmp_path, "omniglot", "gated", 16, "z-laplace", seed, 131.0 + seed, 127.0)
+    c = by_id(experiments.build_report([tmp_path]))["z-laplace-vs-z2"]
+    assert c["counts"] == {"agrees": 0, "contradicts": 0, "unresolved": 0}
