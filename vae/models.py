@@ -218,14 +218,16 @@ class VAE(nn.Module):
     #: decoder outputs per slice in :meth:`log_likelihood` (4 MB in float32): large enough for
     #: the matrix products' speed, small enough that the temporaries are reused from the heap.
     #: One slice of 2^24 outputs (the evaluation's default chunk) spent as long in page faults
-    #: as in arithmetic: k = 1000 on 100 images, linear h32, one thread, 2^24 against 2^20:
-    #: Gaussian 0.55 s against 0.16 s, E8 1.01 against 0.69 (docs/performance.md).
+    #: as in arithmetic: k = 1000 on 100 images, linear h32, one thread, one slice against
+    #: 2^20-output slices: Gaussian 0.55 s against 0.14 s, E8/dgauss 1.02 against 0.61
+    #: (docs/performance.md, "Third round").
     decode_slice_elements = 2 ** 20
 
     def log_likelihood(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         r""":math:`\log p(x|z)` (batch, k) for decoder inputs ``z`` (batch, k, m) and images ``x``
-        (batch, input_dim), the decoder run on slices of the k samples (same numbers as one call:
-        the rows of a matrix product do not depend on the others)."""
+        (batch, input_dim), the decoder run on slices of the k samples: the same numbers as one call
+        up to float32 round-off of differently shaped matrix products (bit for bit for the built-in
+        networks except gated Concrete, 7e-8 nats; ``tests/test_vae_api.py``)."""
         B, k = z.shape[:2]
         step = max(1, self.decode_slice_elements // max(1, B * x.shape[-1]))
         if step >= k:
