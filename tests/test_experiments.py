@@ -214,3 +214,13 @@ def test_z_laplace_claim_skips_a_cell_the_paper_leaves_blank(tmp_path):
         make_run(tmp_path, "omniglot", "gated", 16, "z-laplace", seed, 131.0 + seed, 127.0)
     c = by_id(experiments.build_report([tmp_path]))["z-laplace-vs-z2"]
     assert c["counts"] == {"agrees": 0, "contradicts": 0, "unresolved": 0}
+
+
+def test_gaussian_first_and_concrete_last_with_their_negative_controls(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    grid(good, "linear", {"gaussian": 110.0, "e8": 120.0, "vq": 121.0, "concrete": 130.0})
+    grid(bad, "linear", {"gaussian": 125.0, "e8": 120.0, "vq": 121.0, "concrete": 115.0})  # swapped
+    ok, swapped = by_id(experiments.build_report([good])), by_id(experiments.build_report([bad]))
+    for claim in ("gaussian-first", "concrete-last"):
+        assert ok[claim]["verdict"] == experiments.REPRODUCED
+        assert swapped[claim]["verdict"] == experiments.NOT_REPRODUCED
