@@ -15,7 +15,9 @@ The k samples of an image are drawn in chunks and folded into a running log-sum-
 memory stays bounded (about ``--max-elements`` decoder outputs at a time) for ``k = 10^4``; the
 decoder runs on smaller slices of a chunk (:meth:`vae.models.VAE.log_likelihood`, same numbers).
 The result is printed (a table, or JSON with ``--json``) and written atomically to
-``RUN_DIR/eval.json`` (merged with earlier evaluations).
+``RUN_DIR/eval.json`` (merged with earlier evaluations).  An unfinished k is saved as it goes
+(at most once a minute, :mod:`vae.partial_eval`): the same command run again resumes it from
+the last saved batch and gives the same number as an uninterrupted evaluation.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from lattices.cli import format_seconds
 from . import data as vdata
 from .latents import check_sample_count
 from .models import ModelConfig
+from .partial_eval import PartialEvaluation
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 from lattices.cli import ArgumentParser, cli_main
 
@@ -69,19 +72,33 @@ def _chunk_size(batch: int, k: int, input_dim: int, max_elements: int) -> int:
 
 @torch.no_grad()
 def iwae_nll(model, x: torch.Tensor, k: int, *, batch_size: int = 100, generator=None,
-             max_elements: int = 2 ** 24, progress: bool = False) -> torch.Tensor:
-    """Per-image k-sample bound ``-log mean_i w_i`` (float64, shape (n,)) for images ``x`` (n, 784)."""
+             max_elements: int = 2 ** 24, progress: bool = False,
+             partial: PartialEvaluation | None = None) -> torch.Tensor:
+    """Per-image k-sample bound ``-log mean_i w_i`` (float64, shape (n,)) for images ``x`` (n, 784).
+
+    With ``partial`` (:class:`vae.partial_eval.PartialEvaluation`) the bounds so far and the
+    state of ``generator`` are saved after batches, and a saved state of the same evaluation is
+    resumed from: same numbers, bit for bit, as one uninterrupted call.
+    """
     check_sample_count(k)
+    if partial is not None and generator is None:
+        raise ValueError("a resumable evaluation (partial=...) needs an explicit generator")
     model.eval()
     n = x.shape[0]
     out = torch.empty(n, dtype=torch.float64)
+    first = 0
+    resumed = partial.load() if partial is not None else None
+    if resumed is not None:
+        out[:resumed.done] = resumed.values
+        first = resumed.done
+        generator.set_state(resumed.generator_state)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n * k, desc=f"k={k}", unit="sample", unit_scale=True, leave=False,
-                   dynamic_ncols=True)
-    for start in range(0, n, batch_size):
+        bar = tqdm(total=n * k, initial=first * k, desc=f"k={k}", unit="sample", unit_scale=True,
+                   leave=False, dynamic_ncols=True)
+    for start in range(first, n, batch_size):
         xb = x[start:start + batch_size]
         kc = _chunk_size(xb.shape[0], k, x.shape[1], max_elements)
 
@@ -95,6 +112,8 @@ def iwae_nll(model, x: torch.Tensor, k: int, *, batch_size: int = 100, generator
                     bar.update(xb.shape[0] * step)
 
         out[start:start + xb.shape[0]] = -logmeanexp_streaming(chunks())
+        if partial is not None and start + xb.shape[0] < n:
+            partial.save(out, start + xb.shape[0], generator)
     if bar is not None:
         bar.close()
     return out
@@ -157,16 +176,19 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
               f"to {path} as soon as it is done", file=sys.stderr)
     results = {}
     for k in ks:
-        t0 = time.perf_counter()
         gen = epoch_generator(seed, k, 2, dev)
+        partial = PartialEvaluation(run_dir, key, k, {
+            "n_images": int(x.shape[0]), "batch_size": batch_size, "max_elements": max_elements,
+            "checkpoint_mtime_ns": stamp, "device": dev.type})
         nll = iwae_nll(model, x, k, batch_size=batch_size, generator=gen, max_elements=max_elements,
-                       progress=progress)
+                       progress=progress, partial=partial)
         results[str(k)] = {"k": k, "nll": float(nll.mean()),
                            "standard_error": float(nll.std(unbiased=True) / math.sqrt(len(nll)))
                            if len(nll) > 1 else None,
-                           "n_images": int(len(nll)), "seconds": time.perf_counter() - t0,
+                           "n_images": int(len(nll)), "seconds": partial.seconds,
                            "checkpoint_mtime_ns": stamp}
         save_result(path, key, results[str(k)])           # an interrupted run keeps every finished k
+        partial.discard()                                 # ... and an unfinished k its images so far
     bits = measured_bits(model, x, seed) if getattr(model.latent, "discrete", False) else None
     report = {"run_dir": str(run_dir), "split": split, "seed": seed, "checkpoint": which, "bits": bits,
               "dataset": config.dataset, **{key: config.model[key] for key in ("latent", "arch", "hidden")},
