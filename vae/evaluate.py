@@ -37,7 +37,7 @@ from lattices.cli import format_seconds
 from . import data as vdata
 from .latents import check_sample_count
 from .models import ModelConfig
-from .partial_eval import PartialEvaluation
+from .partial_eval import PartialEvaluation, file_sha256
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 from lattices.cli import ArgumentParser, cli_main
 
@@ -162,7 +162,8 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
     dev = resolve_device(device)
     run_dir = Path(run_dir)
     model, config = load_run(run_dir, which, dev)
-    stamp = (run_dir / (BEST if which == "best" else CHECKPOINT)).stat().st_mtime_ns
+    checkpoint = run_dir / (BEST if which == "best" else CHECKPOINT)
+    stamp = checkpoint.stat().st_mtime_ns
     x = vdata.load_dataset(config.dataset, split, data_dir)
     if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
@@ -179,7 +180,7 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
         gen = epoch_generator(seed, k, 2, dev)
         partial = PartialEvaluation(run_dir, key, k, {
             "n_images": int(x.shape[0]), "batch_size": batch_size, "max_elements": max_elements,
-            "checkpoint_mtime_ns": stamp, "device": dev.type})
+            "checkpoint_sha256": file_sha256(checkpoint), "device": dev.type})
         nll = iwae_nll(model, x, k, batch_size=batch_size, generator=gen, max_elements=max_elements,
                        progress=progress, partial=partial)
         results[str(k)] = {"k": k, "nll": float(nll.mean()),

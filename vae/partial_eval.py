@@ -11,12 +11,13 @@ result is the same number, bit for bit, as one uninterrupted evaluation.
 
 The file is used only when everything that fixes the sample stream matches (:attr:`meta`: the
 ``eval.json`` key, k, the number of images, the batch size, ``max_elements``, the checkpoint's
-modification time and the device type); otherwise the evaluation starts afresh and says why.
+SHA-256 (not its modification time, which a fresh clone changes) and the device type); otherwise the evaluation starts afresh and says why.
 A file that cannot be read is set aside as ``*.corrupt``, never deleted.  When the evaluation
 finishes the file is removed.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -26,7 +27,7 @@ import torch
 
 from .checkpoints import save_checkpoint
 
-__all__ = ["PARTIAL_DIR", "SAVE_EVERY_S", "PartialEvaluation", "Resumed"]
+__all__ = ["PARTIAL_DIR", "SAVE_EVERY_S", "PartialEvaluation", "Resumed", "file_sha256"]
 
 #: the folder beside ``eval.json`` that holds unfinished evaluations
 PARTIAL_DIR = "eval.partial"
@@ -35,6 +36,15 @@ PARTIAL_DIR = "eval.partial"
 SAVE_EVERY_S = 60.0
 
 _FORMAT = 1
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex): what identifies a checkpoint across machines."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Resumed:
