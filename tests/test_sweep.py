@@ -10,9 +10,11 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from validation import paper_tables, table2
 from vae import sweep
+from vae.partial_eval import file_sha256
 
 from shared_data import needs_data
 
@@ -171,19 +173,32 @@ def test_best_eval_evaluates_only_the_reported_runs_once(grid_run, tmp_path, cap
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")}
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")} == stamps
-    # a reported run whose best.pt changed (retrained): evaluated again, the others not
+    # every best.pt touched, as by a fresh clone (new modification times, same bytes): nothing
+    # is evaluated again, the results are matched to the checkpoints by SHA-256
     import os
 
+    for run in best:
+        os.utime(out / run / "best.pt", ns=(stamps[out / run / "eval.json"] + 10**9,) * 2)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")} == stamps
+    # a reported run whose best.pt changed (retrained): evaluated again, the others not
     retrained = out / sorted(best)[1]
-    os.utime(retrained / "best.pt", ns=(stamps[retrained / "eval.json"] + 10**9,) * 2)
+    ckpt = torch.load(retrained / "best.pt", weights_only=False)
+    name = next(iter(ckpt["model"]))
+    ckpt["model"][name] = ckpt["model"][name] + 1e-3
+    torch.save(ckpt, retrained / "best.pt")
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
     changed = {p.parent for p, t in stamps.items() if p.stat().st_mtime_ns != t}
     assert changed == {retrained}
     ev = json.loads((retrained / "eval.json").read_text())["evaluations"][key]
     assert ev["30"]["checkpoint_mtime_ns"] == (retrained / "best.pt").stat().st_mtime_ns
-    # a larger k for a reported run whose best.pt is lost: a recorded failure, the other goes on
+    assert ev["30"]["checkpoint_sha256"] == file_sha256(retrained / "best.pt")
+    # a reported run whose best.pt is lost (a clone with only the committed summaries): its
+    # saved results stand; a larger k for it is a recorded failure, the other run goes on
     victim = sorted(best)[0]
     (out / victim / "best.pt").unlink()
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    assert sweep_json(out)["n_best_eval_failed"] == 0
     cfg = grid_config(tmp_path, out, best_eval={**be, "samples": [1, 30, 40]})
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 1
     assert "1 best-run evaluations failed" in capsys.readouterr().err

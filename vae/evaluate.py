@@ -163,7 +163,7 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
     run_dir = Path(run_dir)
     model, config = load_run(run_dir, which, dev)
     checkpoint = run_dir / (BEST if which == "best" else CHECKPOINT)
-    stamp = checkpoint.stat().st_mtime_ns
+    stamp, digest = checkpoint.stat().st_mtime_ns, file_sha256(checkpoint)
     x = vdata.load_dataset(config.dataset, split, data_dir)
     if vdata.is_dynamic(config.dataset, split):          # OMNIGLOT train: one fixed binarization
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
@@ -180,14 +180,14 @@ def evaluate_run(run_dir, samples=(1,), *, split: str = "test", seed: int = 0, b
         gen = epoch_generator(seed, k, 2, dev)
         partial = PartialEvaluation(run_dir, key, k, {
             "n_images": int(x.shape[0]), "batch_size": batch_size, "max_elements": max_elements,
-            "checkpoint_sha256": file_sha256(checkpoint), "device": dev.type})
+            "checkpoint_sha256": digest, "device": dev.type})
         nll = iwae_nll(model, x, k, batch_size=batch_size, generator=gen, max_elements=max_elements,
                        progress=progress, partial=partial)
         results[str(k)] = {"k": k, "nll": float(nll.mean()),
                            "standard_error": float(nll.std(unbiased=True) / math.sqrt(len(nll)))
                            if len(nll) > 1 else None,
                            "n_images": int(len(nll)), "seconds": partial.seconds,
-                           "checkpoint_mtime_ns": stamp}
+                           "checkpoint_mtime_ns": stamp, "checkpoint_sha256": digest}
         save_result(path, key, results[str(k)])           # an interrupted run keeps every finished k
         partial.discard()                                 # ... and an unfinished k its images so far
     bits = measured_bits(model, x, seed) if getattr(model.latent, "discrete", False) else None

@@ -56,6 +56,8 @@ from pathlib import Path
 from lattices.utils.io import atomic_write_text
 from lattices.cli import ArgumentParser, cli_main, output_dir
 
+from .partial_eval import file_sha256
+
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",
            "build_parser", "main"]
@@ -425,14 +427,23 @@ def _config_from_dict(cfg_dict: dict) -> SweepConfig:
 
 def best_eval_results(run_dir, best_eval: dict) -> dict:
     """The saved ``best_eval`` results of a run (``{k: {nll, standard_error, ...}}``), possibly
-    partial; only those of the current ``best.pt`` (a retrained run is evaluated again)."""
+    partial; only those of the current ``best.pt`` (a retrained run is evaluated again).
+
+    A result is matched to ``best.pt`` by its SHA-256 where it records one (a fresh clone keeps
+    the content, not the modification time), else by modification time.  Without ``best.pt`` (a
+    clone that holds only the committed summaries) the saved results are all there is, and are
+    returned as they are.
+    """
     saved = _read_json(Path(run_dir) / "eval.json") or {}
-    try:
-        stamp = (Path(run_dir) / "best.pt").stat().st_mtime_ns
-    except OSError:
-        return {}
     results = saved.get("evaluations", {}).get(_eval_key(best_eval), {})
-    return {k: r for k, r in results.items() if r.get("checkpoint_mtime_ns") == stamp}
+    best = Path(run_dir) / "best.pt"
+    if not best.exists():
+        return dict(results)
+    stamp = best.stat().st_mtime_ns
+    digest = file_sha256(best) if any("checkpoint_sha256" in r for r in results.values()) else None
+    return {k: r for k, r in results.items()
+            if (r["checkpoint_sha256"] == digest if "checkpoint_sha256" in r
+                else r.get("checkpoint_mtime_ns") == stamp)}
 
 
 def best_eval_task(cfg_dict: dict, rel: str, samples: list) -> dict:
