@@ -115,6 +115,18 @@ def test_restart_skips_finished_and_resumes_unfinished(grid_run, tmp_path):
     assert set(statuses(out).values()) == {"skipped"}
     assert {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")} == ckpts
 
+    # 1b. as after a fresh clone: every file gets a new modification time, eval.json the oldest
+    # and best.pt the newest; the evaluations still belong to the same checkpoints: skipped
+    import os
+
+    for i, name in enumerate(("eval.json", "config.json", "metrics.jsonl", "summary.json",
+                              "checkpoint.pt", "best.pt")):
+        for p in out.rglob(name):
+            os.utime(p, ns=(10**18 + i * 10**9,) * 2)
+    assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 0
+    assert set(statuses(out).values()) == {"skipped"}
+    ckpts = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
+
     # 2. a run whose summary/evaluation is lost: resumed from its checkpoint, not restarted
     victim = out / "mnist/linear/h8/gaussian/lr0.001/seed1"
     first_epoch = lines(victim / "metrics.jsonl")

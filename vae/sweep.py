@@ -59,7 +59,7 @@ from lattices.cli import ArgumentParser, cli_main, output_dir
 from .partial_eval import file_sha256
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
-           "plan_further", "select_lr", "run_dir_name", "run_status", "run_task", "run_sweep",
+           "plan_further", "select_lr", "run_dir_name", "run_status", "current_results", "run_task", "run_sweep",
            "build_parser", "main"]
 
 PROTOCOLS = ("grid", "paper")
@@ -363,7 +363,8 @@ def _eval_key(ev: dict) -> str:
 
 def run_status(run_dir, train_config, ev: dict) -> dict:
     """What a run directory holds: ``new``, ``resume``, ``evaluate`` (trained, evaluation missing
-    or older than the training) or ``finished``; plus the saved evaluation results."""
+    or not of its current ``best.pt``, :func:`current_results`) or ``finished``; plus the saved
+    evaluation results."""
     run_dir = Path(run_dir)
     summary = _read_json(run_dir / "summary.json")
     has_ckpt = (run_dir / "checkpoint.pt").exists()
@@ -382,17 +383,12 @@ def run_status(run_dir, train_config, ev: dict) -> dict:
             and summary.get("epochs", 0) >= train_config.max_epochs))
     if not stopped:
         return {"state": "resume" if has_ckpt else "new", "summary": summary}
-    results = {}
-    eval_path = run_dir / "eval.json"
-    fresh = (eval_path.exists() and eval_path.stat().st_mtime_ns >= (run_dir / "summary.json").stat().st_mtime_ns)
-    if fresh:
-        results = (_read_json(eval_path) or {}).get("evaluations", {}).get(_eval_key(ev), {})
+    results = current_results(run_dir, _eval_key(ev))
     missing = [k for k in ev["samples"] if str(k) not in results]
     no_model = summary.get("stop_reason") == "non_finite_loss" and not (run_dir / "best.pt").exists()
     if not missing or no_model:
         return {"state": "finished", "summary": summary, "results": results}
-    return {"state": "evaluate", "summary": summary, "results": results if fresh else {},
-            "missing": missing if fresh else list(ev["samples"])}
+    return {"state": "evaluate", "summary": summary, "results": results, "missing": missing}
 
 
 def _result(spec, out, rel, status, summary=None, results=None, error=None, seconds=0.0) -> dict:
@@ -427,7 +423,13 @@ def _config_from_dict(cfg_dict: dict) -> SweepConfig:
 
 def best_eval_results(run_dir, best_eval: dict) -> dict:
     """The saved ``best_eval`` results of a run (``{k: {nll, standard_error, ...}}``), possibly
-    partial; only those of the current ``best.pt`` (a retrained run is evaluated again).
+    partial; only those of the current ``best.pt`` (:func:`current_results`)."""
+    return current_results(run_dir, _eval_key(best_eval))
+
+
+def current_results(run_dir, key: str) -> dict:
+    """The results saved in ``RUN/eval.json`` under ``key`` that belong to the run's current
+    ``best.pt`` (a retrained run is evaluated again).
 
     A result is matched to ``best.pt`` by its SHA-256 where it records one (a fresh clone keeps
     the content, not the modification time), else by modification time.  Without ``best.pt`` (a
@@ -435,7 +437,7 @@ def best_eval_results(run_dir, best_eval: dict) -> dict:
     returned as they are.
     """
     saved = _read_json(Path(run_dir) / "eval.json") or {}
-    results = saved.get("evaluations", {}).get(_eval_key(best_eval), {})
+    results = saved.get("evaluations", {}).get(key, {})
     best = Path(run_dir) / "best.pt"
     if not best.exists():
         return dict(results)
