@@ -539,3 +539,29 @@ def test_run_status_accepts_configs_written_before_new_model_fields(tmp_path):
     other = dict(old, model=dict(old["model"], hidden=24))
     clash = sweep.run_status(_saved_run(tmp_path / "other", other), want, ev)
     assert clash["state"] == "conflict" and "(model)" in clash["error"]
+
+
+def test_current_results_match_the_checkpoint_by_content_and_legacy_results_by_time(tmp_path):
+    """Which saved evaluations belong to the run's best.pt (sweep.current_results)."""
+    import os
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"weights")
+    digest = file_sha256(run / "best.pt")
+    key = "test/best/seed0/limitNone"
+
+    def write(results, eval_ns, best_ns):
+        (run / "eval.json").write_text(json.dumps({"evaluations": {key: results}}))
+        os.utime(run / "eval.json", ns=(eval_ns, eval_ns))
+        os.utime(run / "best.pt", ns=(best_ns, best_ns))
+        return set(sweep.current_results(run, key))
+
+    by_content = {"1": {"checkpoint_sha256": digest}, "100": {"checkpoint_sha256": "0" * 64}}
+    assert write(by_content, 1, 2) == {"1"}                  # times do not matter, content does
+    legacy = {"1": {"checkpoint_mtime_ns": 5}, "100": {}}
+    assert write(legacy, 9, 5) == {"1", "100"}               # eval.json newer than best.pt
+    assert write(legacy, 4, 5) == {"1"}                      # older: only the one naming best.pt's time
+    assert write(legacy, 4, 6) == set()                      # best.pt rewritten after both
+    (run / "best.pt").unlink()
+    assert set(sweep.current_results(run, key)) == {"1", "100"}   # no checkpoint: what was saved stands

@@ -432,20 +432,23 @@ def current_results(run_dir, key: str) -> dict:
     ``best.pt`` (a retrained run is evaluated again).
 
     A result is matched to ``best.pt`` by its SHA-256 where it records one (a fresh clone keeps
-    the content, not the modification time), else by modification time.  Without ``best.pt`` (a
-    clone that holds only the committed summaries) the saved results are all there is, and are
-    returned as they are.
+    the content, not the modification time).  A result saved before the SHA-256 was recorded is
+    current when it names ``best.pt``'s modification time or when ``eval.json`` is not older
+    than ``best.pt`` (the rule it was saved under).  Without ``best.pt`` (a clone that holds only
+    the committed summaries) the saved results are all there is, and are returned as they are.
     """
-    saved = _read_json(Path(run_dir) / "eval.json") or {}
+    path = Path(run_dir) / "eval.json"
+    saved = _read_json(path) or {}
     results = saved.get("evaluations", {}).get(key, {})
     best = Path(run_dir) / "best.pt"
     if not best.exists():
         return dict(results)
     stamp = best.stat().st_mtime_ns
     digest = file_sha256(best) if any("checkpoint_sha256" in r for r in results.values()) else None
+    legacy = path.exists() and path.stat().st_mtime_ns >= stamp
     return {k: r for k, r in results.items()
             if (r["checkpoint_sha256"] == digest if "checkpoint_sha256" in r
-                else r.get("checkpoint_mtime_ns") == stamp)}
+                else legacy or r.get("checkpoint_mtime_ns") == stamp)}
 
 
 def best_eval_task(cfg_dict: dict, rel: str, samples: list) -> dict:
