@@ -14,7 +14,7 @@ import torch
 
 from validation import paper_tables, table2
 from vae import sweep
-from vae.partial_eval import file_sha256
+from lattices.utils.io import file_sha256
 
 from shared_data import needs_data
 

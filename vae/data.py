@@ -46,7 +46,6 @@ True
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import urllib.request
@@ -57,7 +56,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from lattices.utils.io import atomic_write
+from lattices.utils.io import atomic_write, file_sha256
 
 __all__ = [
     "DATASETS",
@@ -198,19 +197,11 @@ def _download_enabled(download: bool | None) -> bool:
 
 
 # ----------------------------------------------------------------------------- file helpers
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verify(path: Path, expected: str | None = None) -> None:
     expected = expected or SHA256.get(path.name)
     if expected is None:
         return
-    got = _sha256(path)
+    got = file_sha256(path)
     if got != expected:
         raise ChecksumError(
             f"{path}: SHA-256 mismatch (expected {expected}, got {got}); the file is corrupt or "

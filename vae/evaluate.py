@@ -31,13 +31,13 @@ from pathlib import Path
 
 import torch
 
-from lattices.utils.io import atomic_write_text
+from lattices.utils.io import atomic_write_text, file_sha256
 from lattices.cli import format_seconds
 
 from . import data as vdata
 from .latents import check_sample_count
 from .models import ModelConfig
-from .partial_eval import PartialEvaluation, file_sha256
+from .partial_eval import PartialEvaluation
 from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
 from lattices.cli import ArgumentParser, cli_main
 

@@ -17,7 +17,6 @@ finishes the file is removed.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ import torch
 
 from .checkpoints import save_checkpoint
 
-__all__ = ["PARTIAL_DIR", "SAVE_EVERY_S", "PartialEvaluation", "Resumed", "file_sha256"]
+__all__ = ["PARTIAL_DIR", "SAVE_EVERY_S", "PartialEvaluation", "Resumed"]
 
 #: the folder beside ``eval.json`` that holds unfinished evaluations
 PARTIAL_DIR = "eval.partial"
@@ -36,15 +35,6 @@ PARTIAL_DIR = "eval.partial"
 SAVE_EVERY_S = 60.0
 
 _FORMAT = 1
-
-
-def file_sha256(path) -> str:
-    """The SHA-256 of a file's bytes (hex): what identifies a checkpoint across machines."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Resumed:

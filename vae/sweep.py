@@ -53,10 +53,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lattices.utils.io import atomic_write_text
+from lattices.utils.io import atomic_write_text, file_sha256
 from lattices.cli import ArgumentParser, cli_main, output_dir
-
-from .partial_eval import file_sha256
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "current_results", "run_task", "run_sweep",

@@ -54,7 +54,6 @@ different data sets, an empty image selection).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import numbers
@@ -66,7 +65,7 @@ import numpy as np
 import torch
 
 from lattices.cli import ArgumentParser, check_output_path, cli_main
-from lattices.utils.io import atomic_write, atomic_write_text
+from lattices.utils.io import atomic_write, atomic_write_text, file_sha256
 
 __all__ = ["CACHE_DIR", "CACHE_FORMAT", "parse_seeds", "checkpoint_digest", "cache_path", "RunEvaluator",
            "paired_difference", "run_summary", "compare_runs", "format_markdown", "build_parser", "main"]
@@ -110,11 +109,7 @@ def parse_seeds(text, what: str = "--eval-seeds") -> list[int]:
 
 def checkpoint_digest(path) -> str:
     """SHA-256 (hex) of a checkpoint file: the identity a cache entry is tied to."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def image_label(limit: int | None, subset: str, n_split: int) -> str:

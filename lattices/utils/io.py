@@ -1,6 +1,7 @@
 """Small I/O helpers shared by the command lines, the data cache and the training runs."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +32,13 @@ def atomic_write(path, write) -> None:
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically: an interrupted run leaves the old file intact."""
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 4 MiB blocks: a file's identity across machines
+    (modification times change with every copy or clone)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
