@@ -11,15 +11,16 @@ result is the same number, bit for bit, as one uninterrupted evaluation.
 
 The file is used only when everything that fixes the sample stream matches (:attr:`meta`: the
 ``eval.json`` key, k, the number of images, the batch size, ``max_elements``, the checkpoint's
-SHA-256 (not its modification time, which a fresh clone changes) and the device type); otherwise the evaluation starts afresh and says why.
-A file that cannot be read is set aside as ``*.corrupt``, never deleted.  When the evaluation
-finishes the file is removed.
+SHA-256 (not its modification time, which a fresh clone changes) and the device type);
+otherwise the evaluation starts afresh and says why.  A file that cannot be read is set aside
+as ``*.corrupt``, never deleted.  When the evaluation finishes the file is removed.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,12 +38,14 @@ SAVE_EVERY_S = 60.0
 _FORMAT = 1
 
 
+@dataclass(frozen=True)
 class Resumed:
     """What a saved partial evaluation restores: ``values`` (the first ``done`` per-image bounds,
-    float64), ``generator_state`` and the ``seconds`` already spent."""
+    float64) and the generator's state after them."""
 
-    def __init__(self, values: torch.Tensor, done: int, generator_state: torch.Tensor, seconds: float):
-        self.values, self.done, self.generator_state, self.seconds = values, done, generator_state, seconds
+    values: torch.Tensor
+    done: int
+    generator_state: torch.Tensor
 
 
 class PartialEvaluation:
@@ -50,8 +53,8 @@ class PartialEvaluation:
 
     ``meta``: the values that fix the sample stream (see the module notes); ``every_s``: the
     least number of seconds between two writes (0: after every batch; default
-    :data:`SAVE_EVERY_S`).  :attr:`seconds` is the
-    evaluation's time so far, earlier (interrupted) sessions included.
+    :data:`SAVE_EVERY_S`).  :attr:`seconds` is the evaluation's time so far, earlier
+    (interrupted) sessions included.
     """
 
     def __init__(self, run_dir, key: str, k: int, meta: dict, *, every_s: float | None = None,
@@ -92,7 +95,7 @@ class PartialEvaluation:
         self._seconds_before = seconds
         self.log(f"vae.evaluate: resuming k = {self.meta['k']} at image {done} of "
                  f"{self.meta['n_images']} from {self.path}")
-        return Resumed(values[:done].to(torch.float64), done, state, seconds)
+        return Resumed(values[:done].to(torch.float64), done, state)
 
     def save(self, values: torch.Tensor, done: int, generator, *, force: bool = False) -> bool:
         """Write the first ``done`` bounds and the generator state, unless the last write was less
@@ -100,9 +103,8 @@ class PartialEvaluation:
         now = time.monotonic()
         if not force and now - self._last_write < self.every_s:
             return False
-        state = generator.get_state() if generator is not None else torch.empty(0, dtype=torch.uint8)
         save_checkpoint(self.path, {"values": values[:done].detach().cpu().clone(), "done": int(done),
-                                    "generator_state": state, "seconds": self.seconds,
+                                    "generator_state": generator.get_state(), "seconds": self.seconds,
                                     "meta": self.meta})
         self._last_write = now
         return True
