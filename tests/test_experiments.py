@@ -264,10 +264,16 @@ def test_z_laplace_claim_skips_a_cell_where_the_paper_ties(tmp_path):
     assert c["counts"] == {"agrees": 0, "contradicts": 0, "unresolved": 0}
 
 
-def test_a_hidden_size_outside_the_paper_makes_no_ordering_claim(tmp_path):
-    """Hidden 48 is not in the paper's Table 2: no direction, no comparison, no error."""
-    assert experiments.paper_direction("mnist", "linear", 48, "gaussian", "e8") is None
-    grid(tmp_path, "linear", {"gaussian": 110.0, "e8": 120.0, "concrete": 130.0}, hidden=48)
+@pytest.mark.parametrize("hidden", [48, 200])
+def test_ordering_claims_are_about_hidden_16_to_32_only(tmp_path, hidden):
+    """Hidden 48 is not in the paper's Table 2 (no direction, no error); hidden 200 is, with
+    reversals of its own, but the statements are about hidden 16-32."""
+    if hidden == 48:
+        assert experiments.paper_direction("mnist", "linear", 48, "gaussian", "e8") is None
+    else:
+        assert experiments.paper_direction("mnist", "linear", 200, "vq", "gaussian") == "<"
+    grid(tmp_path, "linear", {"gaussian": 110.0, "e8": 120.0, "vq": 121.0, "concrete": 130.0},
+         hidden=hidden)
     c = by_id(experiments.build_report([tmp_path]))
     for claim in ("gaussian-first", "concrete-last", "table2-exceptions"):
         assert sum(c[claim]["counts"].values()) == 0

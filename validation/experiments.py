@@ -445,10 +445,13 @@ def _table2_order(cells, latent: str, *, first: bool):
     """Pairs (``latent``, other) of every cell, split by the paper's Table 2 in that cell:
     ``held`` = (comparisons, lines) in the stated order (``latent`` ahead when ``first``,
     behind otherwise); ``exceptions`` = {(cell, pair): (comparison, line)} in the paper's
-    reverse order.  Cells the paper leaves blank or lacks (hidden 48, say) make no claim."""
+    reverse order.  Only hidden 16-32 (the statements'); cells the paper leaves blank make no
+    claim."""
     comps, lines, exceptions = [], [], {}
     for key in sorted(cells):
         dataset, arch, hidden, _ = key
+        if hidden not in HIDDEN_RUN:          # the statements are about hidden 16-32
+            continue
         for other in LATENT_ORDER:
             if other == latent or latent not in cells[key] or other not in cells[key]:
                 continue
