@@ -72,7 +72,7 @@ def parse_coordinates(tokens, dim: int) -> np.ndarray:
 def decode(tokens, as_json: bool) -> int:
     """``decode NAME X1 ... Xn [--json]``: parsed by hand, so that ``-1e3`` and ``-inf`` are
     values, not options."""
-    from ._registry import parse
+    from .lattice import parse
 
     if {"-h", "--help"} & set(tokens):
         print("usage: python -m lattices decode NAME X1 ... Xn [--json]\n\n" + __doc__)
@@ -102,7 +102,7 @@ def main(argv=None):
         i = argv.index("decode")
         if all(t == "--json" for t in argv[:i]):
             return decode(argv[i + 1:], bool(argv[:i]))
-    from ._registry import parse
+    from .lattice import parse
 
     ns = build_parser().parse_intermixed_args(argv)
     rows = [describe(parse(n)) for n in (ns.args or DEFAULT)]

@@ -1,11 +1,17 @@
-"""Named lattices register themselves here (a registry, as in CompressAI); :func:`get` looks them up."""
+"""Named lattices register themselves here (a registry, as in CompressAI); :func:`get` looks them up.
+
+The registry holds factories only: it imports no lattice module, so that :mod:`lattices.lattice`
+(products of named lattices) and :mod:`lattices.geometry` can look names up without a cycle.
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-__all__ = ["register", "get", "names", "parse"]
+from ._validation import check_scale
+
+__all__ = ["register", "get", "names"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,6 @@ def get(name, scale=1.0):
     >>> get("E8").dim
     8
     """
-    from ._validation import check_scale
-
     if not isinstance(name, str):
         raise TypeError(f"lattice name must be a string, got {name!r}; valid names: "
                         + ", ".join(names()))
@@ -82,25 +86,3 @@ def get(name, scale=1.0):
         lat = _CACHE[key]
         return lat if scale == 1.0 else lat.scaled(scale)
     raise ValueError(f"unknown lattice name {name!r}; valid names: " + ", ".join(names()))
-
-
-def parse(text, scale=1.0):
-    """A lattice from a short spec: a name (``e8``), ``name^r`` for the r-fold product
-    (``a2^16``), or factors joined by ``x`` (``a2xz``, ``e8 x d4*``); scaled by ``scale``.
-
-    >>> parse("a2^3").dim, parse("e8 x z").dim
-    (6, 9)
-    """
-    from .lattice import product
-
-    if not isinstance(text, str):
-        raise TypeError(f"lattice spec must be a string, got {text!r}")
-    factors = []
-    for tok in text.strip().lower().replace(" ", "").split("x"):
-        name, _, r = tok.partition("^")
-        if _ and (not r.isdigit() or int(r) < 1):
-            raise ValueError(f"in lattice spec {text!r} the power must be a positive integer, "
-                             f"got {r!r}")
-        factors += [get(name)] * (int(r) if _ else 1)
-    lat = factors[0] if len(factors) == 1 else product(factors)
-    return lat if scale == 1.0 else lat.scaled(scale)

@@ -165,3 +165,13 @@ def check_count(n, what: str = "n") -> int:
     if n < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {n}")
     return int(n)
+
+
+def check_lattice(obj, what: str = "lattice") -> None:
+    """``TypeError`` naming ``obj`` unless it is a :class:`lattices.Lattice`.
+
+    Recognized by the attributes every ``Lattice`` has (its decoder segments and Gram matrix),
+    so that the modules below :mod:`lattices.lattice` in the import order need not import it.
+    """
+    if not (hasattr(obj, "_segments") and hasattr(obj, "gram") and hasattr(obj, "dim")):
+        raise TypeError(f"{what} must be a lattices.Lattice, got {obj!r}")

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .shells import ShellRanker
+from .shell_interface import ShellRanker
 
 __all__ = ["CodePiece", "CodeCosetShells", "bw16_shells", "leech_shells"]
 

@@ -42,7 +42,9 @@ from math import factorial
 import numpy as np
 import sympy
 
-from ._polytope import ExactPolytope
+from ._polytope import ExactPolytope, det_exact
+from ._registry import get
+from ._spec import FastSpec, relevant_coefficients
 
 __all__ = [
     "exact_gram", "volume_exact", "second_moment_exact", "nsm_exact", "product_nsm",
@@ -110,7 +112,6 @@ class _BlockGeometry:
 
     @property
     def det(self) -> Fraction:
-        from ._polytope import det_exact
 
         return det_exact(self.G)
 
@@ -132,7 +133,6 @@ class _BlockGeometry:
 def _block(spec) -> _BlockGeometry:
     cache = spec._cache
     if "geometry" not in cache:
-        from ._spec import relevant_coefficients
 
         cache["geometry"] = _BlockGeometry(spec.dim, exact_gram(spec.basis),
                                            relevant_coefficients(spec))
@@ -163,8 +163,6 @@ def _symmetry_roots(spec):
     (the minimal vectors); a dual lattice: the roots of its root lattice, mapped
     through the common canonical coordinates.  ``None`` for a generic lattice.
     """
-    from ._registry import get
-    from ._spec import FastSpec
 
     if not isinstance(spec, FastSpec) or not spec.name:
         return None

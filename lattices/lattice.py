@@ -16,13 +16,15 @@ from typing import Sequence
 
 import numpy as np
 
-from .utils.rng import as_generator, as_torch_generator
-from ._spec import FastSpec, GenericSpec
+from . import geometry, theta_exact
+from ._registry import get
+from ._spec import FastSpec, GenericSpec, relevant_coefficients
 from ._validation import (EXACT_INTEGER_LIMIT, as_float_points, check_basis, check_count,
                           check_exact_integers, check_finite_points, check_out, check_scale,
                           check_tensor_points, is_torch_tensor)
+from .utils.rng import as_generator, as_torch_generator
 
-__all__ = ["Lattice"]
+__all__ = ["Lattice", "make_lattice", "product", "from_basis", "parse"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,8 +342,6 @@ class Lattice:
         v + 2 Lambda (Conway & Sloane, SPLAG ch. 2 / ch. 21).  For a product the
         relevant vectors are those of the factors (the cell is a product).
         """
-        from ._spec import relevant_coefficients
-
         out = []
         for seg in self._segments:
             rv = relevant_coefficients(seg.spec).astype(np.float64) @ seg.spec.basis
@@ -356,23 +356,17 @@ class Lattice:
     def theta_series(self, max_norm):
         """Exact integer counts of lattice vectors per squared norm 0..max_norm.
 
-        See :func:`lattices.theta.theta_series` (enumeration over the Gram matrix).
+        See :func:`lattices.theta_exact.theta_series` (enumeration over the Gram matrix).
         """
-        from .theta import theta_series
-
-        return theta_series(self, max_norm)
+        return theta_exact.theta_series(self, max_norm)
 
     def volume_exact(self):
         """The volume V = |det B| as a sympy expression (see :mod:`lattices.geometry`)."""
-        from .geometry import volume_exact
-
-        return volume_exact(self)
+        return geometry.volume_exact(self)
 
     def second_moment_exact(self, method="auto"):
         """sigma^2 = (1/(m V)) int_{P_0} |u|^2 du (Sec. 3.5) as a sympy expression."""
-        from .geometry import second_moment_exact
-
-        return second_moment_exact(self, method=method)
+        return geometry.second_moment_exact(self, method=method)
 
     def second_moment(self) -> float:
         """float(second_moment_exact()): the per-dimension second moment of the cell."""
@@ -380,9 +374,7 @@ class Lattice:
 
     def nsm_exact(self, method="auto"):
         """The normalized second moment G = sigma^2 / V^{2/m} (Sec. 3.5), exact (sympy)."""
-        from .geometry import nsm_exact
-
-        return nsm_exact(self, method=method)
+        return geometry.nsm_exact(self, method=method)
 
     # ------------------------------------------------------------ dithers
     def sample_cell(self, n, rng=None) -> np.ndarray:
@@ -442,8 +434,6 @@ def product(factors, scales=None) -> Lattice:
     Consecutive factors that share a decoder are merged into one segment, so
     ``product([a2] * 16, scales)`` is decoded by a single fused kernel call.
     """
-    from ._registry import get
-
     if isinstance(factors, (Lattice, str)) or not hasattr(factors, "__iter__"):
         raise TypeError(f"factors must be a sequence of lattices or names, got {factors!r}")
     factors = [get(f) if isinstance(f, str) else f for f in factors]
@@ -516,8 +506,6 @@ def from_basis(B, name: str | None = None, like: str | None = None) -> Lattice:
     >>> bool(np.allclose(fast.nearest(x), lattices.from_basis(rot).nearest(x)))
     True
     """
-    from ._registry import get
-
     B = check_basis(B)
     if like is None:
         return make_lattice(name or f"from_basis({B.shape[0]})", GenericSpec(B))
@@ -531,3 +519,23 @@ def from_basis(B, name: str | None = None, like: str | None = None) -> Lattice:
             f"{np.round(B @ B.T, 6).tolist()} is not a positive multiple of "
             f"{np.round(ref.gram, 6).tolist()} (use like=None for the generic decoder)")
     return make_lattice(name or f"from_basis({B.shape[0]}, like={ref.name})", spec)
+
+
+def parse(text, scale=1.0):
+    """A lattice from a short spec: a name (``e8``), ``name^r`` for the r-fold product
+    (``a2^16``), or factors joined by ``x`` (``a2xz``, ``e8 x d4*``); scaled by ``scale``.
+
+    >>> parse("a2^3").dim, parse("e8 x z").dim
+    (6, 9)
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"lattice spec must be a string, got {text!r}")
+    factors = []
+    for tok in text.strip().lower().replace(" ", "").split("x"):
+        name, _, r = tok.partition("^")
+        if _ and (not r.isdigit() or int(r) < 1):
+            raise ValueError(f"in lattice spec {text!r} the power must be a positive integer, "
+                             f"got {r!r}")
+        factors += [get(name)] * (int(r) if _ else 1)
+    lat = factors[0] if len(factors) == 1 else product(factors)
+    return lat if scale == 1.0 else lat.scaled(scale)

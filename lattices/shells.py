@@ -50,6 +50,8 @@ import math
 
 import numpy as np
 
+from .shell_interface import ShellRanker
+
 __all__ = ["AlphabetEnumerator", "ShellRanker", "CosetShells", "TableShells", "shell_ranker",
            "MAX_TABLE_POINTS"]
 
@@ -143,35 +145,6 @@ class AlphabetEnumerator:
         return y
 
 
-class ShellRanker:
-    """Interface: :meth:`count`, :meth:`rank`, :meth:`unrank` on integer coefficients.
-
-    Points are given by their integer coefficients ``c`` w.r.t. ``lattice.basis`` (the
-    point is ``c @ basis``); norms are de-scaled squared norms (:func:`lattices.theta.norm_unit`).
-    """
-
-    max_norm: int
-
-    def count(self, norms) -> np.ndarray:
-        """Shell sizes :math:`\\theta_k` (int64) for the norms ``norms``."""
-        raise TypeError(f"{type(self).__name__} does not implement count")
-
-    def rank(self, coeffs) -> tuple[np.ndarray, np.ndarray]:
-        """``(norms, ranks)`` (N,) int64 of the points ``coeffs`` (N, n)."""
-        raise TypeError(f"{type(self).__name__} does not implement rank")
-
-    def unrank(self, norms, ranks) -> np.ndarray:
-        """Integer coefficients (N, n) of the points with these norms and ranks."""
-        raise TypeError(f"{type(self).__name__} does not implement unrank")
-
-    def _check_norms(self, norms):
-        norms = np.asarray(norms, dtype=np.int64)
-        if norms.size and (int(norms.min()) < 0 or int(norms.max()) > self.max_norm):
-            raise ValueError(f"norms must lie in [0, {self.max_norm}], got "
-                             f"[{int(norms.min())}, {int(norms.max())}]")
-        return norms
-
-
 class CosetShells(ShellRanker):
     r"""Shells of a lattice that is a union of cosets, each a scaled product alphabet.
 
@@ -261,7 +234,7 @@ class TableShells(ShellRanker):
 
     def __init__(self, lattice, max_norm: int):
         from ._generic import enumerate_ball
-        from .theta import norm_unit
+        from .theta_exact import norm_unit
 
         self.max_norm = int(max_norm)
         unit = float(norm_unit(lattice))
@@ -331,7 +304,7 @@ def shell_ranker(lattice, max_norm: int) -> ShellRanker:
     >>> r.count([0, 2, 4]).tolist()
     [1, 240, 2160]
     """
-    from .theta import norm_unit
+    from .theta_exact import norm_unit
 
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, np.integer)) or max_norm < 0:
         raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")

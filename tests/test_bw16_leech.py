@@ -25,7 +25,7 @@ import lattices
 from lattices import codes, geometry
 from lattices._generic import enumerate_ball
 from lattices.modular import bw16_theta, leech_theta
-from lattices.theta import _block_theta
+from lattices.theta_exact import _block_theta
 from test_decoder_contract import KINDS, RTOL, DecoderContract, _sqdist
 
 #: The contract's draw, with fewer examples for the 24-dimensional classes (the generic

@@ -420,10 +420,8 @@ def _parameters(log_scale, mix_logits, lo, hi):
 class _FusedDGauss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, log_scale, mix_logits, a, u, prior, need):
-        from .discrete_gaussian_prior import DIRECT_TERMS, S_MAX, S_MIN
-
         scales, inside, log_w, w = _parameters(log_scale.detach().numpy(), mix_logits.detach().numpy(),
-                                               math.log(prior.scale_floor), math.log(S_MAX))
+                                               math.log(prior.scale_floor), math.log(prior.s_max))
         N, R, m = a.shape
         C = scales.shape[1]
         dt = log_scale.dtype
@@ -431,7 +429,7 @@ class _FusedDGauss(torch.autograd.Function):
         resp = torch.empty((N, R, C) if need else (0, 0, 0), dtype=dt)
         dcomp = torch.empty((N, R, C, m) if need else (0, 0, 0, 0), dtype=dt)
         _forward_kernel(a.numpy(), u.numpy(), scales, log_w, prior._spacing.numpy(),
-                        prior._shifts.numpy(), prior.parity, FUSED_SWITCH, DIRECT_TERMS, FUSED_DUAL_TERMS, S_MIN, need,
+                        prior._shifts.numpy(), prior.parity, FUSED_SWITCH, prior.direct_terms, FUSED_DUAL_TERMS, prior.s_min, need,
                         out.numpy(), resp.numpy(), dcomp.numpy())
         ctx.save_for_backward(resp, dcomp)
         ctx.parameters = (scales, inside, w)

@@ -164,6 +164,9 @@ class DiscreteGaussianPrior(nn.Module):
     #: evaluate CPU tensors with :mod:`theory.discrete_gaussian_fused` (same numbers to round-off,
     #: one numba kernel per direction); ``False``: always the eager formulation below.
     fused = True
+    #: the module's scale bounds and direct-sum width, read by the fused kernel through the
+    #: instance (so that :mod:`theory.discrete_gaussian_fused` need not import this module)
+    s_min, s_max, direct_terms = S_MIN, S_MAX, DIRECT_TERMS
 
     def __init__(self, lattice, n_blocks: int, components: int = 2, init_scale: float = 1.0,
                  init_spread: float = 0.5, dtype=torch.float64):
