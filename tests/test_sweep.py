@@ -259,6 +259,28 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
     assert (bad / "checkpoint.pt").read_bytes() == b"not ours"          # never overwritten
 
 
+
+@needs_data
+def test_paper_protocol_with_every_scan_run_failed_schedules_no_further_run(tmp_path, capsys):
+    """The scan of the only rate fails (its folder holds another configuration's run): no rate
+    can be selected, so no further seed is trained, and the sweep still completes."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "paper.json", out=str(out), protocol="paper", datasets=["mnist"],
+                       archs=["linear"], hidden=[8], latents=["gaussian"], learning_rates=[1e-3],
+                       scan_repeats=1, further_runs=2, train=dict(TINY_TRAIN), eval=dict(TINY_EVAL),
+                       device="cpu")
+    bad = out / "mnist/linear/h8/gaussian/lr0.001/seed0"
+    bad.mkdir(parents=True)
+    (bad / "checkpoint.pt").write_bytes(b"not ours")
+    foreign = sweep._train_config(sweep.load_config(cfg), sweep.RunSpec("mnist", "linear", 8, "gaussian", 1e-3, 0))
+    (bad / "config.json").write_text(json.dumps({**foreign.to_dict(), "batch_size": 7}))
+    assert sweep.main([str(cfg), "--workers", "1", "--no-progress"]) == 1
+    report = sweep_json(out)
+    assert report["complete"] and report["n_failed"] == 1
+    assert [(r["phase"], r["status"]) for r in report["runs"]] == [("scan", "failed")]
+    assert sorted(p.name for p in (out / "mnist/linear/h8/gaussian/lr0.001").iterdir()) == ["seed0"]
+    assert "best_run" not in report["selection"][0]
+
 def test_select_lr_prefers_lowest_validation_and_ignores_failures():
     runs = [{"params": {"lr": 1e-3}, "best_valid_nll": 100.0},
             {"params": {"lr": 3e-3}, "best_valid_nll": 99.0},

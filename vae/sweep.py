@@ -593,85 +593,121 @@ def _make_client(scheduler: str | None, workers: int):
     return Client(cluster), cluster
 
 
-def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 2,
-              progress: bool = True, command: str = "") -> dict:
-    """Run the sweep (skip finished runs, resume unfinished ones); returns the ``sweep.json`` dict."""
-    require_dask()
-    from dask.distributed import as_completed
-    from tqdm.auto import tqdm
+class _SweepRunner:
+    """One execution of a sweep: the plan, the dask client (started only when a run needs a
+    worker), the results as they arrive, and the reports written after each."""
 
-    cfg = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()))   # workers may run elsewhere
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    cfg_dict = cfg.to_dict()
-    first = plan_grid(cfg) if cfg.protocol == "grid" else plan_scan(cfg)
-    total = len(first) + (len(cfg.configurations()) * cfg.further_runs if cfg.protocol == "paper" else 0)
-    results: dict[str, dict] = {}
-    bar = tqdm(total=total, desc="runs", unit="run", disable=not progress, dynamic_ncols=True)
-    pending_conf = {c: len(cfg.learning_rates) * cfg.scan_repeats for c in cfg.configurations()}
-    client = cluster = ac = None
-    futures = {}
+    def __init__(self, cfg: SweepConfig, scheduler: str | None, workers: int, progress: bool,
+                 command: str):
+        from tqdm.auto import tqdm
 
-    def finished_result(spec):
+        self.cfg = dataclasses.replace(cfg, out=str(Path(cfg.out).resolve()))   # workers may run elsewhere
+        self.out = Path(self.cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.scheduler, self.workers, self.progress, self.command = scheduler, workers, progress, command
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.cfg_dict = self.cfg.to_dict()
+        self.first = plan_grid(self.cfg) if self.cfg.protocol == "grid" else plan_scan(self.cfg)
+        total = len(self.first) + (len(self.cfg.configurations()) * self.cfg.further_runs
+                                   if self.cfg.protocol == "paper" else 0)
+        self.results: dict[str, dict] = {}
+        self.best_eval_errors: dict[str, str] = {}
+        self.bar = tqdm(total=total, desc="runs", unit="run", disable=not progress, dynamic_ncols=True)
+        self.pending_conf = {c: len(self.cfg.learning_rates) * self.cfg.scan_repeats
+                             for c in self.cfg.configurations()}
+        self.client = self.cluster = self.completed = None
+        self.futures: dict = {}
+
+    # ------------------------------------------------------------------ the runs
+    def finished_result(self, spec):
         """The result of a finished run, read in the driver (no worker needed), else None."""
         rel = run_dir_name(spec)
-        state = run_status(out / rel, _train_config(cfg, spec), cfg.eval)
+        state = run_status(self.out / rel, _train_config(self.cfg, spec), self.cfg.eval)
         if state["state"] != "finished":
             return None
-        return _result(spec, out, rel, "skipped", state["summary"], state.get("results"))
+        return _result(spec, self.out, rel, "skipped", state["summary"], state.get("results"))
 
-    def schedule(spec):
-        nonlocal client, cluster, ac
-        res = finished_result(spec)
+    def _ensure_client(self):
+        if self.client is None:             # start the cluster only when there is work
+            self.client, self.cluster = _make_client(self.scheduler, self.workers)
+
+    def schedule(self, spec):
+        from dask.distributed import as_completed
+
+        res = self.finished_result(spec)
         if res is not None:
-            record(spec, res)
+            self.record(spec, res)
             return
-        if client is None:                  # start the cluster only when there is work
-            client, cluster = _make_client(scheduler, workers)
-            ac = as_completed()
-        fut = client.submit(run_task, cfg_dict, dataclasses.asdict(spec), pure=False,
-                            key=f"{run_dir_name(spec).replace('/', '-')}-{uuid.uuid4().hex[:8]}")
-        futures[fut] = spec
-        ac.add(fut)
+        self._ensure_client()
+        if self.completed is None:
+            self.completed = as_completed()
+        fut = self.client.submit(run_task, self.cfg_dict, dataclasses.asdict(spec), pure=False,
+                                 key=f"{run_dir_name(spec).replace('/', '-')}-{uuid.uuid4().hex[:8]}")
+        self.futures[fut] = spec
+        self.completed.add(fut)
 
-    def record(spec, res):
-        results[res["run_dir"]] = res
-        bar.update(1)
-        bar.set_postfix_str(f"{res['status']} {res['run_dir']}", refresh=False)
-        _write_reports(cfg, out, results, command, started, done=False)
-        if cfg.protocol == "paper" and spec.phase == "scan":
-            pending_conf[spec.configuration] -= 1
-            if pending_conf[spec.configuration] == 0:       # the scan of this configuration is done
-                scan = [r for r in results.values() if r["phase"] == "scan"
-                        and tuple(r["params"][k] for k in ("dataset", "arch", "hidden", "latent"))
-                        == spec.configuration]
-                lr = select_lr(scan)
-                if lr is None:                  # every scan run failed: nothing to continue
-                    bar.total -= cfg.further_runs
-                    bar.refresh()
-                for further in plan_further(cfg, spec.configuration, lr) if lr is not None else ():
-                    schedule(further)
+    def record(self, spec, res):
+        self.results[res["run_dir"]] = res
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"{res['status']} {res['run_dir']}", refresh=False)
+        self._write(done=False)
+        if self.cfg.protocol == "paper" and spec.phase == "scan":
+            self._after_scan_run(spec)
 
-    def evaluate_best():
-        """The last phase: the reported run of every configuration with ``best_eval``."""
-        nonlocal client, cluster
+    def _after_scan_run(self, spec):
+        """Paper protocol: when the scan of a configuration is done, schedule its further runs
+        at the selected learning rate (none when every scan run failed)."""
+        self.pending_conf[spec.configuration] -= 1
+        if self.pending_conf[spec.configuration]:
+            return
+        scan = [r for r in self.results.values() if r["phase"] == "scan"
+                and tuple(r["params"][k] for k in ("dataset", "arch", "hidden", "latent"))
+                == spec.configuration]
+        lr = select_lr(scan)
+        if lr is None:                      # every scan run failed: nothing to continue
+            self.bar.total -= self.cfg.further_runs
+            self.bar.refresh()
+            return
+        for further in plan_further(self.cfg, spec.configuration, lr):
+            self.schedule(further)
+
+    def wait_for_runs(self):
+        while self.futures:
+            fut = next(self.completed)
+            spec = self.futures.pop(fut)
+            try:
+                res = fut.result()
+            except Exception as exc:         # the worker died (KilledWorker, ...) or similar
+                res = _result(spec, None, run_dir_name(spec), "failed",
+                              error=f"{type(exc).__name__}: {exc}")
+            self.record(spec, res)
+
+    # ------------------------------------------------------------------ the last phase
+    def best_eval_todo(self) -> list[tuple[str, list[int]]]:
+        """(reported run, sample counts k it still lacks) of every configuration."""
         todo = []
-        for entry in _selection(cfg, results):
+        for entry in _selection(self.cfg, self.results):
             if "best_run" in entry:
-                saved = best_eval_results(out / entry["best_run"], cfg.best_eval)
-                missing = [k for k in cfg.best_eval["samples"] if str(k) not in saved]
+                saved = best_eval_results(self.out / entry["best_run"], self.cfg.best_eval)
+                missing = [k for k in self.cfg.best_eval["samples"] if str(k) not in saved]
                 if missing:
                     todo.append((entry["best_run"], missing))
+        return todo
+
+    def evaluate_best(self):
+        """The last phase: the reported run of every configuration with ``best_eval``."""
+        from dask.distributed import as_completed
+        from tqdm.auto import tqdm
+
+        todo = self.best_eval_todo()
         if not todo:
             return
-        if client is None:
-            client, cluster = _make_client(scheduler, workers)
-        bar2 = tqdm(total=len(todo), desc="best-run evaluations", unit="run", disable=not progress,
-                    dynamic_ncols=True)
+        self._ensure_client()
+        bar = tqdm(total=len(todo), desc="best-run evaluations", unit="run", disable=not self.progress,
+                   dynamic_ncols=True)
         try:
-            futs = {client.submit(best_eval_task, cfg_dict, rel, missing, pure=False,
-                                  key=f"best-{rel.replace('/', '-')}-{uuid.uuid4().hex[:8]}"): rel
+            futs = {self.client.submit(best_eval_task, self.cfg_dict, rel, missing, pure=False,
+                                       key=f"best-{rel.replace('/', '-')}-{uuid.uuid4().hex[:8]}"): rel
                     for rel, missing in todo}
             for fut in as_completed(list(futs)):
                 try:
@@ -679,36 +715,38 @@ def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 
                 except Exception as exc:     # the worker died: the run is still named
                     res = {"run_dir": futs[fut], "error": f"{type(exc).__name__}: {exc}"}
                 if res["error"]:
-                    best_eval_errors[res["run_dir"]] = res["error"]
-                bar2.update(1)
-                _write_reports(cfg, out, results, command, started, done=False,
-                               best_eval_errors=best_eval_errors)
+                    self.best_eval_errors[res["run_dir"]] = res["error"]
+                bar.update(1)
+                self._write(done=False)
         finally:
-            bar2.close()
+            bar.close()
 
-    best_eval_errors: dict[str, str] = {}
-    try:
-        for spec in first:
-            schedule(spec)
-        while futures:
-            fut = next(ac)
-            spec = futures.pop(fut)
-            try:
-                res = fut.result()
-            except Exception as exc:         # the worker died (KilledWorker, ...) or similar
-                res = _result(spec, None, run_dir_name(spec), "failed",
-                              error=f"{type(exc).__name__}: {exc}")
-            record(spec, res)
-        if cfg.best_eval:
-            evaluate_best()
-        return _write_reports(cfg, out, results, command, started, done=True,
-                              best_eval_errors=best_eval_errors)
-    finally:
-        bar.close()
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    # ------------------------------------------------------------------ driver
+    def _write(self, done: bool) -> dict:
+        return _write_reports(self.cfg, self.out, self.results, self.command, self.started, done=done,
+                              best_eval_errors=self.best_eval_errors)
+
+    def run(self) -> dict:
+        try:
+            for spec in self.first:
+                self.schedule(spec)
+            self.wait_for_runs()
+            if self.cfg.best_eval:
+                self.evaluate_best()
+            return self._write(done=True)
+        finally:
+            self.bar.close()
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def run_sweep(cfg: SweepConfig, *, scheduler: str | None = None, workers: int = 2,
+              progress: bool = True, command: str = "") -> dict:
+    """Run the sweep (skip finished runs, resume unfinished ones); returns the ``sweep.json`` dict."""
+    require_dask()
+    return _SweepRunner(cfg, scheduler, workers, progress, command).run()
 
 
 def _dry_run(cfg: SweepConfig) -> dict:
