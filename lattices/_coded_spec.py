@@ -5,7 +5,7 @@ A :class:`CodedSpec` has the interface of :class:`lattices._spec.FastSpec`
 ``_cache``) and adds the exact facts a structured lattice of dimension 16 or
 24 cannot get from its Voronoi cell: minimal norm, kissing number, covering
 radius, a deep hole and the theta series (read by :mod:`lattices.geometry`
-and :mod:`lattices.theta`).
+and :mod:`lattices.theta_exact`).
 
 Canonical coordinates: ``sqrt(2) BW16`` and ``sqrt(8) Leech`` are integral
 (see :mod:`lattices._coded_kernels`); the user lattice at unit scale is the

@@ -170,8 +170,12 @@ def check_count(n, what: str = "n") -> int:
 def check_lattice(obj, what: str = "lattice") -> None:
     """``TypeError`` naming ``obj`` unless it is a :class:`lattices.Lattice`.
 
-    Recognized by the attributes every ``Lattice`` has (its decoder segments and Gram matrix),
-    so that the modules below :mod:`lattices.lattice` in the import order need not import it.
+    Recognized by what every ``Lattice`` has, a non-empty tuple of decoder segments (each with
+    its block ``spec`` and per-copy ``scales``), a Gram matrix and a dimension, so that the
+    modules below :mod:`lattices.lattice` in the import order need not import the class.
     """
-    if not (hasattr(obj, "_segments") and hasattr(obj, "gram") and hasattr(obj, "dim")):
+    segments = getattr(obj, "_segments", None)
+    if not (isinstance(segments, tuple) and segments
+            and all(hasattr(s, "spec") and hasattr(s, "scales") for s in segments)
+            and hasattr(obj, "gram") and isinstance(getattr(obj, "dim", None), int)):
         raise TypeError(f"{what} must be a lattices.Lattice, got {obj!r}")

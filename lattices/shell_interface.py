@@ -15,7 +15,7 @@ class ShellRanker:
     """Interface: :meth:`count`, :meth:`rank`, :meth:`unrank` on integer coefficients.
 
     Points are given by their integer coefficients ``c`` w.r.t. ``lattice.basis`` (the
-    point is ``c @ basis``); norms are de-scaled squared norms (:func:`lattices.theta.norm_unit`).
+    point is ``c @ basis``); norms are de-scaled squared norms (:func:`lattices.theta_exact.norm_unit`).
     """
 
     max_norm: int

@@ -1,7 +1,7 @@
 r"""Rank and unrank of a lattice point within its norm shell (enumerative coding).
 
 A norm shell :math:`\{a \in \Lambda : \|a\|^2 = k\}` has :math:`\theta_k` points (the
-theta-series coefficient, :mod:`lattices.theta`).  A *shell ranker* is a bijection between
+theta-series coefficient, :mod:`lattices.theta_exact`).  A *shell ranker* is a bijection between
 the shell and :math:`\{0, \dots, \theta_k - 1\}`: :meth:`ShellRanker.rank` maps a point to
 its index, :meth:`ShellRanker.unrank` maps an index back.  With it, "uniform within a norm
 shell" (the lattice prior of Sec. 3.4, :math:`-\log\theta_k` nats) becomes an actual code:

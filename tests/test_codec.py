@@ -347,7 +347,7 @@ def test_codec_interface_of_the_lattice_latent_matches_inference():
 def test_coder_dispatch_by_prior_family_and_registration(monkeypatch):
     """A lattice latent's prior family picks its coder before the latent name; an unknown family
     is refused with its name (never coded under the paper prior's coder); register_coder adds one."""
-    from vae.codec import latent_coders
+    from vae.codec import dispatch
 
     model = _model("z2", hidden=4)
     assert type(codec.coder_for(model.latent)) is ProxyCoder
@@ -358,10 +358,16 @@ def test_coder_dispatch_by_prior_family_and_registration(monkeypatch):
     class OtherCoder(ProxyCoder):
         pass
 
-    latent_coders.register_coder(OtherCoder, prior_family="other")
+    dispatch.register_coder(OtherCoder, prior_family="other")
     try:
         assert type(codec.coder_for(model.latent)) is OtherCoder
     finally:
-        latent_coders._PRIOR_CODERS.pop("other")
+        dispatch._PRIOR_CODERS.pop("other")
+    # a lazy "module:Class" entry is imported when first used
+    dispatch.register_coder("vae.codec.latent_coders:ProxyCoder", prior_family="other")
+    try:
+        assert type(codec.coder_for(model.latent)) is ProxyCoder
+    finally:
+        dispatch._PRIOR_CODERS.pop("other")
     with pytest.raises(ValueError, match="exactly one"):
-        latent_coders.register_coder(OtherCoder)
+        dispatch.register_coder(OtherCoder)

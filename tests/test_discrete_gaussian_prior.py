@@ -235,7 +235,8 @@ def test_dgauss_model_saves_and_loads(tmp_path):
 
 def test_codec_codes_each_prior_family_with_its_own_coder():
     from vae.codec.dgauss_coder import DGaussCoder
-    from vae.codec.latent_coders import ProxyCoder, coder_for
+    from vae.codec.dispatch import coder_for
+    from vae.codec.latent_coders import ProxyCoder
     from vae.latents import build_latent
 
     assert type(coder_for(build_latent("e8", 8, prior="dgauss"))) is DGaussCoder   # tests/test_codec_dgauss.py

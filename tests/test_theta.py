@@ -367,3 +367,22 @@ def test_reference_lll_fallback_gives_the_same_series(monkeypatch):
     expected = theta_series(skewed, 10)
     monkeypatch.setattr(theta_exact, "_lll_gram", lambda G2, delta, steps: (np.eye(len(G2)), False))
     assert theta_series(skewed, 10) == expected == theta_series(lattices.get("e8"), 10)
+
+
+@pytest.mark.parametrize("bad", [np.eye(2), "e8", None, 3, [[1, 0], [0, 1]]])
+def test_theta_functions_refuse_a_non_lattice_by_name(bad):
+    """lattices.theta_exact recognizes a Lattice without importing the class (it sits below
+    lattices.lattice): look-alikes and raw bases get the TypeError naming the value."""
+    for f in (lambda x: theta_series(x, 2), norm_unit):
+        with pytest.raises(TypeError, match="must be a lattices.Lattice"):
+            f(bad)
+
+
+def test_theta_functions_refuse_a_mock_lattice():
+    from unittest import mock
+
+    with pytest.raises(TypeError, match="must be a lattices.Lattice"):
+        theta_series(mock.Mock(), 2)
+    for lat in (lattices.get("e8"), lattices.product(["a2", "z"]), lattices.get("a2", scale=0.5),
+                lattices.from_basis(np.eye(3))):
+        assert theta_series(lat, 1)[0] == 1                       # every kind of Lattice passes

@@ -29,7 +29,7 @@ is dropped, with ``t > K`` the norm part is empty.  Then
 by enumerating every point of norm :math:`\le K` (:func:`enumerate_points`).
 
 **Scaled lattices** (:math:`\Lambda_\Delta`, not integral): norms are de-scaled by
-:func:`lattices.theta.norm_unit` (``Delta**2`` for a common scale), i.e. the shell
+:func:`lattices.theta_exact.norm_unit` (``Delta**2`` for a common scale), i.e. the shell
 index is :math:`\|a\|^2/\Delta^2`, and the MLP sees :math:`u/\Delta`; ``max_norm`` and
 ``t`` are in de-scaled units.
 
@@ -88,7 +88,7 @@ def enumerate_points(lattice, max_norm):
     norms : (N,) int64 ndarray
         De-scaled squared norms (``|a|^2 / norm_unit``), sorted ascending.
     """
-    from lattices.theta import norm_unit
+    from lattices.theta_exact import norm_unit
 
     if not isinstance(max_norm, (int, np.integer)) or isinstance(max_norm, bool) or max_norm < 0:
         raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")
@@ -195,7 +195,7 @@ class LatticePrior(nn.Module):
     def __init__(self, lattice, max_norm: int, threshold_t: int, u_hidden: int = 32,
                  dtype=torch.float64, n_blocks: int | None = None, escape: bool = False):
         super().__init__()
-        from lattices.theta import norm_unit
+        from lattices.theta_exact import norm_unit
 
         if not isinstance(threshold_t, (int, np.integer)) or threshold_t < 0:
             raise ValueError(f"threshold_t must be a non-negative int, got {threshold_t!r}")

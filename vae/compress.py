@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         indices = parse_indices(args.indices) if args.indices is not None else None
         model, config = load_model(args.run_dir, args.checkpoint)
         from .codec.api import compress_with_stats
-        from .codec.latent_coders import coder_for
+        from .codec.dispatch import coder_for
 
         coder_for(model.latent)                               # a continuous latent fails before the data load
         x, idx = select(config, args.split, args.images, indices, args.seed, args.data_dir)

@@ -240,7 +240,7 @@ def measured_bits(model, x, seed: int = 0) -> dict:
     ``{"images": n, "unavailable": reason}`` instead of failing the evaluation.
     """
     from .codec.api import compress_with_stats
-    from .codec.latent_coders import coder_for
+    from .codec.dispatch import coder_for
 
     try:
         coder_for(model.latent)

@@ -97,7 +97,7 @@ def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 
     from vae.codec.api import compress_with_stats, decode_payload, decompress, measure
     from vae.codec.cli import load_model, select
     from vae.codec.container import unpack
-    from vae.codec.latent_coders import CodecError, coder_for
+    from vae.codec import CodecError, coder_for
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")

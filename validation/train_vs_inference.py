@@ -265,7 +265,7 @@ def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> d
     ``prior='dgauss'`` there is no ``K``: ``max_norm_K``, ``threshold_t`` and
     ``fraction_beyond_K`` are ``None`` (n/a) and only the percentiles are reported.
     """
-    from lattices.theta import norm_unit
+    from lattices.theta_exact import norm_unit
 
     lat = model.latent
     prior = lat.prior

@@ -1,11 +1,13 @@
 """Real bitstreams for the discrete latents (see docs/bitstream.md).
 
 * :mod:`vae.codec.pmf`: deterministic integer pmfs, ANS push/pop (``constriction``);
-* :mod:`vae.codec.latent_coders`: one coder per discrete latent, exact under its own prior;
+* :mod:`vae.codec.latent_coders`, :mod:`vae.codec.dgauss_coder`: one coder per discrete latent,
+  exact under its own prior; :mod:`vae.codec.dispatch`: which coder codes a latent;
 * :mod:`vae.codec.container`: the file format (version, hashes, seed, shapes, checksums);
 * :mod:`vae.codec.api`: :func:`compress`, :func:`decompress`, :func:`measure`.
 """
 from .api import compress, decompress, measure, model_sha256
-from .latent_coders import CodecError, coder_for
+from .dispatch import coder_for
+from .latent_coders import CodecError
 
 __all__ = ["compress", "decompress", "measure", "model_sha256", "CodecError", "coder_for"]
