@@ -240,16 +240,23 @@ def test_paper_protocol_runs_further_seeds_at_the_best_rate(paper_run):
     assert sel["best_valid_nll"] == min(r["best_valid_nll"] for r in report["runs"])
 
 
+def plant_foreign_run(out, cfg, seed):
+    """A gaussian/h8 run folder holding another configuration's run (batch size 7) and a
+    checkpoint that is not ours: the sweep must fail that run and never overwrite it."""
+    bad = out / f"mnist/linear/h8/gaussian/lr0.001/seed{seed}"
+    bad.mkdir(parents=True)
+    (bad / "checkpoint.pt").write_bytes(b"not ours")
+    spec = sweep.RunSpec("mnist", "linear", 8, "gaussian", 1e-3, seed)
+    foreign = sweep._train_config(sweep.load_config(cfg), spec)
+    (bad / "config.json").write_text(json.dumps({**foreign.to_dict(), "batch_size": 7}))
+    return bad
+
 @needs_data
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path, capsys):
     out = tmp_path / "out"
     cfg = grid_config(tmp_path, out, latents=["gaussian"])
     # seed 1's folder already holds a run of another configuration: that run must fail
-    bad = out / "mnist/linear/h8/gaussian/lr0.001/seed1"
-    bad.mkdir(parents=True)
-    (bad / "checkpoint.pt").write_bytes(b"not ours")
-    foreign = sweep._train_config(sweep.load_config(cfg), sweep.RunSpec("mnist", "linear", 8, "gaussian", 1e-3, 1))
-    (bad / "config.json").write_text(json.dumps({**foreign.to_dict(), "batch_size": 7}))
+    bad = plant_foreign_run(out, cfg, seed=1)
     assert sweep.main([str(cfg), "--workers", "2", "--no-progress"]) == 1
     assert "1 failed" in capsys.readouterr().err
     assert statuses(out) == {"mnist/linear/h8/gaussian/lr0.001/seed0": "trained",
@@ -269,11 +276,7 @@ def test_paper_protocol_with_every_scan_run_failed_schedules_no_further_run(tmp_
                        archs=["linear"], hidden=[8], latents=["gaussian"], learning_rates=[1e-3],
                        scan_repeats=1, further_runs=2, train=dict(TINY_TRAIN), eval=dict(TINY_EVAL),
                        device="cpu")
-    bad = out / "mnist/linear/h8/gaussian/lr0.001/seed0"
-    bad.mkdir(parents=True)
-    (bad / "checkpoint.pt").write_bytes(b"not ours")
-    foreign = sweep._train_config(sweep.load_config(cfg), sweep.RunSpec("mnist", "linear", 8, "gaussian", 1e-3, 0))
-    (bad / "config.json").write_text(json.dumps({**foreign.to_dict(), "batch_size": 7}))
+    plant_foreign_run(out, cfg, seed=0)
     assert sweep.main([str(cfg), "--workers", "1", "--no-progress"]) == 1
     report = sweep_json(out)
     assert report["complete"] and report["n_failed"] == 1
