@@ -241,6 +241,9 @@ def test_paper_exceptions_are_judged_in_the_papers_direction(tmp_path):
     assert ok["table2-exceptions"]["counts"] == {"agrees": 2, "contradicts": 0, "unresolved": 0}
     assert ok["table2-exceptions"]["verdict"] == experiments.REPRODUCED
     assert last["table2-exceptions"]["verdict"] == experiments.NOT_REPRODUCED
+    # evidence lines end with their status, so the summary lists disagreements first
+    assert all(l.endswith("contradicts") and "(paper's exception)" in l
+               for l in last["table2-exceptions"]["evidence"])
     # what remains of the stated claims here: Gaussian < E8 only; Concrete has no pair left
     assert ok["gaussian-first"]["counts"] == {"agrees": 1, "contradicts": 0, "unresolved": 0}
     assert ok["concrete-last"]["counts"] == {"agrees": 0, "contradicts": 0, "unresolved": 0}

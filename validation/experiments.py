@@ -462,12 +462,13 @@ def _table2_order(cells, latent: str, *, first: bool):
             if paper == ">":
                 a, b = b, a
             c = compare(cells[key][a], cells[key][b], "<")
-            line = f"{_where(key)} {_fmt_cmp(f'{_label(a)} < {_label(b)}', c)}"
+            mark = "" if paper == "<" else " (paper's exception)"     # before the status: _summarize reads it last
+            line = f"{_where(key)} {_fmt_cmp(f'{_label(a)} < {_label(b)}{mark}', c)}"
             if paper == "<":
                 comps.append(c)
                 lines.append(line)
             else:
-                exceptions[(key, a, b)] = (c, line + " (paper's exception)")
+                exceptions[(key, a, b)] = (c, line)
     return (comps, _summarize(lines)), exceptions
 
 
