@@ -606,7 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs_dirs", nargs="+", metavar="RUNS_DIR", help="folders of run directories (sweep 'out's)")
     p.add_argument("--out", type=output_path,
-                   help="write the Markdown into this file between markers (the rest is kept)")
+                   help="write the Markdown into this file between markers (the rest is kept); the file "
+                        "holds one such block, replaced in place whatever run folders it named, so "
+                        "a shell glob that matches a new folder does not add a second block")
     p.add_argument("--table4", nargs="+", default=(), metavar="FILE.json",
                    help="benchmarks.training --json reports (gated) for the Table 4 analogue")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -629,7 +631,8 @@ def main(argv=None) -> int:
     md = to_markdown(report)
     if args.out:
         try:
-            write_block(args.out, " ".join(args.runs_dirs), md, tool="validation.experiments")
+            write_block(args.out, " ".join(args.runs_dirs), md, tool="validation.experiments",
+                        one_per_file=True)
         except OSError as exc:
             print(f"validation.experiments: cannot write {args.out!r}: {exc}", file=sys.stderr)
             return 2
