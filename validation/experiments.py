@@ -307,23 +307,32 @@ def _claim(cid, section, statement, comps, lines, rule, note="") -> dict:
             "counts": counts, "evidence": lines, "note": note}
 
 
+RULE = (f"per cell (data set, arch, hidden, budget): Welch t over training seeds of the k = 1 test NLL, "
+        f"|t| > {T_RULE:g} decides; reproduced if >= 1 comparison agrees, none contradicts and "
+        f"agreements >= unresolved")
+
+
 def claims(runs) -> list[dict]:
     """A verdict for each experimental claim of the paper (Sec. 4.1 items 1-5, Sec. 7.1)."""
     cells = _cells(runs)
-    rule = (f"per cell (data set, arch, hidden, budget): Welch t over training seeds of the k = 1 test NLL, "
-            f"|t| > {T_RULE:g} decides; reproduced if >= 1 comparison agrees, none contradicts and "
-            f"agreements >= unresolved")
-    out = []
+    return [_nsm_order_claim(cells), _small_hidden_claim(cells), _more_samples_claim(runs),
+            _switch_claim(cells), *_table2_order_claims(cells), _z_laplace_claim(cells)]
 
+
+def _nsm_order_claim(cells) -> dict:
+    """Sec. 4.1 (1), 7.1: Z² > A2 > E8 in test NLL, judged with the paper's prior."""
     comps, lines = _pairwise_claim(cells, [("a2", "z2"), ("e8", "a2")])
     dg = [(f"{a} (prior=dgauss, prior_components=2)", f"{b} (prior=dgauss, prior_components=2)")
           for a, b in [("a2", "z2"), ("e8", "a2")]]
     _, dg_lines = _pairwise_claim(cells, dg)
-    out.append(_claim("nsm-order", "4.1 (1), 7.1",
-                      "A lattice with a lower NSM gives a better log-likelihood: Z² > A2 > E8 in test NLL.",
-                      comps, lines + [f"(second prior, not in the verdict) {l}" for l in dg_lines], rule,
-                      "the verdict uses the paper's prior (the reproduction setting)"))
+    return _claim("nsm-order", "4.1 (1), 7.1",
+                  "A lattice with a lower NSM gives a better log-likelihood: Z² > A2 > E8 in test NLL.",
+                  comps, lines + [f"(second prior, not in the verdict) {l}" for l in dg_lines], RULE,
+                  "the verdict uses the paper's prior (the reproduction setting)")
 
+
+def _small_hidden_claim(cells) -> dict:
+    """Sec. 4.1 (2): the lattice's gap to the Gaussian is smaller at hidden 16 than at 32."""
     comps, lines = [], []
     for key in sorted(cells):
         if key[2] != 16:
@@ -342,11 +351,14 @@ def claims(runs) -> list[dict]:
                 t = "–" if c["t"] is None else f"{c['t']:+.1f}"
                 lines.append(f"{key[0]} {key[1]} [{key[3].split(',')[0]}] {_label(lat)}: gap to Gaussian "
                              f"h16 {c['mean_a']:+.2f} vs h32 {c['mean_b']:+.2f} (t {t}) {c['status']}")
-    out.append(_claim("small-hidden", "4.1 (2)",
-                      "Product lattices do better (closer to the Gaussian) at smaller hidden sizes than at larger ones.",
-                      comps, lines, rule + "; gap = lattice NLL − mean Gaussian NLL of the cell (the Gaussian's "
-                      "own seed spread is not propagated)"))
+    return _claim("small-hidden", "4.1 (2)",
+                  "Product lattices do better (closer to the Gaussian) at smaller hidden sizes than at larger ones.",
+                  comps, lines, RULE + "; gap = lattice NLL − mean Gaussian NLL of the cell (the Gaussian's "
+                  "own seed spread is not propagated)")
 
+
+def _more_samples_claim(runs) -> dict:
+    """Sec. 4.1 (3): lattices gain from k > 1 importance samples, VQ-VAE does not (per run)."""
     comps, lines = [], []
     for r in runs:
         k1, big = r["test_nll"].get(1), max((k for k in r["test_nll"] if k > 1), default=None)
@@ -364,11 +376,14 @@ def claims(runs) -> list[dict]:
             continue
         comps.append({"status": status})
         lines.append(f"{r['run_dir']}: k=1 {k1:.2f} → k={big} {r['test_nll'][big]:.2f} (gain {gain:+.3f}) {status}")
-    out.append(_claim("more-samples", "4.1 (3)",
-                      "Lattice latents improve with more importance samples; VQ-VAE does not (deterministic quantization).",
-                      comps, _summarize(lines), "per run, on the full test set: lattice gain k=1 → largest k > 0; "
-                      "VQ-VAE gain exactly 0"))
+    return _claim("more-samples", "4.1 (3)",
+                  "Lattice latents improve with more importance samples; VQ-VAE does not (deterministic quantization).",
+                  comps, _summarize(lines), "per run, on the full test set: lattice gain k=1 → largest k > 0; "
+                  "VQ-VAE gain exactly 0")
 
+
+def _switch_claim(cells) -> dict:
+    """Sec. 4.1 (4), 7.1: VQ-VAE ahead of E8 with the linear model, E8 ahead with the gated one."""
     comps, lines = [], []
     for key in sorted(cells):
         dataset, arch, hidden, tag = key
@@ -382,29 +397,38 @@ def claims(runs) -> list[dict]:
             for name, c, k in (("linear: VQ-VAE < E8", c_lin, key), ("gated: E8 < VQ-VAE", c_gat, other)):
                 comps.append(c)
                 lines.append(f"{_where(k)} {_fmt_cmp(name, c)}")
-    out.append(_claim("vq-e8-switch", "4.1 (4), 7.1",
-                      "VQ-VAE and E8 switch places as the best system depending on the model: VQ-VAE better "
-                      "with the linear networks, E8 with the gated ones (the paper's Table 2 at hidden 16-32).",
-                      comps, lines, rule + "; both directions are needed in the same (data set, hidden, budget)"))
+    return _claim("vq-e8-switch", "4.1 (4), 7.1",
+                  "VQ-VAE and E8 switch places as the best system depending on the model: VQ-VAE better "
+                  "with the linear networks, E8 with the gated ones (the paper's Table 2 at hidden 16-32).",
+                  comps, lines, RULE + "; both directions are needed in the same (data set, hidden, budget)")
 
+
+def _table2_order_claims(cells) -> list[dict]:
+    """Table 2: Gaussian first and Concrete last where the paper has them so; Sec. 4.1 (5) for
+    the pairs where the paper's own table reverses them."""
     held, exceptions = _table2_order(cells, "gaussian", first=True)
-    out.append(_claim("gaussian-first", "Table 2", "The Gaussian latent (continuous) is ahead of every "
-                      "other latent at hidden 16-32, wherever the paper's own Table 2 has it ahead.",
-                      *held, rule + "; only the (cell, latent) pairs where the paper's Table 2 (k = 1) "
-                      "has the Gaussian ahead; its exceptions are the table2-exceptions claim"))
     held_c, exceptions_c = _table2_order(cells, "concrete", first=False)
-    out.append(_claim("concrete-last", "Table 2", "Concrete has the worst k = 1 NLL of all latents at "
-                      "hidden 16-32, wherever the paper's own Table 2 has it behind.",
-                      *held_c, rule + "; only the (cell, latent) pairs where the paper's Table 2 (k = 1) "
-                      "has Concrete behind; its exceptions are the table2-exceptions claim"))
     comps, lines = _merge_pairs(exceptions, exceptions_c)
-    out.append(_claim("table2-exceptions", "4.1 (5), Table 2",
-                      "\"Gaussian is not always better than Concrete\": where the paper's Table 2 reverses "
-                      "Gaussian first or Concrete last (Concrete ahead of every latent in OMNIGLOT linear "
-                      "hidden 16-32, VQ-VAE ahead of the Gaussian in MNIST linear hidden 32), the "
-                      "paper's order holds.", comps, _summarize(lines),
-                      rule + "; each pair in the direction of the paper's Table 2 (k = 1)"))
+    return [
+        _claim("gaussian-first", "Table 2", "The Gaussian latent (continuous) is ahead of every "
+               "other latent at hidden 16-32, wherever the paper's own Table 2 has it ahead.",
+               *held, RULE + "; only the (cell, latent) pairs where the paper's Table 2 (k = 1) "
+               "has the Gaussian ahead; its exceptions are the table2-exceptions claim"),
+        _claim("concrete-last", "Table 2", "Concrete has the worst k = 1 NLL of all latents at "
+               "hidden 16-32, wherever the paper's own Table 2 has it behind.",
+               *held_c, RULE + "; only the (cell, latent) pairs where the paper's Table 2 (k = 1) "
+               "has Concrete behind; its exceptions are the table2-exceptions claim"),
+        _claim("table2-exceptions", "4.1 (5), Table 2",
+               "\"Gaussian is not always better than Concrete\": where the paper's Table 2 reverses "
+               "Gaussian first or Concrete last (Concrete ahead of every latent in OMNIGLOT linear "
+               "hidden 16-32, VQ-VAE ahead of the Gaussian in MNIST linear hidden 32), the "
+               "paper's order holds.", comps, _summarize(lines),
+               RULE + "; each pair in the direction of the paper's Table 2 (k = 1)"),
+    ]
 
+
+def _z_laplace_claim(cells) -> dict:
+    """Table 2, 7.1: the sign of Z+Laplace − Z² in each cell, in the paper's direction."""
     comps, lines = [], []
     for key in sorted(cells):
         dataset, arch, hidden, tag = key
@@ -416,11 +440,10 @@ def claims(runs) -> list[dict]:
             c = compare(cells[key]["z-laplace"], cells[key]["z2"], claimed)
             comps.append(c)
             lines.append(f"{_where(key)} {_fmt_cmp(f'Z+Laplace {claimed} Z² (paper Δ {paper:+.2f})', c)}")
-    out.append(_claim("z-laplace-vs-z2", "Table 2, 7.1",
-                      "Z+Laplace against Z² (same lattice, different prior and training): the sign of the "
-                      "paper's Table 2 difference in each cell.",
-                      comps, lines, rule + "; the claimed direction of each cell is the paper's"))
-    return out
+    return _claim("z-laplace-vs-z2", "Table 2, 7.1",
+                  "Z+Laplace against Z² (same lattice, different prior and training): the sign of the "
+                  "paper's Table 2 difference in each cell.",
+                  comps, lines, RULE + "; the claimed direction of each cell is the paper's")
 
 
 def paper_direction(dataset: str, arch: str, hidden: int, a: str, b: str) -> str | None:
@@ -606,7 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs_dirs", nargs="+", metavar="RUNS_DIR", help="folders of run directories (sweep 'out's)")
     p.add_argument("--out", type=output_path,
-                   help="write the Markdown into this file between markers (the rest is kept)")
+                   help="write the Markdown into this file between markers (the rest is kept); the file "
+                        "holds one such block, replaced in place whatever run folders it named, so "
+                        "a shell glob that matches a new folder does not add a second block")
     p.add_argument("--table4", nargs="+", default=(), metavar="FILE.json",
                    help="benchmarks.training --json reports (gated) for the Table 4 analogue")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -629,7 +654,8 @@ def main(argv=None) -> int:
     md = to_markdown(report)
     if args.out:
         try:
-            write_block(args.out, " ".join(args.runs_dirs), md, tool="validation.experiments")
+            write_block(args.out, " ".join(args.runs_dirs), md, tool="validation.experiments",
+                        one_per_file=True)
         except OSError as exc:
             print(f"validation.experiments: cannot write {args.out!r}: {exc}", file=sys.stderr)
             return 2
