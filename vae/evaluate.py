@@ -38,7 +38,8 @@ from . import data as vdata
 from .latents import check_sample_count
 from .models import ModelConfig
 from .partial_eval import PartialEvaluation
-from .train import BEST, CHECKPOINT, epoch_generator, load_run, resolve_device
+from .runs import BEST, CHECKPOINT, load_run
+from .train import epoch_generator, resolve_device
 from lattices.cli import ArgumentParser, cli_main
 
 __all__ = ["iwae_nll", "measured_bits", "logmeanexp_streaming", "SUBSETS", "select_images", "eval_key", "evaluate_run",

@@ -42,7 +42,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,69 +52,22 @@ from lattices.utils.io import atomic_write_text
 
 from . import data as vdata
 from .callbacks import CallbackList, TensorBoardCallback, format_epoch, log_to_stderr
-from .checkpoints import (BEST_KEYS, CHECKPOINT_KEYS, load_checkpoint, load_with_fallback, previous_path,
+from .checkpoints import (BEST_KEYS, load_checkpoint, load_with_fallback, previous_path,
                           remove_stale_temporaries, save_checkpoint)
 from .latents import LATENTS
 from .models import ARCHS, VAE, ModelConfig, load_networks, model_for_state, save_networks
+from .runs import (BEST, CHECKPOINT, CONFIG, METRICS, SUMMARY, TrainConfig,  # noqa: F401  (re-exported)
+                   _positive_int, load_run)
 
 __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimizer", "build_parser", "main", "epoch_generator",
            "resolve_device", "load_run"]
 
-CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY = ("checkpoint.pt", "best.pt", "config.json",
-                                              "metrics.jsonl", "summary.json")
 _FORMAT = 1
 logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainConfig:
-    """The training protocol (saved in ``config.json`` and in the checkpoint)."""
-
-    dataset: str = "mnist"
-    batch_size: int = 100
-    lr: float = 1e-3
-    seed: int = 0
-    max_epochs: int = 1000
-    patience_halve: int = 50
-    patience_stop: int = 200
-    train_limit: int | None = None          # use only the first N training images (tests, smoke runs)
-    valid_limit: int | None = None
-    model: dict = field(default_factory=dict)   # ModelConfig.to_dict()
-
-    def __post_init__(self):
-        if self.dataset not in vdata.DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; valid: {', '.join(vdata.DATASETS)}")
-        for name in ("batch_size", "max_epochs", "patience_halve", "patience_stop"):
-            _positive_int(name, getattr(self, name))
-        for name in ("train_limit", "valid_limit"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        if _is_bad_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        self.model = ModelConfig.from_dict(self.model).to_dict()    # validates the model part
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _is_bad_int(v) -> bool:
-    return isinstance(v, bool) or not isinstance(v, (int, np.integer))
-
-
-def _positive_int(name, v):
-    if _is_bad_int(v) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -152,25 +104,6 @@ def _save(path: Path, obj) -> None:
 
 def _write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConfig]:
-    """The model of a run directory (``which``: ``best`` or ``last``) and its config."""
-    run_dir = Path(run_dir)
-    name = {"best": BEST, "last": CHECKPOINT}.get(which)
-    if name is None:
-        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-    path = run_dir / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of vae.train "
-                                f"that finished at least one epoch?")
-    state = load_checkpoint(path, device, BEST_KEYS if which == "best" else CHECKPOINT_KEYS)
-    config = TrainConfig.from_dict(state["train_config"])
-    model_config = ModelConfig.from_dict(config.model)
-    model = model_for_state(model_config, state["model"], **load_networks(run_dir, model_config)).to(device)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, config
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ def fail(prog: str, message) -> int:
 
 def load_model(run_dir, which: str = "best"):
     """The model and training config of a run directory of ``python -m vae.train``."""
-    from vae.train import load_run
+    from vae.runs import load_run
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
