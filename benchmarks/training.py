@@ -9,11 +9,12 @@ target here is at most 1.3x (linear) and 1.15x (gated).
 
 Each Gaussian-proxy latent (``z2``, ``a2``, ``e8``, ...) is timed once per prior family of
 ``--priors`` it supports (``paper``: Sec. 3.4; ``dgauss``: the discrete Gaussian mixture), as
-rows ``e8/paper``, ``e8/dgauss``; ``--eager`` adds ``e8/paper-eager``, the paper prior
-through its eager reference formulation (``LatticePrior.fused = False``), i.e. the cost
-before the fused CPU kernels, in the same run; ``--torch-step`` adds ``e8/paper-torch-step``,
-``e8/dgauss-torch-step``: the same prior kernels with the proxy KL and the decoder input of
-Sec. 3.6.2 as torch operations (``ProxyLatticeLatent.fused = False``) instead of one fused node.  ``--device cuda`` runs everything on the
+rows ``e8/paper``, ``e8/dgauss``; ``--eager`` adds ``e8/paper-eager``, ``e8/dgauss-eager``: each
+prior through its eager reference formulation (``prior.use_kernel("eager")`` on that model's
+prior object), i.e. the cost before the fused CPU kernels, in the same run; ``--torch-step`` adds
+``e8/paper-torch-step``, ``e8/dgauss-torch-step``: the same prior kernels with the proxy KL and the
+decoder input of Sec. 3.6.2 as torch operations (``layer.use_kernels(step="torch")``) instead of
+one fused node.  Kernels are chosen per model instance, never by a global switch.  ``--device cuda`` runs everything on the
 GPU (exit status 2 with one line when torch sees none); ``--threads`` sets torch's CPU threads.
 
 ``--eval-images`` (default 10000, the whole MNIST test set) times a ``k = --eval-k`` (10^4)
@@ -42,60 +43,50 @@ from lattices.cli import ArgumentParser, cli_main
 DEFAULT_LATENTS = ["gaussian", "z-laplace", "z2", "a2", "e8", "vq", "concrete"]
 
 
+#: variant suffixes: the prior's eager reference, the proxy step as torch operations
+_EAGER, _TORCH_STEP = "-eager", "-torch-step"
+
+
 def _model(variant, arch, hidden, seed, device):
+    """The freshly initialized (seeded) model of a variant ``latent[/prior[-eager|-torch-step]]``,
+    its kernels chosen on the instance (:meth:`vae.latents.proxy.ProxyLatticeLatent.use_kernels`)."""
     from vae.models import VAE, ModelConfig
 
-    latent, _, prior = variant.partition("/")
-    options = {"prior": prior.removesuffix("-eager").removesuffix("-torch-step")} if prior else {}
+    latent, _, rest = variant.partition("/")
+    prior = rest.removesuffix(_EAGER).removesuffix(_TORCH_STEP)
+    options = {"prior": prior} if prior else {}
     torch.manual_seed(seed)
-    return VAE(ModelConfig(latent=latent, arch=arch, hidden=hidden, latent_options=options)).to(device)
-
-
-class _PriorPath:
-    """Context: the paper prior's eager reference formulation for ``*/paper-eager`` variants, the
-    torch formulation of the proxy KL (``ProxyLatticeLatent.fused = False``) for ``*-torch-step``."""
-
-    def __init__(self, variant):
-        self.eager = variant.endswith("-eager")
-        self.torch_step = variant.endswith("-torch-step")
-
-    def __enter__(self):
-        from theory.lattice_prior import LatticePrior
-        from vae.latents.proxy import ProxyLatticeLatent
-
-        self.before = LatticePrior.fused, ProxyLatticeLatent.fused
-        LatticePrior.fused = not self.eager and self.before[0]
-        ProxyLatticeLatent.fused = not self.torch_step and self.before[1]
-
-    def __exit__(self, *exc):
-        from theory.lattice_prior import LatticePrior
-        from vae.latents.proxy import ProxyLatticeLatent
-
-        LatticePrior.fused, ProxyLatticeLatent.fused = self.before
+    model = VAE(ModelConfig(latent=latent, arch=arch, hidden=hidden, latent_options=options)).to(device)
+    if prior:
+        model.latent.use_kernels(prior="eager" if rest.endswith(_EAGER) else "auto",
+                                 step="torch" if rest.endswith(_TORCH_STEP) else "fused")
+    return model
 
 
 def variants(latents, priors, eager, torch_step=False):
-    """Latent names expanded per prior family: ``e8`` -> ``e8/paper``, ``e8/dgauss`` (where supported);
-    ``eager`` adds ``e8/paper-eager``, ``torch_step`` adds ``e8/<prior>-torch-step`` after each."""
+    """Latent names expanded per prior family: ``e8`` -> ``e8/paper``, ``e8/dgauss`` (where the family
+    supports the lattice: :meth:`vae.priors.Prior.supported_lattice`); ``eager`` adds
+    ``e8/<prior>-eager`` (the prior's eager reference), ``torch_step`` adds ``e8/<prior>-torch-step``
+    after each."""
+    import lattices
     from vae.latents import latent_class
     from vae.latents.proxy import ProxyLatticeLatent
+    from vae.priors import prior_class
 
     out = []
     for name in latents:
-        if not issubclass(latent_class(name), ProxyLatticeLatent):
-            out.append(name)
+        if not issubclass(latent_class(name), ProxyLatticeLatent) or name == "proxy":
+            if name != "proxy":
+                out.append(name)
             continue
         for prior in priors:
-            if prior == "dgauss":
-                from theory.discrete_gaussian_prior import SUPPORTED
-
-                if name not in SUPPORTED:
-                    continue
+            if prior_class(prior).supported_lattice(lattices.get(name)) is not None:
+                continue
             out.append(f"{name}/{prior}")
             if torch_step:
-                out.append(f"{name}/{prior}-torch-step")
-            if prior == "paper" and eager:
-                out.append(f"{name}/paper-eager")
+                out.append(f"{name}/{prior}{_TORCH_STEP}")
+            if eager:
+                out.append(f"{name}/{prior}{_EAGER}")
     return out
 
 
@@ -116,18 +107,16 @@ def time_epochs(names, archs, hidden, repeats, x_train, seed=0, device=torch.dev
             torch.set_num_threads(threads)
         times = {name: [] for name in names}
         for name in names:                                     # warm-up: kernels compiled, caches filled
-            with _PriorPath(name):
-                run_epoch(models[name], optims[name], x_train[:1000], "mnist", 100,
-                          epoch_generator(seed, 0, 0, device))
+            run_epoch(models[name], optims[name], x_train[:1000], "mnist", 100,
+                      epoch_generator(seed, 0, 0, device))
         for rep in range(repeats):
             for name in names:
-                with _PriorPath(name):
-                    _sync(device)
-                    t0 = time.perf_counter()
-                    run_epoch(models[name], optims[name], x_train, "mnist", 100,
-                              epoch_generator(seed, rep + 1, 0, device))
-                    _sync(device)
-                    times[name].append(time.perf_counter() - t0)
+                _sync(device)
+                t0 = time.perf_counter()
+                run_epoch(models[name], optims[name], x_train, "mnist", 100,
+                          epoch_generator(seed, rep + 1, 0, device))
+                _sync(device)
+                times[name].append(time.perf_counter() - t0)
         base = min(times["gaussian"]) if "gaussian" in times else None
         for name in names:
             best = min(times[name])
@@ -148,13 +137,12 @@ def time_evaluation(names, hidden, n_images, k, x_test, seed=0, device=torch.dev
         torch.set_num_threads(threads)
     seconds = {}
     for name, model in models.items():
-        with _PriorPath(name):
-            iwae_nll(model, x[:10], 10, generator=epoch_generator(seed, 0, 2, device))   # warm-up
-            _sync(device)
-            t0 = time.perf_counter()
-            iwae_nll(model, x, k, generator=epoch_generator(seed, k, 2, device), progress=sys.stderr.isatty())
-            _sync(device)
-            seconds[name] = time.perf_counter() - t0
+        iwae_nll(model, x[:10], 10, generator=epoch_generator(seed, 0, 2, device))   # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        iwae_nll(model, x, k, generator=epoch_generator(seed, k, 2, device), progress=sys.stderr.isatty())
+        _sync(device)
+        seconds[name] = time.perf_counter() - t0
     base = seconds.get("gaussian")
     return [{"latent": name, "arch": "linear", "hidden": hidden, "k": k, "images": int(len(x)),
              "seconds": sec, "samples_per_second": len(x) * k / sec,
@@ -182,10 +170,10 @@ def build_parser():
     p.add_argument("--priors", default="paper,dgauss",
                    help="prior families of the Gaussian-proxy latents (paper, dgauss)")
     p.add_argument("--eager", action="store_true",
-                   help="also time the paper prior's eager reference formulation (rows */paper-eager)")
+                   help="also time each prior's eager reference formulation (rows */<prior>-eager)")
     p.add_argument("--torch-step", action="store_true",
                    help="also time each proxy latent with its proxy KL as torch operations (rows */<prior>-torch-step: "
-                        "ProxyLatticeLatent.fused = False)")
+                        "layer.use_kernels(step='torch'))")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -204,7 +192,7 @@ def main(argv=None) -> int:
     from vae import data
     from vae.latents import LATENTS
     from vae.models import ARCHS
-    from vae.latents.proxy import PRIOR_FAMILIES
+    from vae.priors import prior_families
 
     try:
         latents = _list(args.latents, list(LATENTS), "latent")
@@ -214,7 +202,7 @@ def main(argv=None) -> int:
         eval_latents = _list(args.eval_latents, list(LATENTS), "latent")
         if "gaussian" not in eval_latents:
             eval_latents = ["gaussian", *eval_latents]
-        priors = _list(args.priors, list(PRIOR_FAMILIES), "prior")
+        priors = _list(args.priors, prior_families(), "prior")
         if args.device not in ("cpu", "cuda"):
             raise ValueError(f"unknown device {args.device!r}; valid: cpu, cuda")
         if args.threads is not None and args.threads < 1:

@@ -29,18 +29,22 @@ def test_bad_options_exit_2(args, needle, capsys):
 
 def test_variants_expand_proxy_latents_per_prior():
     assert training.variants(["gaussian", "e8", "bw16"], ["paper", "dgauss"], eager=True) == [
-        "gaussian", "e8/paper", "e8/paper-eager", "e8/dgauss", "bw16/paper", "bw16/paper-eager"]   # no dgauss
+        "gaussian", "e8/paper", "e8/paper-eager", "e8/dgauss", "e8/dgauss-eager", "bw16/paper",
+        "bw16/paper-eager"]                                                         # no dgauss for bw16
     assert training.variants(["e8"], ["paper", "dgauss"], eager=False, torch_step=True) == [
         "e8/paper", "e8/paper-torch-step", "e8/dgauss", "e8/dgauss-torch-step"]
 
 
-def test_torch_step_rows_switch_the_proxy_path_and_restore_it():
-    from vae.latents.proxy import ProxyLatticeLatent
-    with training._PriorPath("e8/dgauss-torch-step"):
-        assert ProxyLatticeLatent.fused is False
-    assert ProxyLatticeLatent.fused is True
-    with training._PriorPath("e8/dgauss"):
-        assert ProxyLatticeLatent.fused is True
+def test_variant_rows_choose_kernels_on_their_own_model_only():
+    """Kernels are chosen per model instance (no global switch): a torch-step or eager row does
+    not change a model built after it."""
+    cpu = torch.device("cpu")
+    torch_step = training._model("e8/dgauss-torch-step", "linear", 8, 0, cpu).latent
+    assert torch_step.fused is False and torch_step.prior.fused is True
+    eager = training._model("e8/paper-eager", "linear", 8, 0, cpu).latent
+    assert eager.fused is True and eager.prior.fused is False
+    plain = training._model("e8/paper", "linear", 8, 0, cpu).latent
+    assert plain.fused is True and plain.prior.fused is True
 
 
 @needs_data
@@ -50,10 +54,9 @@ def test_tiny_run_reports_every_variant_and_ratios(capsys):
                           "--eval-k", "3", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert [r["latent"] for r in report["epochs"]] == ["gaussian", "z2/paper", "z2/paper-eager", "z2/dgauss"]
+    rows = ["gaussian", "z2/paper", "z2/paper-eager", "z2/dgauss", "z2/dgauss-eager"]
+    assert [r["latent"] for r in report["epochs"]] == rows
     assert report["epochs"][0]["ratio_to_gaussian"] == 1.0
     assert all(r["epoch_seconds"] > 0 for r in report["epochs"])
-    assert [r["latent"] for r in report["evaluation"]] == ["gaussian", "z2/paper", "z2/paper-eager", "z2/dgauss"]
+    assert [r["latent"] for r in report["evaluation"]] == rows
     assert report["machine"]["device"] == "cpu"
-    from theory.lattice_prior import LatticePrior
-    assert LatticePrior.fused is True                       # the eager rows restore the default

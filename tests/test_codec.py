@@ -13,8 +13,9 @@ from theory.lattice_prior import enumerate_points
 from vae import codec
 from vae.codec.api import decode_payload, measure
 from vae.codec.container import unpack
-from vae.codec.latent_coders import CodecError, ProxyCoder
-from vae.codec.pmf import PRECISION, push_uniform, pop_uniform, quantize_pmf
+from vae.codec.latent_coders import CodecError, LatticeCoder
+from vae.priors.paper import PaperPriorCoder
+from vae.entropy_coding import PRECISION, push_uniform, pop_uniform, quantize_pmf
 from vae.models import VAE, ModelConfig
 from conftest import compress_with_threads  # tests/conftest.py
 
@@ -79,7 +80,7 @@ def test_hierarchical_code_of_every_support_point_is_the_prior(latent):
     K = {"z2": 10, "a2": 10, "e8": 6}[latent]
     t = {"z2": 5, "a2": 4, "e8": 3}[latent]
     model = _model(latent, hidden=8 if latent == "e8" else 4, max_norm=K, threshold_t=t)
-    coder = ProxyCoder(model.latent)
+    coder = _paper_coder(model.latent)
     lat = lattices.get(latent)
     coords, _, norms = enumerate_points(lat, K + 4)
     R = coder.R
@@ -276,7 +277,7 @@ def test_bw16_leech_hierarchical_code_is_the_prior(latent, hidden):
     coefficients) multiplies to p_{Z^|U} on sampled points of every kind (origin, shells up
     to K, beyond K); the shell sizes enter as exact ints."""
     model = _model(latent, hidden=hidden)
-    coder = ProxyCoder(model.latent)
+    coder = _paper_coder(model.latent)
     symbols, norms = _large_shell_symbols(coder, 200, seed=2)
     c = symbols.reshape(-1, coder.n)
     dv = coder.dither(len(c), 0)
@@ -344,30 +345,32 @@ def test_codec_interface_of_the_lattice_latent_matches_inference():
                           -inf["log_ratio"][:, 0], rtol=0, atol=1e-9)
 
 
-def test_coder_dispatch_by_prior_family_and_registration(monkeypatch):
-    """A lattice latent's prior family picks its coder before the latent name; an unknown family
-    is refused with its name (never coded under the paper prior's coder); register_coder adds one."""
+def _paper_coder(layer):
+    """The paper prior's own coder of a lattice layer, with the layer's dither (for white-box checks)."""
+    coder = layer.prior.coder()
+    assert type(coder) is PaperPriorCoder
+    coder.dither = LatticeCoder(layer).dither
+    return coder
+
+
+def test_coder_dispatch_asks_the_prior_object_for_its_coder(monkeypatch):
+    """A lattice latent is coded by LatticeCoder, whose pmf coder is the prior object's own
+    (``prior.coder()``), whatever the family; register_coder adds a coder by latent name."""
     from vae.codec import dispatch
 
     model = _model("z2", hidden=4)
-    assert type(codec.coder_for(model.latent)) is ProxyCoder
-    monkeypatch.setattr(model.latent, "prior_family", "other", raising=False)
-    with pytest.raises(TypeError, match="'other' prior"):
-        codec.coder_for(model.latent)
+    coder = codec.coder_for(model.latent)
+    assert type(coder) is LatticeCoder and type(coder.prior_coder) is PaperPriorCoder
 
-    class OtherCoder(ProxyCoder):
+    class OtherCoder(PaperPriorCoder):
         pass
 
-    dispatch.register_coder(OtherCoder, prior_family="other")
+    monkeypatch.setattr(model.latent.prior, "coder", lambda: OtherCoder(model.latent.prior))
+    assert type(codec.coder_for(model.latent).prior_coder) is OtherCoder      # the object decides
+    dispatch.register_coder("vae.codec.latent_coders:CategoricalCoder", latent="other-vq")
     try:
-        assert type(codec.coder_for(model.latent)) is OtherCoder
+        assert dispatch._resolve(dispatch._CODERS["other-vq"]).__name__ == "CategoricalCoder"
     finally:
-        dispatch._PRIOR_CODERS.pop("other")
-    # a lazy "module:Class" entry is imported when first used
-    dispatch.register_coder("vae.codec.latent_coders:ProxyCoder", prior_family="other")
-    try:
-        assert type(codec.coder_for(model.latent)) is ProxyCoder
-    finally:
-        dispatch._PRIOR_CODERS.pop("other")
-    with pytest.raises(ValueError, match="exactly one"):
-        dispatch.register_coder(OtherCoder)
+        dispatch._CODERS.pop("other-vq")
+    with pytest.raises(ValueError, match="latent="):
+        dispatch.register_coder(OtherCoder, latent="")

@@ -1,4 +1,4 @@
-"""vae.codec.dgauss_coder: exact coding under the discrete-Gaussian prior (``prior=dgauss``).
+"""vae.priors.dgauss (its coder): exact coding under the discrete-Gaussian prior (``prior=dgauss``).
 
 Untrained seeded models with perturbed scales and mixture weights (no data set needed), and
 the committed trained MNIST runs where present.  Tolerances: the conditional chain equals the
@@ -18,9 +18,9 @@ from theory.discrete_gaussian_prior import DiscreteGaussianPrior
 from vae import codec
 from vae.codec.api import decode_payload, measure
 from vae.codec.container import unpack
-from vae.codec.dgauss_coder import DGaussCoder
+from vae.priors.dgauss import DGaussPriorCoder
 from vae.codec.latent_coders import CodecError
-from vae.codec.pmf import PRECISION
+from vae.entropy_coding import PRECISION
 from vae.latents.proxy import ProxyLatticeLatent
 from vae.models import VAE, ModelConfig
 from validation.bitstream import mismatched_model
@@ -84,7 +84,7 @@ def _step_log_probs(coder, symbols, dither, window):
 
 def _check_coded_bits(coder, m, dither, window):
     """Per image: the coded bits lie within the quantization rule's bounds around the ideal
-    bits of the chain (pmfs/module notes of vae.codec.pmf): a symbol of probability p and an
+    bits of the chain (pmfs/module notes of vae.entropy_coding): a symbol of probability p and an
     alphabet of A gets a frequency f with p (P - A) <= f <= p (P - A) + A + 1, P = 2^24."""
     log_p, sizes = _step_log_probs(coder, m["symbols"], dither, window)
     P = 2.0 ** PRECISION
@@ -123,7 +123,7 @@ def _box_points(coder, radius):
 def test_round_trip_is_exact_and_bits_are_the_code_length(lattice):
     model, x = _model(lattice), _images()
     coder = codec.coder_for(model.latent)
-    assert type(coder) is DGaussCoder
+    assert type(coder.prior_coder) is DGaussPriorCoder
     data = model.compress(x, seed=7, chunk=50)
     out = model.decompress(data)
     m = measure(model, x, seed=7, chunk=50)
@@ -219,8 +219,8 @@ def test_chain_of_conditionals_is_the_models_pmf_by_enumeration(lattice, radius,
 def test_every_conditional_is_normalized_and_quantizes_to_the_total(lattice):
     """Each conditional (coset, then every coordinate after random prefixes) sums to 1 over a
     wide window, and its quantized frequencies (window plus the mass beyond) to 2^24, each >= 1."""
-    from vae.codec.latent_coders import _with_outside
-    from vae.codec.pmf import quantize_pmf
+    from vae.entropy_coding import with_outside_mass as _with_outside
+    from vae.entropy_coding import quantize_pmf
 
     model = _model(lattice, hidden=2 * BLOCK_DIM[lattice])
     coder = codec.coder_for(model.latent)
@@ -271,9 +271,9 @@ def test_another_model_or_seed_is_refused():
 
 def test_dispatch_and_a_wrong_prior_type_are_clear():
     model = _model("z2", hidden=4)
-    assert type(codec.coder_for(model.latent)) is DGaussCoder
+    assert type(codec.coder_for(model.latent).prior_coder) is DGaussPriorCoder
     with pytest.raises(TypeError, match="needs a DiscreteGaussianPrior"):
-        DGaussCoder(ProxyLatticeLatent(4, lattice="z2", max_norm=8, threshold_t=3))
+        DGaussPriorCoder(ProxyLatticeLatent(4, lattice="z2", max_norm=8, threshold_t=3).prior)
     assert isinstance(model.latent.prior, DiscreteGaussianPrior)
 
 

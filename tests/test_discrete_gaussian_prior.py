@@ -187,8 +187,8 @@ def test_proxy_inference_log_ratio_is_minus_the_dgauss_code_length():
     u = layer.sample_dither(3, generator=g)
     sym = layer.encode(e, u)
     delta = layer.delta().detach().double()
-    v = layer._blocks(u.double()) / delta[:, None]
-    want = layer.prior.log_prob_coords(layer._blocks(sym), v).sum(-1)
+    v = layer.blocks(u.double()) / delta[:, None]
+    want = layer.prior.log_prob_coords(layer.blocks(sym), v).sum(-1)
     assert torch.allclose(layer.log_prob(sym, u), want, rtol=0, atol=1e-12)
     assert torch.isfinite(layer.log_prob(sym * 50, u)).all()            # full support: no escape needed
 
@@ -196,14 +196,14 @@ def test_proxy_inference_log_ratio_is_minus_the_dgauss_code_length():
 def test_proxy_prior_options_are_validated():
     from vae.latents import build_latent
 
-    with pytest.raises(ValueError, match="prior must be one of"):
+    with pytest.raises(ValueError, match="unknown prior"):
         build_latent("e8", 8, prior="gauss")
     with pytest.raises(ValueError, match="bw16"):
         build_latent("bw16", 16, prior="dgauss")
     with pytest.raises(ValueError, match="prior_components"):
         build_latent("a2", 4, prior="dgauss", prior_components=0)
     paper = build_latent("e8", 8)                                       # the default stays the paper's
-    assert paper.prior_family == "paper" and hasattr(paper.prior, "max_norm")
+    assert paper.prior.family == "paper" and paper.prior.norm_shells() == (64, 3)
 
 
 def test_saved_paper_runs_load_as_paper_whatever_the_default(monkeypatch):
@@ -213,9 +213,9 @@ def test_saved_paper_runs_load_as_paper_whatever_the_default(monkeypatch):
     config = models.ModelConfig(latent="e8", arch="linear", hidden=8)
     state = models.VAE(config).state_dict()
     monkeypatch.setattr(proxy, "DEFAULT_PRIOR", "dgauss")
-    assert models.VAE(config).latent.prior_family == "dgauss"            # the patched default applies
+    assert models.VAE(config).latent.prior.family == "dgauss"            # the patched default applies
     model = models.model_for_state(config, state)
-    assert model.latent.prior_family == "paper"
+    assert model.latent.prior.family == "paper"
     model.load_state_dict(state)
 
 
@@ -229,15 +229,15 @@ def test_dgauss_model_saves_and_loads(tmp_path):
         model.latent.prior.log_scale.add_(0.25)
     model.save(tmp_path / "m")
     back = models.VAE.load(tmp_path / "m")
-    assert back.latent.prior_family == "dgauss" and back.latent.prior.components == 3
+    assert back.latent.prior.family == "dgauss" and back.latent.prior.components == 3
     assert torch.equal(back.latent.prior.log_scale, model.latent.prior.log_scale)
 
 
 def test_codec_codes_each_prior_family_with_its_own_coder():
-    from vae.codec.dgauss_coder import DGaussCoder
     from vae.codec.dispatch import coder_for
-    from vae.codec.latent_coders import ProxyCoder
     from vae.latents import build_latent
+    from vae.priors.dgauss import DGaussPriorCoder
+    from vae.priors.paper import PaperPriorCoder
 
-    assert type(coder_for(build_latent("e8", 8, prior="dgauss"))) is DGaussCoder   # tests/test_codec_dgauss.py
-    assert type(coder_for(build_latent("e8", 8))) is ProxyCoder                      # the paper prior
+    assert type(coder_for(build_latent("e8", 8, prior="dgauss")).prior_coder) is DGaussPriorCoder
+    assert type(coder_for(build_latent("e8", 8)).prior_coder) is PaperPriorCoder      # the paper prior

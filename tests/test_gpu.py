@@ -70,8 +70,8 @@ def test_prior_on_cuda_matches_cpu(latent, prior):
     layer = LATENTS_BUILD(latent, prior)
     gen = torch.Generator().manual_seed(1)
     e = torch.randn(64, layer.dim, generator=gen)
-    v = layer._cell((64,), gen, "cpu")
-    coeffs = layer._quantize(layer._blocks(e), v, layer.delta().detach().double())
+    v = layer.cell_samples((64,), gen, "cpu")
+    coeffs = layer.quantize_blocks(layer.blocks(e), v, layer.delta().detach().double())
     ref = layer.prior.log_prob_coords(coeffs, v)
     ref.sum().backward()
     ref_grads = [p.grad.clone() for p in layer.prior.parameters()]

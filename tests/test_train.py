@@ -233,14 +233,14 @@ def test_a_run_saved_under_another_default_prior_support_still_loads_and_resumes
     """The prior's K (max_norm) is read from the checkpoint when the config leaves it to the
     default: a later change of the default (here K -> K + 8) keeps old runs usable.  Control:
     building the model from the config alone no longer fits the saved state."""
-    from vae.latents import proxy
     from vae.models import VAE, ModelConfig
+    from vae.priors import paper
 
     assert run(tmp_path, "r", "--latent", "e8", "--hidden", "8", "--epochs", "1")[0] == 0
     out = tmp_path / "r"
     before = weights(out)
-    saved_k = proxy.PRIOR_DEFAULTS["e8"][0]
-    monkeypatch.setitem(proxy.PRIOR_DEFAULTS, "e8", (saved_k + 8, 3))
+    saved_k = paper.DEFAULTS["e8"][0]
+    monkeypatch.setitem(paper.DEFAULTS, "e8", (saved_k + 8, 3))
     cfg = ModelConfig.from_dict(json.loads((out / "config.json").read_text())["model"])
     assert cfg.latent_options == {}
     with pytest.raises(RuntimeError):                          # the control: K + 8 != saved K

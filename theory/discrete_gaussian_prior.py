@@ -200,6 +200,12 @@ class DiscreteGaussianPrior(nn.Module):
         self.log_scale = nn.Parameter(log_s.clone())                                        # (R, C, n)
         self.mix_logits = nn.Parameter(torch.zeros(R, C, dtype=dtype))                      # (R, C)
 
+    def coset_decomposition(self):
+        r"""``(spacing (n,), shifts (H, n), parity)``: :math:`\Lambda = \bigcup_h (\mathrm{diag}(d)\mathbb Z^n + h)`,
+        integer part of even coordinate sum when ``parity`` (float64 numpy, :data:`SUPPORTED`)."""
+        spacing, shifts, parity = SUPPORTED[self.lattice.name]
+        return np.asarray(spacing, dtype=np.float64), np.asarray(shifts, dtype=np.float64), bool(parity)
+
     def scales(self) -> torch.Tensor:
         """The clamped scales :math:`s_{b,c,i}`, shape (R, C, n)."""
         return self.log_scale.clamp(math.log(self.scale_floor), math.log(S_MAX)).exp()

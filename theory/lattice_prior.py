@@ -336,6 +336,47 @@ class LatticePrior(nn.Module):
             return fused_log_prob(self, coords, u).reshape(shape)
         return self._log_prob(coords, u).reshape(shape)
 
+    def part_log_probs(self, u):
+        r"""The U-dependent tables of the truncated part, one definition for the pmf and the coder.
+
+        ``u`` (N, R, m) de-scaled dithers -> ``head`` (R, N, H): :math:`\log\pi(u) +
+        \mathrm{logsoftmax}(g(u))_j` for the head points (norm < t, in the order of
+        :attr:`head_coords`), or ``None`` without head; ``log_tail_flag`` (R, N):
+        :math:`\log(1-\pi(u))` (zeros without the flag).  The shell part adds
+        :math:`\mathrm{logsoftmax}(\Psi)_k - \log\theta_k` to ``log_tail_flag``.
+        """
+        R, N = u.shape[1], u.shape[0]
+        if not self.has_mlp:
+            return None, torch.zeros((R, N), dtype=self._gram.dtype, device=u.device)
+        x = u.transpose(0, 1) / math.sqrt(self.unit)                              # (R, N, m) de-scaled u
+        h = torch.tanh(torch.baddbmm(self.b1[:, None, :], x, self.w1))            # (R, N, hidden)
+        if self.has_flag:
+            flag = (h * self.w_flag[:, None, :]).sum(-1) + self.b_flag[:, None]       # (R, N)
+            log_head_flag, log_tail_flag = nn.functional.logsigmoid(flag), nn.functional.logsigmoid(-flag)
+        else:
+            log_head_flag = log_tail_flag = torch.zeros(h.shape[:2], dtype=h.dtype, device=h.device)
+        logits = torch.baddbmm(self.b2[:, None, :], h, self.w2)                       # (R, N, H)
+        return log_head_flag[..., None] + torch.log_softmax(logits, -1), log_tail_flag
+
+    def escape_log_params(self):
+        r"""Per block (R,): :math:`\log\varepsilon`, :math:`\log(1-\varepsilon)`, :math:`\log\rho` and
+        :math:`\log\frac{1-\rho}{1+\rho}` of the escape component (``escape=True``)."""
+        r = self.ratio_logit
+        log_geo = nn.functional.logsigmoid(-r) - torch.log1p(torch.sigmoid(r))      # log (1-rho)/(1+rho)
+        return (nn.functional.logsigmoid(self.escape_logit), nn.functional.logsigmoid(-self.escape_logit),
+                nn.functional.logsigmoid(r), log_geo)
+
+    @property
+    def head_coords(self) -> np.ndarray:
+        """Integer coefficients (H, m) of the head points (norm < t) in the order of :meth:`part_log_probs`."""
+        order = self._head_index.cpu().numpy()
+        keys = self._head_keys.cpu().numpy()
+        base = 2 * self._key_off + 1
+        digits = (keys[:, None] // base ** np.arange(self.dim)[None, :]) % base - self._key_off
+        out = np.empty_like(digits)
+        out[order] = digits
+        return out.astype(np.int64)
+
     def _log_prob(self, coords, u):
         """Core: coords (N, R, m) int64, u (N, R, m) -> (N, R); works block-major, (R, N, ...)."""
         coords = coords.transpose(0, 1)                                               # (R, N, m)
@@ -344,14 +385,7 @@ class LatticePrior(nn.Module):
         in_support = k <= self.max_norm
         kc = torch.clamp(k, max=self.max_norm)
         out = torch.full(k.shape, -math.inf, dtype=self._gram.dtype, device=k.device)
-        if self.has_mlp:                                                              # de-scaled u
-            x = u.transpose(0, 1) / math.sqrt(self.unit)                              # (R, N, m)
-            h = torch.tanh(torch.baddbmm(self.b1[:, None, :], x, self.w1))            # (R, N, hidden)
-        if self.has_flag:
-            flag = (h * self.w_flag[:, None, :]).sum(-1) + self.b_flag[:, None]       # (R, N)
-            log_head_flag, log_tail_flag = nn.functional.logsigmoid(flag), nn.functional.logsigmoid(-flag)
-        else:
-            log_head_flag = log_tail_flag = torch.zeros_like(out)
+        head_table, log_tail_flag = self.part_log_probs(u)
         # tail part: Sec. 3.4, logsoftmax(Psi)_{|a|^2} - log theta_{|a|^2}
         if self.n_classes > 0:
             cls = self._class_of_norm[kc]                                             # (R, N)
@@ -365,17 +399,13 @@ class LatticePrior(nn.Module):
             pos = torch.searchsorted(self._head_keys, key).clamp(max=self.n_head - 1)
             is_head = self._head_keys[pos] == key
             idx = self._head_index[pos]
-            logits = torch.baddbmm(self.b2[:, None, :], h, self.w2)                   # (R, N, H)
-            head = log_head_flag + torch.log_softmax(logits, -1).gather(-1, idx[..., None])[..., 0]
+            head = head_table.gather(-1, idx[..., None])[..., 0]
             out = torch.where(is_head, head, out)
         if self.escape:
             # escape component: (1 - eps) p_trunc + eps prod_i (1-rho)/(1+rho) rho^{|a_i|}
-            r = self.ratio_logit[:, None]                                             # (R, 1)
-            log_geo_norm = nn.functional.logsigmoid(-r) - torch.log1p(torch.sigmoid(r))  # log (1-rho)/(1+rho)
-            log_esc = self.dim * log_geo_norm + nn.functional.logsigmoid(r) * coords.abs().sum(-1).to(out.dtype)
-            eps = self.escape_logit[:, None]
-            out = torch.logsumexp(torch.stack([nn.functional.logsigmoid(-eps) + out,
-                                               nn.functional.logsigmoid(eps) + log_esc], 0), 0)
+            log_eps, log_1m_eps, log_rho, log_geo = (t[:, None] for t in self.escape_log_params())   # (R, 1)
+            log_esc = self.dim * log_geo + log_rho * coords.abs().sum(-1).to(out.dtype)
+            out = torch.logsumexp(torch.stack([log_1m_eps + out, log_eps + log_esc], 0), 0)
         return out.T                                                                   # (N, R)
 
     def forward(self, points, u):

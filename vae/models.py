@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from lattices.utils.io import atomic_write, atomic_write_text
 
-from .latents import LATENTS, build_latent, register_latent
+from .latents import LATENTS, build_latent, latent_class, register_latent
 
 logger = logging.getLogger(__name__)
 
@@ -434,25 +434,21 @@ def load_networks(directory, config: ModelConfig) -> dict:
     return {role: skeletons[role].to_empty(device="cpu") for role in roles}
 
 
-#: The state entry that fixes the prior's support: one class index per norm 0..K (theory.lattice_prior).
-_SUPPORT_KEY = "latent.prior._class_of_norm"
-
-
 def model_for_state(config: ModelConfig, state_dict=None, encoder: nn.Module | None = None,
                     decoder: nn.Module | None = None) -> VAE:
     """The VAE of ``config`` that can hold ``state_dict`` (a saved ``model.state_dict()``).
 
-    A Gaussian-proxy latent whose config leaves the prior support ``max_norm`` (K) to the
-    default is built with the K the state was trained with (the length of
-    ``latent.prior._class_of_norm`` minus one), so that a run saved under an earlier default
-    still loads, resumes and evaluates as it was trained; likewise a state with the paper
-    prior's entries and no ``prior`` option loads with ``prior="paper"``.  ``encoder`` / ``decoder``: the
-    custom networks ``config`` names (see :func:`load_networks`).
+    The latent class reads what its options leave to defaults from the state
+    (:meth:`vae.latents.LatentLayer.options_for_state`): a Gaussian-proxy latent asks its prior
+    family (:meth:`vae.priors.Prior.options_for_state`), e.g. a paper prior whose config leaves
+    ``max_norm`` (K) to the default is built with the K the state was trained with, and a state
+    saved without a ``prior`` option loads with the family that recognizes it.  So a run saved
+    under an earlier default still loads, resumes and evaluates as it was trained.
+    ``encoder`` / ``decoder``: the custom networks ``config`` names (see :func:`load_networks`).
     """
-    if state_dict is not None and _SUPPORT_KEY in state_dict and "prior" not in config.latent_options:
-        # a run saved without ``prior`` has the paper's prior (Sec. 3.4), whatever the default now
-        config = dataclasses.replace(config, latent_options={**config.latent_options, "prior": "paper"})
-    if state_dict is not None and _SUPPORT_KEY in state_dict and "max_norm" not in config.latent_options:
-        saved_k = int(state_dict[_SUPPORT_KEY].shape[0]) - 1
-        config = dataclasses.replace(config, latent_options={**config.latent_options, "max_norm": saved_k})
+    if state_dict is not None:
+        latent_state = {k[len("latent."):]: v for k, v in state_dict.items() if k.startswith("latent.")}
+        options = latent_class(config.latent).options_for_state(dict(config.latent_options), latent_state)
+        if options != config.latent_options:
+            config = dataclasses.replace(config, latent_options=options)
     return VAE(config, encoder=encoder, decoder=decoder)

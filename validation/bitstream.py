@@ -30,8 +30,9 @@ decompressed.
   decode alike while :math:`z - U` differs (the symbol fraction is in the check's detail);
 * *mismatched prior*: coding the same symbols under another prior -- ``--control-run``'s
   (same latent and hidden size) or, by default, the untrained prior of the same latent
-  (``z2``/``a2``/``e8``: the prior re-initialized from ``--seed``; with ``prior=dgauss`` the
-  untrained discrete-Gaussian prior, scales 1 and equal weights; ``z-laplace``: a 4x wider
+  (lattice latents: the prior object's :meth:`~vae.priors.Prior.untrained` copy -- the paper
+  prior re-initialized from ``--seed``, the discrete-Gaussian prior with scales 1 and equal
+  weights, a user's prior as it defines it; ``z-laplace``: a 4x wider
   Laplace, alpha/4; ``vq``/``concrete``: the uniform prior) -- is within the same file-length
   rule (it must not: a prior the model was not trained with costs measurably more bits).
 
@@ -68,20 +69,8 @@ def mismatched_model(model, seed: int = 0):
             layer.prior_logits.zero_()
     elif layer.name == "z-laplace":
         layer.alpha = layer.alpha / 4
-    elif getattr(layer, "prior_family", "paper") == "dgauss":
-        from theory.discrete_gaussian_prior import DiscreteGaussianPrior
-
-        p = layer.prior                                   # the untrained prior: init_scale 1, equal weights
-        layer.prior = DiscreteGaussianPrior(p.lattice, n_blocks=p.n_blocks, components=p.components,
-                                            dtype=p.log_scale.dtype)
-    elif hasattr(layer, "prior"):
-        from theory.lattice_prior import LatticePrior
-
-        p = layer.prior
-        torch.manual_seed(seed)
-        u_hidden = p.w1.shape[-1] if p.has_mlp else 32
-        layer.prior = LatticePrior(p.lattice, p.max_norm, p.threshold_t, u_hidden=u_hidden,
-                                   dtype=p.psi.dtype, n_blocks=p.n_blocks, escape=p.escape)
+    elif hasattr(layer, "prior"):                        # a lattice latent: its prior, untrained
+        layer.prior = layer.prior.untrained(seed)
     else:
         raise ValueError(f"no mismatched prior defined for the {layer.name!r} latent")
     return other

@@ -275,16 +275,16 @@ def support_usage(model, x, dithers: int, generator, batch_size: int = 100) -> d
     for i in range(0, x.shape[0], batch_size):
         e = model.encoder(x[i:i + batch_size])
         B = e.shape[0]
-        v = lat._cell((B, dithers), generator, e.device)
-        eb = lat._blocks(e)[:, None].expand(B, dithers, lat.n_blocks, lat.block_dim)
-        pts = lat._quantize(eb, v, delta).double() @ lat._basis
+        v = lat.cell_samples((B, dithers), generator, e.device)
+        eb = lat.blocks(e)[:, None].expand(B, dithers, lat.n_blocks, lat.block_dim)
+        pts = lat.points_from_coefficients(lat.quantize_blocks(eb, v, delta))
         norms.append(((pts ** 2).sum(-1) / unit).reshape(-1).cpu())
     norms = torch.cat(norms).numpy()
     pct = np.percentile(norms, [50, 90, 99, 99.9])
-    full_support = not hasattr(prior, "max_norm")          # prior='dgauss': no K, every point has mass
-    return {"max_norm_K": None if full_support else int(prior.max_norm),
-            "threshold_t": None if full_support else int(prior.threshold_t),
-            "fraction_beyond_K": None if full_support else float(np.mean(norms > prior.max_norm + 1e-9)),
+    shells = prior.norm_shells()                # None: no norm-shell part (e.g. prior='dgauss'), all points have mass
+    return {"max_norm_K": None if shells is None else int(shells[0]),
+            "threshold_t": None if shells is None else int(shells[1]),
+            "fraction_beyond_K": None if shells is None else float(np.mean(norms > shells[0] + 1e-9)),
             "norm_percentiles": {"50": float(pct[0]), "90": float(pct[1]), "99": float(pct[2]),
                                  "99.9": float(pct[3])},
             "n_blocks_quantized": int(norms.size)}

@@ -1,8 +1,9 @@
 """Real bitstreams for the discrete latents (see docs/bitstream.md).
 
-* :mod:`vae.codec.pmf`: deterministic integer pmfs, ANS push/pop (``constriction``);
-* :mod:`vae.codec.latent_coders`, :mod:`vae.codec.dgauss_coder`: one coder per discrete latent,
-  exact under its own prior; :mod:`vae.codec.dispatch`: which coder codes a latent;
+* :mod:`vae.entropy_coding`: deterministic integer pmfs, ANS push/pop (``constriction``);
+* :mod:`vae.codec.latent_coders`: one coder per discrete latent, exact under its own prior (a
+  lattice latent's prior object brings its coder, :mod:`vae.priors`); :mod:`vae.codec.dispatch`:
+  which coder codes a latent;
 * :mod:`vae.codec.container`: the file format (version, hashes, seed, shapes, checksums);
 * :mod:`vae.codec.api`: :func:`compress`, :func:`decompress`, :func:`measure`.
 """

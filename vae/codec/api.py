@@ -23,7 +23,7 @@ import torch
 from .container import pack, sha256_hex, unpack
 from .dispatch import coder_for
 from .latent_coders import CodecError
-from .pmf import pop_uniform, push_uniform, single_thread
+from vae.entropy_coding import pop_uniform, push_uniform, single_thread
 
 __all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
 

@@ -133,6 +133,12 @@ class LatentLayer(nn.Module, ABC):
     def encoder_dim(self) -> int:
         return self.dim
 
+    @classmethod
+    def options_for_state(cls, options: dict, state: dict) -> dict:
+        """The options under which a saved ``state`` (this layer's ``state_dict``) loads; by
+        default ``options`` unchanged (a layer whose defaults changed overrides it)."""
+        return options
+
     @abstractmethod
     def train_terms(self, e: torch.Tensor, generator: torch.Generator | None = None) -> TrainTerms:
         """Differentiable training-time terms for encoder outputs ``e`` (batch, encoder_dim)."""

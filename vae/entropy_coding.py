@@ -1,5 +1,8 @@
 r"""Deterministic integer pmfs and the entropy-coding primitives (on ``constriction``'s ANS coder).
 
+The bottom of the coding stack: the priors (:mod:`vae.priors`) code their symbols with these
+primitives, and the file format (:mod:`vae.codec`) drives them; this module imports neither.
+
 **Quantization rule** (identical on every machine and thread count, given the same float64
 pmf): with :math:`P = 2^{24}` (the ANS coder's precision) and :math:`A` symbols,
 
@@ -25,13 +28,36 @@ import numpy as np
 import torch
 
 __all__ = ["PRECISION", "quantize_pmf", "coded_bits", "push", "pop", "push_uniform", "pop_uniform",
-           "uniform_bits", "single_thread", "MAX_UNIFORM"]
+           "uniform_bits", "single_thread", "MAX_UNIFORM", "MAX_WINDOW", "CodecError", "symbol_window",
+           "with_outside_mass"]
 
 PRECISION = 24
 _TOTAL = 1 << PRECISION
 #: Largest alphabet of one uniform symbol; larger ones are split (see :func:`push_uniform`).
 MAX_UNIFORM = 1 << 12
 _INT64_SAFE = 1 << 62
+
+#: Largest window |symbol| of the windowed integer pmfs (2 MAX_WINDOW + 2 columns per coded row).
+MAX_WINDOW = 4096
+
+
+class CodecError(ValueError):
+    """A file that cannot be decoded (truncated, corrupted, another model or format)."""
+
+
+def symbol_window(symbols) -> int:
+    """The largest |symbol| (the window of a windowed integer pmf), within :data:`MAX_WINDOW`."""
+    w = int(np.abs(symbols).max()) if np.size(symbols) else 0
+    if w > MAX_WINDOW:
+        raise CodecError(f"a symbol of magnitude {w} exceeds the codable window {MAX_WINDOW}")
+    return w
+
+
+def with_outside_mass(p):
+    """Append the mass beyond the window as one more (never coded) symbol: the window's
+    symbols keep exactly the model's probabilities."""
+    return np.concatenate([p, np.clip(1.0 - p.sum(1, keepdims=True), 0.0, None)], 1)
+
 
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()

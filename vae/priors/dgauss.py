@@ -1,4 +1,10 @@
-r"""Exact entropy coding under the discrete-Gaussian prior (``--latent-option prior=dgauss``).
+r"""The discrete-Gaussian mixture prior: ``--latent-option prior=dgauss`` (its math, options and coder).
+
+:class:`DGaussPrior` is :class:`theory.discrete_gaussian_prior.DiscreteGaussianPrior` (the math,
+its eager reference and its fused kernel, :mod:`theory.discrete_gaussian_fused`) as a
+:class:`vae.priors.Prior`: its options (:class:`DGaussOptions`: ``prior_components``), its
+supported lattices, its initial scale from the proxy variances, and its coder
+(:class:`DGaussPriorCoder`, below).
 
 The prior (:class:`theory.discrete_gaussian_prior.DiscreteGaussianPrior`) gives each block's
 quantized point :math:`a` (de-scaled, a point of the base lattice :math:`\Lambda`, given the
@@ -55,20 +61,82 @@ p(a|u)` up to that 24-bit quantization and the ANS flush.  No bits-back step is 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from theory.discrete_gaussian_prior import SUPPORTED, DiscreteGaussianPrior, log_theta_1d
+from vae.entropy_coding import (CodecError, coded_bits, pop, push, quantize_pmf, single_thread,
+                                symbol_window, with_outside_mass)
 
-from .latent_coders import BlockCoder, CodecError, _window, _with_outside
-from .pmf import coded_bits, pop, push, quantize_pmf, single_thread
+from .base import Prior, PriorCoder, PriorContext  # noqa: F401  (PriorContext: the doctest)
 
-__all__ = ["DGaussCoder", "DGaussConditionals"]
+__all__ = ["DGaussPrior", "DGaussOptions", "DGaussPriorCoder", "DGaussConditionals"]
 
 _LN2 = math.log(2.0)
 #: Rows x components x window columns of one float64 conditional table (~16 MB).
 _TABLE_BUDGET = 1 << 21
+
+
+@dataclass(frozen=True)
+class DGaussOptions:
+    """Options of the discrete-Gaussian prior (flat ``latent_options`` keys).
+
+    prior_components : int
+        ``C``, the mixture components per block, in [1, 16].
+    """
+
+    prior_components: int = 2
+
+    def __post_init__(self):
+        c = self.prior_components
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 1 <= c <= 16:
+            raise ValueError(f"prior_components must be an int in [1, 16], got {c!r}")
+
+
+class DGaussPrior(DiscreteGaussianPrior, Prior):
+    r"""A mixture of discrete Gaussians on :math:`\Lambda - u` per block, exactly normalized, as a prior object.
+
+    Its scales start at the de-scaled standard deviation of :math:`a - u` under the initial proxy,
+    :math:`\sqrt{\sigma^2_\Lambda(1 + \sigma^2_{S_G}/\sigma^2_{U_G})}` (:class:`PriorContext`).
+
+    Examples
+    --------
+    >>> import lattices
+    >>> p = DGaussPrior.from_options(lattices.get("e8"), 4, DGaussOptions(3), PriorContext())
+    >>> p.describe(), tuple(p.log_scale.shape)
+    ('dgauss C=3', (4, 3, 8))
+    """
+
+    Options = DGaussOptions
+
+    @classmethod
+    def supported_lattice(cls, lattice):
+        if getattr(lattice, "name", None) in SUPPORTED:
+            return None
+        return (f"prior='dgauss' supports the lattices {', '.join(SUPPORTED)} (closed-form theta "
+                f"normalizers), got lattice {getattr(lattice, 'name', lattice)!r}; use prior='paper'")
+
+    @classmethod
+    def from_options(cls, lattice, n_blocks, options, context):
+        return cls(lattice, n_blocks=int(n_blocks), components=int(options.prior_components),
+                   init_scale=context.init_scale, dtype=context.dtype)
+
+    @classmethod
+    def recognizes_state(cls, state):
+        return "log_scale" in state and "mix_logits" in state
+
+    def coder(self):
+        return DGaussPriorCoder(self)
+
+    def untrained(self, seed=0):
+        """The untrained discrete-Gaussian prior: scales 1 and equal weights (no randomness)."""
+        return type(self)(self.lattice, n_blocks=self.n_blocks, components=self.components,
+                          dtype=self.log_scale.dtype)
+
+    def describe(self):
+        return f"dgauss C={self.components}"
 
 
 def _logsumexp(a, axis):
@@ -84,7 +152,7 @@ class DGaussConditionals:
 
     Parameters
     ----------
-    coder : DGaussCoder
+    coder : DGaussPriorCoder
         Supplies the prior's scales, mixture weights and coset decomposition.
     v : ndarray (N, n) float64
         De-scaled dithers of the ``N`` block rows.
@@ -163,25 +231,16 @@ class DGaussConditionals:
         self.par = (self.par + k) % 2
 
 
-class DGaussCoder(BlockCoder):
-    r"""Codes ``z2``/``a2``/``d4``/``e8`` blocks exactly under :class:`DiscreteGaussianPrior` (module notes).
+class DGaussPriorCoder(PriorCoder):
+    r"""Codes block symbols exactly under :class:`DGaussPrior` (module notes): a chain of exact
+    conditionals of the mixture, no bits-back step."""
 
-    Symbols are the integer coefficients of :math:`K_\Lambda((e + U)/\Delta)` per block, as
-    for the paper's prior (:class:`vae.codec.latent_coders.ProxyCoder`); only the coded pmf differs.
-    """
-
-    def __init__(self, layer):
-        super().__init__(layer)
-        prior = getattr(layer, "prior", None)
+    def __init__(self, prior):
         if not isinstance(prior, DiscreteGaussianPrior):
-            raise TypeError(f"the dgauss coder needs a DiscreteGaussianPrior, the {layer.name!r} "
-                            f"latent has {type(prior).__name__}")
-        self.prior = prior
-        self.R, self.n = layer.n_blocks, layer.block_dim
-        spacing, shifts, parity = SUPPORTED[prior.lattice.name]
-        self.spacing = np.asarray(spacing, dtype=np.float64)                    # (n,)
-        self.shifts = np.asarray(shifts, dtype=np.float64)                      # (H, n)
-        self.parity = bool(parity)
+            raise TypeError(f"the dgauss coder needs a DiscreteGaussianPrior, got {type(prior).__name__}")
+        super().__init__(prior)
+        spacing, shifts, parity = prior.coset_decomposition()
+        self.spacing, self.shifts, self.parity = spacing, shifts, parity        # (n,), (H, n), bool
         self.H = len(self.shifts)
         self.C = prior.components
         with single_thread(), torch.no_grad():
@@ -219,7 +278,7 @@ class DGaussCoder(BlockCoder):
     # -------------------------------------------------------------- coding
     def file_params(self, symbols):
         _, k = self.split(symbols)
-        return {"window": _window(k)}
+        return {"window": symbol_window(k)}
 
     def _groups(self, N):
         """Row groups (whole images) whose conditional tables stay within :data:`_TABLE_BUDGET`."""
@@ -242,7 +301,7 @@ class DGaussCoder(BlockCoder):
             chain.choose_coset(h)
             for i in range(self.n):
                 log_pmf, lc = chain.coordinate_log_pmf(i, w)
-                steps.append((k[:, i] + w, quantize_pmf(_with_outside(np.exp(log_pmf)))))
+                steps.append((k[:, i] + w, quantize_pmf(with_outside_mass(np.exp(log_pmf)))))
                 chain.advance(k[:, i], log_pmf, lc, w)
             for sym, freqs in reversed(steps):
                 push(coder, sym, freqs)
@@ -262,7 +321,7 @@ class DGaussCoder(BlockCoder):
             chain.choose_coset(h)
             for i in range(self.n):
                 log_pmf, lc = chain.coordinate_log_pmf(i, w)
-                idx = pop(coder, quantize_pmf(_with_outside(np.exp(log_pmf))))
+                idx = pop(coder, quantize_pmf(with_outside_mass(np.exp(log_pmf))))
                 if np.any(idx > 2 * w) or not np.all(np.isfinite(log_pmf[chain.rows, np.minimum(idx, 2 * w)])):
                     raise CodecError("decoded a symbol beyond the window or of probability 0: another model or seed, "
                                      "or a corrupted file")
