@@ -32,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -73,22 +74,25 @@ def reference_decoder(lat):
     from lattices import _kernels
     from lattices._spec import FAMILIES, FastSpec
 
-    if not all(isinstance(seg.spec, FastSpec) for seg in lat._segments):
+    blocks = lat.blocks()
+    if not all(isinstance(b.spec, FastSpec) for b in blocks):
         return None
+    # consecutive copies of one spec: one kernel call, as Lattice.nearest makes
+    runs = [list(run) for _, run in itertools.groupby(blocks, key=lambda b: id(b.spec))]
+    runs = [(run[0].spec, run[0].start, len(run), np.array([b.scale for b in run])) for run in runs]
 
     def decode(x):
         flat = x.reshape(-1, lat.dim)
         N = flat.shape[0]
         out = np.empty_like(flat)
-        for seg in lat._segments:
-            sp = seg.spec
-            sl = slice(seg.offset, seg.offset + seg.size)
-            x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
-            o3 = out[:, sl].reshape(N, seg.copies, seg.width)
+        for sp, start, copies, scales in runs:
+            sl = slice(start, start + copies * sp.dim)
+            x3 = flat[:, sl].reshape(N, copies, sp.dim)
+            o3 = out[:, sl].reshape(N, copies, sp.dim)
             T, Sinv, B = ((np.zeros((1, 1)),) * 3 if sp.T is None
                           else (sp.T, sp.canonical_pinv, sp.basis))
             bad = np.zeros(max(1, -(-N // _kernels.CHUNK)), dtype=np.int64)
-            _kernels.decode_blocks(x3, o3, seg.scales * sp.scale0, seg.scales, T, sp.T is not None,
+            _kernels.decode_blocks(x3, o3, scales * sp.scale0, scales, T, sp.T is not None,
                                    Sinv, B, FAMILIES[sp.family], sp.width, sp.blocks, sp.glue, bad)
         return out.reshape(x.shape)
 
@@ -142,8 +146,8 @@ def measure(name, megabytes, repeats, generic_points, seed, eager_points, thread
         t = _interleaved(fns, repeats) / n
         best, median = t.min(axis=0), np.median(t, axis=0)
         xe = xt[:min(eager_points, n)]
-        lat._nearest_torch(xe[:8], force_eager=True)
-        te = _interleaved([lambda: lat._nearest_torch(xe, force_eager=True)],
+        lat.nearest_eager(xe[:8])
+        te = _interleaved([lambda: lat.nearest_eager(xe)],
                           max(1, repeats // 3)) / xe.shape[0]
         for backend, i_dec, i_anchor in (("numpy", 2, 0), ("torch", 5, 3), ("torch-eager", None, 3)):
             if i_dec is None:

@@ -17,14 +17,16 @@ from . import an, bw16, dn, e6, e7, e8, leech, zn  # noqa: F401  (named lattices
 from ._registry import get, names, register
 from .geometry import (covering_radius, kissing_number, packing_radius, product_nsm,
                        voronoi_cell)
-from .lattice import Lattice, from_basis, parse, product
+from .lattice import Block, Lattice, from_basis, parse, product
 from .montecarlo import monte_carlo, nsm_monte_carlo, second_moment_monte_carlo
+from .spec import ExactConstants, LatticeSpec
 
 # The command-line modules lattices.nsm, lattices.theta and lattices.tables are not
 # imported here (python -m would warn); Lattice.theta_series / nsm_exact use the computation
 # modules lattices.theta_exact / lattices.geometry, which they import.
 __all__ = [
-    "Lattice", "get", "names", "parse", "register", "from_basis", "product",
+    "Lattice", "Block", "LatticeSpec", "ExactConstants",
+    "get", "names", "parse", "register", "from_basis", "product",
     "nsm_monte_carlo", "second_moment_monte_carlo", "monte_carlo",
     "voronoi_cell", "packing_radius", "covering_radius", "kissing_number", "product_nsm",
 ]

@@ -36,7 +36,7 @@ def describe(lat) -> dict:
     nmin = norms.min()
     kissing = int(np.sum(np.isclose(norms, nmin, rtol=1e-9)))
     decoder = "fast (Conway & Sloane 1982)" if all(
-        isinstance(s.spec, FastSpec) for s in lat._segments) else "generic (LLL + Schnorr-Euchner)"
+        isinstance(b.spec, FastSpec) for b in lat.blocks()) else "generic (LLL + Schnorr-Euchner)"
     return {"name": lat.name, "dim": lat.dim, "volume": lat.volume, "min_norm": float(nmin),
             "kissing_number": kissing, "relevant_vectors": int(rv.shape[0]), "decoder": decoder}
 

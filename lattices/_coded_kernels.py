@@ -52,6 +52,11 @@ from .codes import hexacode, mog_patterns
 #: Points handled per parallel work item.
 CHUNK = 4096
 
+#: The branch of :func:`decode_coded_blocks` (a compile-time constant for numba), named by the
+#: spec class that uses it (``lattices.bw16.BW16Spec.KERNEL``, ``lattices.leech.LeechSpec.KERNEL``).
+BW16 = 0
+LEECH = 1
+
 HEXACODE = np.ascontiguousarray(hexacode())
 MOG = np.ascontiguousarray(mog_patterns())
 #: RM(1,4) restricted to a column: the affine functions of (r0, r1) as 4-bit
@@ -320,7 +325,7 @@ def _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, col, pair, pair
 
 @njit(cache=True, parallel=True)
 def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, glue, bad):
-    """Decode ``x`` (N, r, m) into ``out``: ``which`` 0 = BW16 (m = 16), 1 = Leech (m = 24).
+    """Decode ``x`` (N, r, m) into ``out``: ``which`` is :data:`BW16` (m = 16) or :data:`LEECH` (m = 24).
 
     Same contract as :func:`lattices._kernels.decode_blocks`: canonical
     ``y = x T / scales[j]`` (``T`` ignored unless ``use_T``), the canonical
@@ -362,7 +367,7 @@ def decode_coded_blocks(x, out, scales, out_scales, T, use_T, Sinv, B, which, gl
                 continue
             for j in range(r):
                 load_canonical(x, pt, j, T, use_T, 1.0 / scales[j], y)
-                if which == 0:
+                if which == BW16:
                     bw16_closest(y, best, v, e, p, dl, pc, pp, pd, col16, rmcol)
                 else:
                     _leech_closest(y, t, z, best, glue, v, e, p, dl, pc, pp, pd, col,

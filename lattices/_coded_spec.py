@@ -1,69 +1,104 @@
-"""Decoding spec of the code-built lattices BW16 and Leech (kernels: :mod:`lattices._coded_kernels`).
+"""The base of the decoding specs of lattices built from codes (BW16, Leech; kernels:
+:mod:`lattices._coded_kernels`).
 
-A :class:`CodedSpec` has the interface of :class:`lattices._spec.FastSpec`
-(``dim``, ``basis``, ``decode_numpy``, ``decode_torch``, ``rebased``, ``name``,
-``_cache``) and adds the exact facts a structured lattice of dimension 16 or
-24 cannot get from its Voronoi cell: minimal norm, kissing number, covering
-radius, a deep hole and the theta series (read by :mod:`lattices.geometry`
-and :mod:`lattices.theta_exact`).
+A :class:`CodedSpec` implements :class:`lattices.spec.LatticeSpec` for a lattice whose
+*canonical* copy ``sqrt(D) L`` is integral (``sqrt(2) BW16``, ``sqrt(8) Leech``): the user
+lattice at unit scale is the canonical one times ``scale0`` (``1/sqrt(D)`` at textbook scale), in
+a basis related by the isometry ``T`` (``None``: the canonical basis itself, scaled).  It supplies
+rebasing, the range limits, the fused numpy decoder, the exact facts
+(:meth:`CodedSpec.exact_constants`, from :class:`CodeFacts`), the theta series and the shell
+ranker from what each subclass declares, in its own module:
 
-Canonical coordinates: ``sqrt(2) BW16`` and ``sqrt(8) Leech`` are integral
-(see :mod:`lattices._coded_kernels`); the user lattice at unit scale is the
-canonical one times ``scale0`` (1/sqrt(2), 1/sqrt(8)), in a basis related by
-the isometry ``T`` (``None``: the canonical basis itself, scaled).
+* ``KERNEL`` -- its branch of :func:`lattices._coded_kernels.decode_coded_blocks`;
+* ``GLUE`` -- (m,) the glue vector the kernel takes (zeros where there is none);
+* ``FACTS`` -- a :class:`CodeFacts` at textbook scale, with ``norm_scale = D``;
+* :meth:`CodedSpec.canonical_generators`, :meth:`CodedSpec.closest_torch`,
+  :meth:`CodedSpec.theta_textbook` and :meth:`CodedSpec.code_pieces`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import abc
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
 from . import _coded_kernels
-from ._spec import first_out_of_range, similarity_factor, user_points_torch
-
-WHICH = {"bw16": 0, "leech": 1}
+from ._spec import (basis_from_generators, first_out_of_range, reduced_rows, similarity_factor,
+                    user_points_torch)
+from .spec import ExactConstants, LatticeSpec
 
 
 @dataclass(frozen=True)
-class ExactConstants:
-    """Exact facts at unit (textbook) scale, with their source."""
+class CodeFacts:
+    """Exact facts at textbook scale, with their source."""
 
-    scale0: float  # canonical -> textbook scale (1/sqrt(2), 1/sqrt(8))
+    norm_scale: int  # D: the canonical lattice is sqrt(D) times the textbook one
     det: Fraction  # determinant of the Gram matrix
     min_norm2: Fraction
     kissing_number: int
     covering_radius2: Fraction
     deep_hole: tuple  # canonical coordinates (multiply by scale0)
-    theta: Callable  # theta(max_norm) -> list of int, textbook norms
     source: str
     nsm_published: float  # SPLAG Table 2.3 (the NSM has no known closed form)
 
+    @property
+    def scale0(self) -> float:
+        """1/sqrt(D): canonical -> textbook scale."""
+        return 1.0 / np.sqrt(float(self.norm_scale))
+
 
 @dataclass(eq=False)
-class CodedSpec:
-    """BW16 or Leech block: Construction-B structure, exact fused decoder."""
+class CodedSpec(LatticeSpec):
+    """A lattice built from a code: Construction-B structure, exact fused decoder."""
 
-    which: str  # "bw16" or "leech"
+    KERNEL: ClassVar[int]
+    GLUE: ClassVar[np.ndarray]
+    FACTS: ClassVar[CodeFacts]
+
     canonical: np.ndarray  # (m, m) integer canonical basis
     basis: np.ndarray  # (m, m) user basis at unit scale
     T: Optional[np.ndarray]
     scale0: float
-    glue: np.ndarray  # Leech: (-3, 1^23); BW16: zeros (unused)
-    constants: ExactConstants
-    relevant: Optional[Callable] = None  # () -> int64 coefficient vectors, where feasible
     name: str = ""
     canonical_pinv: Optional[np.ndarray] = None
-    _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.canonical_pinv is None:
             self.canonical_pinv = np.linalg.inv(self.canonical)
 
-    @property
-    def dim(self) -> int:
-        return self.basis.shape[0]
+    @classmethod
+    def textbook(cls, name: str) -> "CodedSpec":
+        """The lattice at textbook scale in the canonical basis (scaled), named ``name``."""
+        S = cls.canonical_basis()
+        scale0 = cls.FACTS.scale0
+        return cls(S, scale0 * S, None, scale0, name=name)
+
+    # ------------------------------------------------------------ what a subclass provides
+    @staticmethod
+    @abc.abstractmethod
+    def canonical_generators() -> np.ndarray:
+        """Integer vectors (rows) that generate the canonical lattice ``sqrt(D) L``."""
+
+    @classmethod
+    def canonical_basis(cls) -> np.ndarray:
+        """An LLL-reduced integer basis (rows) of the canonical lattice."""
+        return np.rint(reduced_rows(basis_from_generators(cls.canonical_generators(), 1)))
+
+    @abc.abstractmethod
+    def closest_torch(self, y):
+        """The closest canonical points to ``y`` (N, m), a tensor in canonical coordinates."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def theta_textbook(max_norm: int) -> list:
+        """The theta series 0..max_norm at textbook scale (a modular form)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def code_pieces() -> list:
+        """The :class:`lattices.code_shells.CodePiece` list of the canonical lattice."""
 
     # ------------------------------------------------------------ bases
     def rebased(self, basis):
@@ -76,16 +111,28 @@ class CodedSpec:
         T = np.linalg.solve(B / scale0, self.canonical)
         if not np.allclose(T @ T.T, np.eye(self.dim), atol=1e-9):  # internal invariant
             raise AssertionError("canonical basis and user basis are not isometric")
-        return CodedSpec(self.which, self.canonical, B, T, scale0, self.glue, self.constants,
-                         self.relevant, self.name, self.canonical_pinv)
+        return type(self)(self.canonical, B, T, scale0, self.name, self.canonical_pinv)
 
     # ------------------------------------------------------------ exact facts
     @property
     def norm_factor(self) -> Fraction:
         """Squared norms of this block at unit scale over the textbook ones (1 unless rebased
         with a scaling; then the float ratio as a close rational)."""
-        r = (self.scale0 / self.constants.scale0) ** 2
+        r = (self.scale0 / self.FACTS.scale0) ** 2
         return Fraction(1) if abs(r - 1.0) < 1e-14 else Fraction(r).limit_denominator(10**12)
+
+    def exact_constants(self) -> ExactConstants:
+        """The textbook facts carried to this block's basis and unit scale."""
+        if "exact_constants" not in self.cache:
+            facts, f = self.FACTS, self.norm_factor
+            y = np.array(facts.deep_hole) * self.scale0  # canonical coordinates, unit scale
+            hole = y if self.T is None else y @ self.T.T
+            self.cache["exact_constants"] = ExactConstants(
+                det=facts.det * f ** self.dim, min_norm2=facts.min_norm2 * f,
+                kissing_number=facts.kissing_number, covering_radius2=facts.covering_radius2 * f,
+                deep_hole=tuple(hole.tolist()), nsm_published=facts.nsm_published,
+                source=facts.source)
+        return self.cache["exact_constants"]
 
     def theta_exact(self, max_norm):
         """Theta coefficients at unit scale (``None`` if the norms are not integral)."""
@@ -93,21 +140,20 @@ class CodedSpec:
         if f.denominator != 1:
             return None
         k = f.numerator
-        base = self.constants.theta(max_norm // k)
+        base = self.theta_textbook(max_norm // k)
         out = [0] * (max_norm + 1)
         for n, c in enumerate(base):
             out[k * n] = c
         return out
 
-    def known_relevant_coefficients(self):
-        """Voronoi-relevant vectors as coefficient vectors, where they are materialized."""
-        if self.relevant is None:
-            raise ValueError(
-                f"the Voronoi-relevant vectors of {self.name or self.which} are all its vectors "
-                f"of norm 4 and 6 (16,969,680 of them; Conway & Sloane, SPLAG ch. 21); they are "
-                f"not materialized here: use its exact constants (kissing_number, packing_radius, "
-                f"covering_radius) and decoder instead")
-        return self.relevant()
+    def shell_ranker(self, max_norm):
+        """The code construction's ranker (:mod:`lattices.code_shells`) in the textbook basis;
+        ``None`` for a rebased copy (its basis is not the canonical one)."""
+        if self.T is not None:
+            return None
+        from .code_shells import CodeCosetShells
+
+        return CodeCosetShells(self.basis, max_norm, self.FACTS.norm_scale, self.code_pieces())
 
     # ------------------------------------------------------------ numpy
     def coordinate_limits(self, scales) -> np.ndarray:
@@ -132,17 +178,15 @@ class CodedSpec:
         first = first_out_of_range(x3, limits)
         if first >= 0:
             return first
-        m = self.dim
         if self.T is None:
             T = Sinv = B = np.zeros((1, 1))
         else:
             T, Sinv, B = self.T, self.canonical_pinv, self.basis
         bad = np.zeros(max(1, -(-x3.shape[0] // _coded_kernels.CHUNK)), dtype=np.int64)
         scales = np.ascontiguousarray(scales, dtype=np.float64)
-        glue = np.ascontiguousarray(self.glue if self.glue.shape[0] == m else np.zeros(m))
         _coded_kernels.decode_coded_blocks(
             x3, out3, scales * self.scale0, scales, T, self.T is not None, Sinv, B,
-            WHICH[self.which], glue, bad)
+            self.KERNEL, np.ascontiguousarray(self.GLUE, dtype=np.float64), bad)
         hits = bad[bad > 0]
         return int(hits[0]) - 1 if hits.size else -1
 
@@ -151,7 +195,6 @@ class CodedSpec:
         """Eager torch decoder (any device), the same algorithm vectorized over points."""
         import torch
 
-        from ._coded_torch import bw16_closest, leech_closest
         from ._torch_kernels import work_dtype
 
         work = work_dtype(x3)
@@ -161,10 +204,5 @@ class CodedSpec:
             y = y @ torch.as_tensor(self.T, dtype=work, device=x3.device)
         y = y / s[:, None]
         shape = y.shape
-        flat = y.reshape(-1, self.dim)
-        if self.which == "bw16":
-            best = bw16_closest(flat)
-        else:
-            best = leech_closest(flat, torch.as_tensor(self.glue, dtype=work, device=x3.device))
-        best = best.reshape(shape)
+        best = self.closest_torch(y.reshape(-1, self.dim)).reshape(shape)
         return user_points_torch(self, best, s, scales, x3.dtype)

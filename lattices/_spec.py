@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from . import _kernels
+from .spec import LatticeSpec
 
 _DEVICE_CONSTANTS: dict = {}
 
@@ -137,7 +138,7 @@ def first_out_of_range(x3, limits) -> int:
 
 
 @dataclass(eq=False)
-class FastSpec:
+class FastSpec(LatticeSpec):
     """A lattice with a fused Conway–Sloane decoder (see module docstring)."""
 
     family: str  # "z", "a" or "d"
@@ -150,11 +151,6 @@ class FastSpec:
     canonical_pinv: Optional[np.ndarray] = None  # (k, m): z -> integer coefficients
     canonical: Optional[np.ndarray] = None  # (m, k): the canonical basis S
     name: str = ""  # the named lattice this block is (or is a rotated copy of)
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def dim(self) -> int:
-        return self.basis.shape[0]
 
     @property
     def k(self) -> int:
@@ -229,10 +225,10 @@ class FastSpec:
         for the canonical coordinates ``y = x T / (s0 * scale)``, since
         ``|y_q| <= max_i |x_i| * sum_i |T_iq| / (s0 * scale)``.
         """
-        if "x_limit" not in self._cache:
+        if "x_limit" not in self.cache:
             tnorm = 1.0 if self.T is None else float(np.abs(self.T).sum(axis=0).max())
-            self._cache["x_limit"] = self.canonical_limit() * self.scale0 / max(tnorm, 1.0)
-        return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
+            self.cache["x_limit"] = self.canonical_limit() * self.scale0 / max(tnorm, 1.0)
+        return self.cache["x_limit"] * np.asarray(scales, dtype=np.float64)
 
     def float32_glue_halves(self):
         """(G, blocks) bool array for :func:`lattices._kernels.decode_d_f32_span`, or None.
@@ -242,7 +238,7 @@ class FastSpec:
         products); entry
         ``[g, b]`` is True where glue vector g is 1/2 on block b.
         """
-        if "f32_half" not in self._cache:
+        if "f32_half" not in self.cache:
             half = None
             # k <= 16: block sums of k numbers up to 2^20 stay exact in float32, and the
             # distance error (k + 2) u stays below half the comparison margin
@@ -252,8 +248,8 @@ class FastSpec:
                 values = gb[:, :, 0]
                 if const.all() and np.all((values == 0.0) | (values == 0.5)):
                     half = np.ascontiguousarray(values == 0.5)
-            self._cache["f32_half"] = half
-        return self._cache["f32_half"]
+            self.cache["f32_half"] = half
+        return self.cache["f32_half"]
 
     @property
     def is_rounding(self) -> bool:
@@ -375,16 +371,17 @@ class FastSpec:
 
 
 @dataclass(eq=False)
-class GenericSpec:
+class GenericSpec(LatticeSpec):
     """Any full-rank basis, decoded by the exact generic algorithm (LLL + Schnorr–Euchner)."""
 
     basis: np.ndarray
     _decoder: object = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
 
-    @property
-    def dim(self) -> int:
-        return self.basis.shape[0]
+    def rebased(self, basis):
+        """The generic decoder of ``basis`` when its Gram matrix is ``c^2`` times this spec's,
+        else None (the generic decoder needs no isometry)."""
+        B = np.asarray(basis, dtype=float)
+        return None if similarity_factor(B, self.basis) is None else GenericSpec(B)
 
     @property
     def decoder(self):
@@ -402,10 +399,10 @@ class GenericSpec:
         magnitude (exact integers in float64, with room for the enumeration's
         offsets), since ``|c_j| <= max_i |x_i| * sum_i |B_red^{-1}_ij| / scale``.
         """
-        if "x_limit" not in self._cache:
+        if "x_limit" not in self.cache:
             col = float(np.abs(self.decoder.reduced_inv).sum(axis=0).max())
-            self._cache["x_limit"] = float(2.0 ** 52) / _next_pow2(self.dim) / max(col, 1e-300)
-        return self._cache["x_limit"] * np.asarray(scales, dtype=np.float64)
+            self.cache["x_limit"] = float(2.0 ** 52) / _next_pow2(self.dim) / max(col, 1e-300)
+        return self.cache["x_limit"] * np.asarray(scales, dtype=np.float64)
 
     def decode_numpy(self, x3, out3, scales):
         """Same contract as :meth:`FastSpec.decode_numpy`."""
@@ -442,19 +439,19 @@ def reduced_rows(S):
 def relevant_coefficients(spec) -> np.ndarray:
     """The Voronoi-relevant vectors of a block at unit scale, as int64 coefficient vectors
     w.r.t. ``spec.basis``; computed once per block (Voronoi's criterion, lattices._generic)."""
-    cache = spec._cache
+    cache = spec.cache
     if "relevant_coefficients" not in cache:
         from ._generic import relevant_coefficients as compute
 
-        known = getattr(spec, "known_relevant_coefficients", None)  # BW16, Leech (_coded_spec)
-        cache["relevant_coefficients"] = known() if known is not None else compute(spec.basis)
+        known = spec.known_relevant_coefficients()  # BW16 enumerates them; Leech raises
+        cache["relevant_coefficients"] = known if known is not None else compute(spec.basis)
     return cache["relevant_coefficients"]
 
 
 def min_norm2(spec) -> float:
     """The minimal squared norm of a block at unit scale (minimal vectors are relevant)."""
-    constants = getattr(spec, "constants", None)  # BW16, Leech: known exactly
+    constants = spec.exact_constants()  # BW16, Leech: known exactly
     if constants is not None:
-        return float(constants.min_norm2 * spec.norm_factor)
+        return float(constants.min_norm2)
     rv = relevant_coefficients(spec).astype(np.float64) @ spec.basis
     return float(np.min(np.sum(rv * rv, axis=1)))

@@ -26,44 +26,58 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._coded_spec import CodedSpec, ExactConstants
+from . import _coded_kernels
+from ._coded_spec import CodeFacts, CodedSpec
 from ._registry import register
-from ._spec import basis_from_generators, reduced_rows
+from .code_shells import CodePiece
 from .codes import generator_rows, rm14_code
 from .dn import d_basis
 from .lattice import make_lattice
 from .modular import bw16_theta
-
-SCALE0 = 1.0 / np.sqrt(2.0)
 
 #: A deep hole of sqrt(2) BW16 at squared distance 6 (= 2 R^2, R^2 = 3), found by a
 #: search over small integer points and checked against the generic decoder (tests).
 DEEP_HOLE_CANONICAL = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 1.0, 0.0, -1.0, 0.0, 0.0, -1.0, 0.0)
 
 
-def canonical_basis() -> np.ndarray:
-    """An LLL-reduced integer basis of sqrt(2) BW16 (rows)."""
-    gens = np.vstack([generator_rows(rm14_code()), 2 * d_basis(16)])
-    return np.rint(reduced_rows(basis_from_generators(gens, 1)))
+class BW16Spec(CodedSpec):
+    """BW16 = Construction B on RM(1, 4): the fused Reed–Muller decoder, its exact facts,
+    its theta series (a modular form) and its shell ranker over the code."""
 
+    KERNEL = _coded_kernels.BW16
+    GLUE = np.zeros(16)
+    FACTS = CodeFacts(
+        norm_scale=2, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320,
+        covering_radius2=Fraction(3), deep_hole=DEEP_HOLE_CANONICAL,
+        source="SPLAG ch. 4 Sec. 10 (theta series, kissing number), ch. 6 (covering radius)",
+        nsm_published=0.068297)
 
-def _relevant(spec):
-    """All vectors of norm 4 and 6 as coefficient vectors (the relevant vectors)."""
-    from ._generic import enumerate_ball
+    @staticmethod
+    def canonical_generators() -> np.ndarray:
+        """sqrt(2) BW16 = RM(1,4) + 2 D16: the code's generator rows and 2 D16."""
+        return np.vstack([generator_rows(rm14_code()), 2 * d_basis(16)])
 
-    coef = enumerate_ball(spec.basis, np.zeros(16), 6.0)
-    return np.ascontiguousarray(coef[np.any(coef != 0, axis=1)])
+    def closest_torch(self, y):
+        from ._coded_torch import bw16_closest
+
+        return bw16_closest(y)
+
+    theta_textbook = staticmethod(bw16_theta)
+
+    @staticmethod
+    def code_pieces() -> list:
+        r""":math:`\sqrt2\Lambda_{16}` = RM(1,4) + :math:`2D_{16}` (SPLAG ch. 4 Sec. 10)."""
+        return [CodePiece(rm14_code(), 2, (0, 1), 4, 0)]
+
+    def known_relevant_coefficients(self):
+        """All vectors of norm 4 and 6 (textbook scale) as coefficient vectors (the relevant
+        vectors; enumerated in the textbook basis, whose rows correspond to this one's)."""
+        from ._generic import enumerate_ball
+
+        coef = enumerate_ball(self.FACTS.scale0 * self.canonical, np.zeros(16), 6.0)
+        return np.ascontiguousarray(coef[np.any(coef != 0, axis=1)])
 
 
 @register("bw16", doc="Barnes-Wall BW16, minimal norm 4")
 def _bw16():
-    S = canonical_basis()
-    constants = ExactConstants(
-        scale0=SCALE0, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320,
-        covering_radius2=Fraction(3),
-        deep_hole=DEEP_HOLE_CANONICAL, theta=bw16_theta,
-        source="SPLAG ch. 4 Sec. 10 (theta series, kissing number), ch. 6 (covering radius)",
-        nsm_published=0.068297)
-    spec = CodedSpec("bw16", S, SCALE0 * S, None, SCALE0, np.zeros(16), constants, name="bw16")
-    spec.relevant = lambda: _relevant(spec)
-    return make_lattice("bw16", spec)
+    return make_lattice("bw16", BW16Spec.textbook("bw16"))

@@ -36,6 +36,10 @@ ranks are exact Python ints in ``object`` arrays; all operations are vectorized 
 brute-force enumeration (BW16 norms 4 and 6, the 196560 minimal Leech vectors), the counts
 against the theta series (modular forms) up to ``max_norm``, and round trips on random ranks
 of the large shells.
+
+Each lattice declares its pieces in its own spec (:meth:`lattices.bw16.BW16Spec.code_pieces`,
+:meth:`lattices.leech.LeechSpec.code_pieces`), whose ``shell_ranker`` builds the
+:class:`CodeCosetShells` (:meth:`lattices.spec.LatticeSpec.shell_ranker`).
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ import numpy as np
 
 from .shell_interface import ShellRanker
 
-__all__ = ["CodePiece", "CodeCosetShells", "bw16_shells", "leech_shells"]
+__all__ = ["CodePiece", "CodeCosetShells"]
 
 
 @dataclass(frozen=True)
@@ -312,20 +316,3 @@ class CodeCosetShells(ShellRanker):
             done |= mine
         return np.rint(y @ self.int_basis_inv).astype(np.int64)
 
-
-def bw16_shells(lattice, max_norm: int) -> CodeCosetShells:
-    r"""BW16 via Construction B on RM(1, 4): :math:`\sqrt2\Lambda_{16}` = RM(1,4) + :math:`2D_{16}`
-    (SPLAG ch. 4 Sec. 10)."""
-    from .codes import rm14_code
-
-    piece = CodePiece(rm14_code(), 2, (0, 1), 4, 0)
-    return CodeCosetShells(lattice.basis, max_norm, 2, [piece])
-
-
-def leech_shells(lattice, max_norm: int) -> CodeCosetShells:
-    r"""Leech via the Golay code: :math:`\sqrt8\Lambda_{24} = 2H_{24} \cup (2H_{24} + a)` (SPLAG ch. 4 Sec. 11)."""
-    from .codes import golay_code
-
-    even = CodePiece(golay_code(), 4, (0, 2), 8, 0)
-    odd = CodePiece(golay_code(), 4, (1, 3), 8, 4)
-    return CodeCosetShells(lattice.basis, max_norm, 8, [even, odd])

@@ -131,7 +131,7 @@ class _BlockGeometry:
 
 
 def _block(spec) -> _BlockGeometry:
-    cache = spec._cache
+    cache = spec.cache
     if "geometry" not in cache:
 
         cache["geometry"] = _BlockGeometry(spec.dim, exact_gram(spec.basis),
@@ -140,7 +140,7 @@ def _block(spec) -> _BlockGeometry:
 
 
 def _generic_polytope(spec) -> ExactPolytope:
-    cache = spec._cache
+    cache = spec.cache
     if "cell" not in cache:
         g = _block(spec)
         if g.dim > GENERIC_MAX_DIM:
@@ -185,7 +185,7 @@ def _symmetry_roots(spec):
                         roots.append(tuple(Fraction(x) for x in w))
         return roots
     primal_name = spec.name[:-1] if dual else spec.name
-    primal = get(primal_name)._segments[0].spec
+    primal = get(primal_name).blocks()[0].spec
     g = _block(primal)
     norms = [g.norm2(a) for a in g.relevant]
     nmin = min(norms)
@@ -222,13 +222,13 @@ def _simple_roots(roots, G):
 
 def _structured_piece(spec):
     """``P_0 n C`` as an exact polytope, plus |W|."""
-    cache = spec._cache
+    cache = spec.cache
     if "piece" not in cache:
         roots = _symmetry_roots(spec)
         if roots is None:
             raise ValueError(
                 f"method='structured' needs a named lattice (its root system); "
-                f"{getattr(spec, 'name', '') or 'this lattice'} has none: use method='generic'")
+                f"{spec.name or 'this lattice'} has none: use method='generic'")
         g = _block(spec)
         simple, order = _simple_roots(roots, g.G)
         n = g.dim
@@ -248,7 +248,7 @@ def _structured_piece(spec):
 def _block_sigma2(spec, method: str) -> Fraction:
     """Exact per-dimension second moment of the block's cell at unit scale."""
     key = f"sigma2_{method}"
-    cache = spec._cache
+    cache = spec.cache
     if key not in cache:
         n = spec.dim
         if method == "generic":
@@ -277,9 +277,8 @@ def _resolve_method(spec, method):
 
 # --------------------------------------------------------------------------- public
 def _blocks(lattice):
-    for seg in lattice._segments:
-        for s in seg.scales:
-            yield seg.spec, s
+    for block in lattice.blocks():
+        yield block.spec, block.scale
 
 
 def volume_exact(lattice):
@@ -354,11 +353,11 @@ class VoronoiCell:
 
 def voronoi_cell(lattice) -> VoronoiCell:
     """The exact Voronoi cell of a single-block lattice of dimension <= 4 (generic method)."""
-    if len(lattice._segments) != 1 or lattice._segments[0].copies != 1:
+    if len(lattice.blocks()) != 1:
         raise ValueError("voronoi_cell takes a single lattice, not a product (its cell is the "
                          "product of the factors' cells)")
-    spec = lattice._segments[0].spec
-    s = float(lattice._segments[0].scales[0])
+    (block,) = lattice.blocks()
+    spec, s = block.spec, block.scale
     P = _generic_polytope(spec)
     g = _block(spec)
     faces = P.face_lattice()
@@ -376,18 +375,19 @@ def cell_simplices(lattice) -> np.ndarray:
     ``lattice.volume``.  For quadrature over the cell (e.g. Theorem 1's
     p_{Z|U}(z|u) = P(S in z - u + P_0)).
     """
-    if len(lattice._segments) != 1 or lattice._segments[0].copies != 1:
+    if len(lattice.blocks()) != 1:
         raise ValueError("cell_simplices takes a single lattice, not a product")
-    spec = lattice._segments[0].spec
-    s = float(lattice._segments[0].scales[0])
+    (block,) = lattice.blocks()
+    spec, s = block.spec, block.scale
     P = _generic_polytope(spec)
     V = np.array([[float(x) for x in v] for v in P.vertices]) @ spec.basis * s
     return np.array([V[idx] for idx in P.simplices()])
 
 
 def _known(spec):
-    """Exact constants a code-built block carries (BW16, Leech; lattices._coded_spec), or None."""
-    return getattr(spec, "constants", None)
+    """Exact constants a block's spec carries at unit scale (BW16, Leech), or None
+    (:meth:`lattices.spec.LatticeSpec.exact_constants`)."""
+    return spec.exact_constants()
 
 
 def _no_closed_form(spec):
@@ -402,14 +402,14 @@ def _no_closed_form(spec):
 def _block_det(spec) -> Fraction:
     c = _known(spec)
     if c is not None:
-        return c.det * spec.norm_factor ** spec.dim
+        return c.det
     return _block(spec).det
 
 
 def _block_min_norm(spec) -> Fraction:
     c = _known(spec)
     if c is not None:
-        return c.min_norm2 * spec.norm_factor
+        return c.min_norm2
     g = _block(spec)
     return min(g.norm2(a) for a in g.relevant)
 
@@ -424,7 +424,7 @@ def packing_radius(lattice):
 def _block_covering2(spec) -> Fraction:
     c = _known(spec)
     if c is not None:
-        return c.covering_radius2 * spec.norm_factor
+        return c.covering_radius2
     return _block_piece(spec).max_vertex_norm2()
 
 
@@ -445,31 +445,28 @@ def deep_hole(lattice):
     """
     x = np.zeros(lattice.dim)
     R2 = sympy.Integer(0)
-    for seg in lattice._segments:
-        if _known(seg.spec) is not None:
-            hole, r2 = _known_deep_hole(seg.spec)
-            for j, s in enumerate(seg.scales):
-                start = seg.offset + j * seg.width
-                x[start:start + seg.width] = s * hole
-                R2 += _exact_scale(s) ** 2 * _to_sympy(r2)
-            continue
-        P = _block_piece(seg.spec)
-        norms = [sum(v[i] * P.G[i][j] * v[j] for i in range(seg.width) for j in range(seg.width))
-                 for v in P.vertices]
-        far = max(range(len(norms)), key=lambda i: norms[i])
-        hole = np.array([float(c) for c in P.vertices[far]]) @ seg.spec.basis
-        for j, s in enumerate(seg.scales):
-            start = seg.offset + j * seg.width
-            x[start:start + seg.width] = s * hole
-            R2 += _exact_scale(s) ** 2 * _to_sympy(norms[far])
+    holes = {}  # id(spec) -> (hole at unit scale, R^2 at unit scale): once per distinct block
+    for block in lattice.blocks():
+        spec = block.spec
+        if id(spec) not in holes:
+            holes[id(spec)] = _block_deep_hole(spec)
+        hole, r2 = holes[id(spec)]
+        x[block.coordinates] = block.scale * hole
+        R2 += _exact_scale(block.scale) ** 2 * _to_sympy(r2)
     return x, sympy.nsimplify(R2)
 
 
-def _known_deep_hole(spec):
-    """The listed deep hole of a code-built block in user coordinates, and R^2."""
-    y = np.array(spec.constants.deep_hole) * spec.scale0  # canonical coordinates, unit scale
-    hole = y if spec.T is None else y @ spec.T.T
-    return hole, _block_covering2(spec)
+def _block_deep_hole(spec):
+    """A deep hole of a block at unit scale in its coordinates, and R^2: the listed one of a
+    spec with exact constants, else the farthest vertex of its cell's piece."""
+    c = _known(spec)
+    if c is not None:
+        return np.array(c.deep_hole), c.covering_radius2
+    P = _block_piece(spec)
+    m = spec.dim
+    norms = [sum(v[i] * P.G[i][j] * v[j] for i in range(m) for j in range(m)) for v in P.vertices]
+    far = max(range(len(norms)), key=lambda i: norms[i])
+    return np.array([float(c) for c in P.vertices[far]]) @ spec.basis, norms[far]
 
 
 def covering_radius(lattice):

@@ -7,7 +7,8 @@ product construction ``diag(D_1 B, D_2 B, ...)`` of the paper's Sec. 4.1.  A
 named lattice is one segment with ``r = 1``; ``scaled`` multiplies every scale;
 ``product`` concatenates segments.  Decoding a product decodes each block
 independently, which is exact because the Voronoi cell of a product is the
-product of the cells.
+product of the cells.  :meth:`Lattice.blocks` is the public view of this structure: one
+:class:`Block` (a :class:`lattices.spec.LatticeSpec`, a scale and a coordinate slice) per copy.
 """
 from __future__ import annotations
 
@@ -24,12 +25,57 @@ from ._validation import (EXACT_INTEGER_LIMIT, as_float_points, check_basis, che
                           check_tensor_points, is_torch_tensor)
 from .utils.rng import as_generator, as_torch_generator
 
-__all__ = ["Lattice", "make_lattice", "product", "from_basis", "parse"]
+from .spec import LatticeSpec
+
+__all__ = ["Lattice", "Block", "make_lattice", "product", "from_basis", "parse"]
+
+
+@dataclass(frozen=True, repr=False)
+class Block:
+    """One diagonal block of a lattice's basis: ``scale * spec.basis`` on the coordinates
+    ``start:stop`` (a product ``diag(D_1 B_1, D_2 B_2, ...)``, Sec. 4.1, has one per factor
+    copy; a named lattice has one).
+
+    >>> import lattices
+    >>> [(b.name, b.scale, b.coordinates) for b in lattices.product(["a2", "e8"], [2.0, 1.0]).blocks()]
+    [('a2', 2.0, slice(0, 2, None)), ('e8', 1.0, slice(2, 10, None))]
+    """
+
+    spec: LatticeSpec  # the block lattice at unit scale, with its decoders and capabilities
+    scale: float
+    start: int  # first coordinate of the block
+    name: str  # the block's lattice name: its spec's, or the whole lattice's where it has none
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.spec.dim
+
+    @property
+    def coordinates(self) -> slice:
+        """The block's coordinates in the ambient space (a slice of ``range(lattice.dim)``)."""
+        return slice(self.start, self.stop)
+
+    @property
+    def basis(self) -> np.ndarray:
+        """(m, m) float64: ``scale * spec.basis``, the block's diagonal entry of the basis."""
+        return self.scale * self.spec.basis
+
+    def __repr__(self) -> str:
+        return f"Block({self.name!r}, scale={self.scale!r}, coordinates={self.start}:{self.stop})"
+
+    def lattice(self) -> "Lattice":
+        """The block as a lattice of its own at its scale (its fast decoder kept), named
+        :attr:`name` (which does not carry the scale)."""
+        return make_lattice(self.name, self.spec, self.scale)
 
 
 @dataclass(frozen=True, eq=False)
 class _Segment:
-    spec: object  # FastSpec | GenericSpec
+    spec: LatticeSpec
     offset: int  # first ambient coordinate of the segment
     scales: np.ndarray  # (r,) float64: one scale per copy
 
@@ -82,6 +128,7 @@ class Lattice:
         self._basis = B
         self._inverse = None
         self._limits = None
+        self._blocks = None
 
     # ------------------------------------------------------------ basic data
     @property
@@ -103,6 +150,21 @@ class Lattice:
     @property
     def is_product(self) -> bool:
         return len(self._segments) > 1 or self._segments[0].copies > 1
+
+    def blocks(self) -> tuple:
+        """The diagonal blocks of the basis, in coordinate order: a tuple of :class:`Block`
+        (one for a named lattice; one per factor copy for a product, Sec. 4.1).
+
+        Decoding, theta series and exact geometry work block by block; this is how code
+        outside :mod:`lattices` reaches a block's spec (its exact constants, its theta series,
+        its shell ranker: :class:`lattices.spec.LatticeSpec`) or a factor as a lattice
+        (:meth:`Block.lattice`).
+        """
+        if self._blocks is None:
+            self._blocks = tuple(
+                Block(seg.spec, float(s), seg.offset + j * seg.width, seg.spec.name or self.name)
+                for seg in self._segments for j, s in enumerate(seg.scales))
+        return self._blocks
 
     def __repr__(self) -> str:
         return f"Lattice({self.name!r}, dim={self.dim})"
@@ -170,12 +232,7 @@ class Lattice:
         if self._limits is None:
             out = np.empty(self.dim)
             for seg in self._segments:
-                limits_of = getattr(seg.spec, "coordinate_limits", None)
-                if limits_of is None:  # a block kind without its own bound: the D_n/A_n rule
-                    w = float(1 << max(0, seg.width - 1).bit_length())
-                    per_copy = float(2.0 ** 52) / w * np.asarray(seg.scales, dtype=np.float64)
-                else:
-                    per_copy = limits_of(seg.scales)
+                per_copy = seg.spec.coordinate_limits(seg.scales)
                 out[seg.offset:seg.offset + seg.size] = np.repeat(per_copy, seg.width)
             out.setflags(write=False)
             self._limits = out
@@ -276,6 +333,12 @@ class Lattice:
             f"{what} is beyond the decodable range of {self.name}: point {index} of the flattened "
             f"input has coordinate {i} = {float(point[i])!r}, but |x_{i}| must be at most "
             f"{lim[i]:.6g} (lattice.coordinate_limits; exact float64 arithmetic)")
+
+    def nearest_eager(self, x, out=None):
+        """:meth:`nearest` of a torch tensor through the eager torch decoders (the path of every
+        device but the CPU) even on the CPU, range check included: for tests and benchmarks
+        that compare or time that path where no other device is present."""
+        return self._nearest_torch(x, force_eager=True, out=out)
 
     def _nearest_torch(self, x, force_eager: bool = False, out=None):
         import torch
@@ -510,9 +573,9 @@ def from_basis(B, name: str | None = None, like: str | None = None) -> Lattice:
     if like is None:
         return make_lattice(name or f"from_basis({B.shape[0]})", GenericSpec(B))
     ref = get(like)
-    if ref.is_product or not hasattr(ref._segments[0].spec, "rebased"):  # FastSpec, CodedSpec
+    if ref.is_product:
         raise ValueError(f"like={like!r} must name a single named lattice")
-    spec = ref._segments[0].spec.rebased(B)
+    spec = ref.blocks()[0].spec.rebased(B)
     if spec is None:
         raise ValueError(
             f"basis is not a rotated/scaled copy of the {ref.name} basis: its Gram matrix "

@@ -27,15 +27,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._coded_spec import CodedSpec, ExactConstants
+from . import _coded_kernels
+from ._coded_spec import CodeFacts, CodedSpec
 from ._registry import register
-from ._spec import basis_from_generators, reduced_rows
+from .code_shells import CodePiece
 from .codes import generator_rows, golay_code
 from .dn import d_basis
 from .lattice import make_lattice
 from .modular import leech_theta
-
-SCALE0 = 1.0 / np.sqrt(8.0)
 
 #: The glue vector a = (-3, 1^23) of sqrt(8) Lambda_24 = 2 H24 u (2 H24 + a).
 GLUE = np.array([-3.0] + [1.0] * 23)
@@ -44,21 +43,47 @@ GLUE = np.array([-3.0] + [1.0] * 23)
 DEEP_HOLE_CANONICAL = (4.0,) + (0.0,) * 23
 
 
-def canonical_basis() -> np.ndarray:
-    """An LLL-reduced integer basis of sqrt(8) Lambda_24 (rows)."""
-    half = np.vstack([generator_rows(golay_code()), 2 * d_basis(24)])
-    gens = np.vstack([2 * half, GLUE])
-    return np.rint(reduced_rows(basis_from_generators(gens, 1)))
+class LeechSpec(CodedSpec):
+    """Leech = 2 H24 u (2 H24 + a) over the Golay code: the fused hexacode decoder, its exact
+    facts, its theta series (a modular form) and its shell ranker over the code."""
+
+    KERNEL = _coded_kernels.LEECH
+    GLUE = GLUE
+    FACTS = CodeFacts(
+        norm_scale=8, det=Fraction(1), min_norm2=Fraction(4), kissing_number=196560,
+        covering_radius2=Fraction(2), deep_hole=DEEP_HOLE_CANONICAL,
+        source="SPLAG ch. 4 Sec. 11 (theta series, kissing number), ch. 23 (covering radius)",
+        nsm_published=0.065771)
+
+    @staticmethod
+    def canonical_generators() -> np.ndarray:
+        """sqrt(8) Lambda_24 = 2 H24 u (2 H24 + a), H24 = G24 + 2 D24: generators of 2 H24, and a."""
+        half = np.vstack([generator_rows(golay_code()), 2 * d_basis(24)])
+        return np.vstack([2 * half, GLUE])
+
+    def closest_torch(self, y):
+        import torch
+
+        from ._coded_torch import leech_closest
+
+        return leech_closest(y, torch.as_tensor(self.GLUE, dtype=y.dtype, device=y.device))
+
+    theta_textbook = staticmethod(leech_theta)
+
+    @staticmethod
+    def code_pieces() -> list:
+        r""":math:`\sqrt8\Lambda_{24} = 2H_{24} \cup (2H_{24} + a)` (SPLAG ch. 4 Sec. 11): the
+        even part :math:`y_i \equiv 2c_i \pmod 4` and the odd part :math:`y_i \equiv 1 + 2c_i`."""
+        return [CodePiece(golay_code(), 4, (0, 2), 8, 0), CodePiece(golay_code(), 4, (1, 3), 8, 4)]
+
+    def known_relevant_coefficients(self):
+        raise ValueError(
+            f"the Voronoi-relevant vectors of {self.name or 'leech'} are all its vectors "
+            f"of norm 4 and 6 (16,969,680 of them; Conway & Sloane, SPLAG ch. 21); they are "
+            f"not materialized here: use its exact constants (kissing_number, packing_radius, "
+            f"covering_radius) and decoder instead")
 
 
 @register("leech", doc="the Leech lattice, minimal norm 4, unimodular")
 def _leech():
-    S = canonical_basis()
-    constants = ExactConstants(
-        scale0=SCALE0, det=Fraction(1), min_norm2=Fraction(4), kissing_number=196560,
-        covering_radius2=Fraction(2),
-        deep_hole=DEEP_HOLE_CANONICAL, theta=leech_theta,
-        source="SPLAG ch. 4 Sec. 11 (theta series, kissing number), ch. 23 (covering radius)",
-        nsm_published=0.065771)
-    return make_lattice("leech", CodedSpec("leech", S, SCALE0 * S, None, SCALE0, GLUE, constants,
-                                           name="leech"))
+    return make_lattice("leech", LeechSpec.textbook("leech"))

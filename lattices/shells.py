@@ -29,18 +29,19 @@ Three constructions, all vectorized over many points:
   :math:`2w_i \equiv 2 \pmod 4`, so exactly one sign of :math:`w_8` satisfies the
   congruence: the coset part is the product alphabet (odd)\ :sup:`7` x (positive odd),
   the last sign being implied.  Coset points rank after the :math:`D_8` points.
-* **BW16 and Leech** (:mod:`lattices.code_shells`): cosets of the Reed-Muller and Golay
-  codes, ranked by codeword and then lexicographically with a counting DP over norm and
+* **BW16 and Leech** (:mod:`lattices.code_shells`, offered by their specs'
+  :meth:`lattices.spec.LatticeSpec.shell_ranker`): cosets of the Reed-Muller and Golay codes, ranked by codeword and then lexicographically with a counting DP over norm and
   coordinate sum (ranks are Python ints: their shells exceed :math:`2^{63}` points).
 * **Any lattice** (:class:`TableShells`): every point up to ``max_norm`` is enumerated
   (Fincke-Pohst, :func:`lattices._generic.enumerate_ball`) and sorted within its shell by
   its integer coefficients; fine for small shells (A2: 229 points up to norm 64).
 
-:func:`shell_ranker` picks the construction: the product-alphabet ones when the basis
-spans Z^n, D_n or E8 in the standard coordinates (any basis of those lattices, e.g. the
-paper's E8 basis), the table otherwise.  A new lattice needs either small shells (the
-table) or a decomposition into cosets of scaled product alphabets (e.g. a code
-construction, SPLAG ch. 5), written as one more :class:`CosetShells` piece list.
+:func:`shell_ranker` picks the construction: the one the lattice's spec offers (a single
+block at scale 1), else the product-alphabet ones when the basis spans Z^n, D_n or E8 in the
+standard coordinates (any basis of those lattices, e.g. the paper's E8 basis), the table
+otherwise.  A new lattice needs either small shells (the table) or a decomposition into cosets
+of scaled product alphabets, offered by its spec's ``shell_ranker`` (a code construction,
+SPLAG ch. 5, is a :class:`lattices.code_shells.CodePiece` list, as BW16's and Leech's are).
 
 Ranks are int64 (shells up to :math:`2^{62}` points), except the code constructions' (Python ints).
 """
@@ -296,9 +297,10 @@ def shell_ranker(lattice, max_norm: int) -> ShellRanker:
 
     Recognizes Z^n (integer basis, determinant 1), D_n (integer basis, even sums,
     determinant 2) and E8 (rows in D8 or D8 + 1/2, determinant 1) in the standard
-    coordinates, at norm unit 1; ``bw16`` and ``leech`` get their code constructions
-    (:mod:`lattices.code_shells`: exact Python-int counts and ranks, shells beyond
-    :math:`2^{63}`); any other lattice gets a :class:`TableShells`.
+    coordinates, at norm unit 1; a single block at scale 1 whose spec offers a ranker
+    (:meth:`lattices.spec.LatticeSpec.shell_ranker`: ``bw16`` and ``leech`` in their textbook
+    basis, by their code constructions, :mod:`lattices.code_shells`: exact Python-int counts
+    and ranks, shells beyond :math:`2^{63}`) gets it; any other lattice gets a :class:`TableShells`.
 
     >>> r = shell_ranker(__import__("lattices").get("e8"), 4)
     >>> r.count([0, 2, 4]).tolist()
@@ -308,11 +310,11 @@ def shell_ranker(lattice, max_norm: int) -> ShellRanker:
 
     if isinstance(max_norm, bool) or not isinstance(max_norm, (int, np.integer)) or max_norm < 0:
         raise ValueError(f"max_norm must be a non-negative int, got {max_norm!r}")
-    code_built = {"bw16": "bw16_shells", "leech": "leech_shells"}
-    if getattr(lattice, "name", None) in code_built:
-        from . import code_shells
-
-        return getattr(code_shells, code_built[lattice.name])(lattice, int(max_norm))
+    blocks = lattice.blocks()
+    if len(blocks) == 1 and blocks[0].scale == 1.0:
+        offered = blocks[0].spec.shell_ranker(int(max_norm))
+        if offered is not None:
+            return offered
     B = np.asarray(lattice.basis, dtype=np.float64)
     n = B.shape[0]
     det = abs(float(np.linalg.det(B)))

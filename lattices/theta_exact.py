@@ -311,7 +311,7 @@ def _not_integral_error(lattice, gram, why):
 
 def _blocks(lattice):
     """The diagonal blocks: a list of ``(spec, scale)``, one per copy of each segment."""
-    return [(seg.spec, float(s)) for seg in lattice._segments for s in seg.scales]
+    return [(block.spec, block.scale) for block in lattice.blocks()]
 
 
 def _plan(lattice):
@@ -487,18 +487,16 @@ def _enumerate_theta(G2, max_norm, bar=None):
 
 
 def _known_theta(spec, s, max_norm):
-    """The exact series of a block with a modular-form expression (BW16, Leech), or None.
+    """The exact series of a block whose spec has a closed form (BW16, Leech: a modular form;
+    :meth:`lattices.spec.LatticeSpec.theta_exact`), or None.
 
     Norms of the block scaled by ``s`` are ``s**2`` times its unit-scale norms;
     the known series is used when ``s**2`` times the unit-scale factor is an integer.
     """
-    exact = getattr(spec, "theta_exact", None)
-    if exact is None:
-        return None
     k = round(s * s)
     if abs(s * s - k) > 1e-9 * s * s or k < 1:
         return None
-    base = exact(max_norm // k)
+    base = spec.theta_exact(max_norm // k)
     if base is None:
         return None
     out = [0] * (max_norm + 1)
@@ -643,7 +641,7 @@ def expected_leaves(lattice, max_norm: int) -> float:
     radius ``max_norm`` of each distinct block: ``V_n K^{n/2} / (2 sqrt(det Gram))``."""
     total = 0.0
     for G2, _, spec, _ in _plan(lattice)[1]:
-        if getattr(spec, "theta_exact", None) is not None:
+        if spec.theta_exact(0) is not None:
             continue                        # BW16, Leech: a modular form, no enumeration
         n = G2.shape[0]
         det = float(np.linalg.det(np.asarray(G2, dtype=float) / 2.0))

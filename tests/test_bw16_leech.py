@@ -110,7 +110,7 @@ class TestBW16(DecoderContract):
 
 def _leech_minimal_coefficients():
     lat = lattices.get("leech")
-    cache = lat._segments[0].spec._cache
+    cache = lat.blocks()[0].spec.cache
     if "minimal_coefficients" not in cache:
         coef = enumerate_ball(lat.basis, np.zeros(24), 4.0)
         cache["minimal_coefficients"] = coef[np.any(coef != 0, axis=1)]

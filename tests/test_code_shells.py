@@ -4,7 +4,8 @@ import pytest
 
 import lattices
 from lattices._generic import enumerate_ball
-from lattices.code_shells import CodeCosetShells, CodePiece, bw16_shells, leech_shells
+from lattices.code_shells import CodeCosetShells, CodePiece
+from lattices.leech import LeechSpec
 from lattices.shells import shell_ranker
 
 
@@ -96,14 +97,12 @@ def test_bad_ranks_norms_and_points_are_refused(bw16_ranker):
 
 
 def test_constructors_match_the_named_lattices():
-    assert isinstance(bw16_shells(lattices.get("bw16"), 8), CodeCosetShells)
+    """The specs offer their code rankers in the textbook basis only, and the pieces refuse a
+    lattice that is not theirs."""
+    bw16 = lattices.get("bw16").blocks()[0].spec
+    assert isinstance(bw16.shell_ranker(8), CodeCosetShells)
+    rotated = lattices.from_basis(lattices.get("leech").basis[:, ::-1], like="leech")
+    assert rotated.blocks()[0].spec.shell_ranker(8) is None      # not the canonical basis
+    fake = np.eye(24) / np.sqrt(8.0)                              # Z^24 / sqrt 8: rows in no piece
     with pytest.raises(ValueError, match="none of the pieces|integer"):
-        leech_shells(_fake_leech(), 8)
-
-
-def _fake_leech():
-    """A 24-dimensional lattice that is not Leech (Z^24 / sqrt 8): its rows are in no piece."""
-    class Fake:
-        basis = np.eye(24) / np.sqrt(8.0)
-        name = "fake"
-    return Fake()
+        CodeCosetShells(fake, 8, LeechSpec.FACTS.norm_scale, LeechSpec.code_pieces())

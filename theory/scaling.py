@@ -48,9 +48,9 @@ def nsm_value(lattice) -> float:
     try:
         return float(lattice.nsm_exact())
     except ValueError:
-        spec = lattice._segments[0].spec
-        constants = getattr(spec, "constants", None)
-        if lattice.is_product or constants is None:
+        blocks = lattice.blocks()
+        constants = blocks[0].spec.exact_constants()  # lattices.LatticeSpec: None where derived
+        if len(blocks) > 1 or constants is None:
             raise
         return float(constants.nsm_published)
 

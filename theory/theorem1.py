@@ -150,13 +150,7 @@ def simplex_rule(simplices, order: int, levels: int = 0):
 
 def _factors(lattice):
     """The single-lattice factors of a (product) lattice, in coordinate order."""
-    from lattices.lattice import make_lattice
-
-    out = []
-    for seg in lattice._segments:
-        for s in seg.scales:
-            out.append(make_lattice(getattr(seg.spec, "name", None) or lattice.name, seg.spec, float(s)))
-    return out
+    return [block.lattice() for block in lattice.blocks()]
 
 
 def _tensor(rules):
