@@ -88,6 +88,117 @@ def test_no_package_imports_a_private_module_of_another():
         assert not other, f"{path.relative_to(ROOT)} imports a private module of {other}"
 
 
+#: private modules of ``lattices`` a benchmark may import to time the kernels themselves
+BENCHMARK_KERNELS = {"_kernels", "_spec", "_torch_kernels"}
+
+
+def _attribute_name_given(call: ast.Call):
+    """The attribute name a call gives an object, ``setattr(obj, "_x", v)`` or
+    ``module.register_buffer("_x", t)``; None for any other call."""
+    if isinstance(call.func, ast.Name) and call.func.id == "setattr" and len(call.args) >= 2:
+        arg = call.args[1]
+    elif (isinstance(call.func, ast.Attribute) and call.func.attr in ("register_buffer", "register_parameter")
+          and call.args):
+        arg = call.args[0]
+    else:
+        return None
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+
+
+def _private_attributes(*folders) -> set[str]:
+    """The underscore names (not dunder) that classes in ``folders`` define as attributes:
+    methods, class-level assignments and annotations, ``self._x = ...`` targets and the names
+    given to ``register_buffer`` / ``register_parameter`` / ``setattr`` (torch modules)."""
+    names = set()
+    for path in _sources(*folders):
+        for cls in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            for node in cls.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(node.name)
+                elif isinstance(node, ast.Assign):
+                    names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    names.add(node.target.id)
+            for node in ast.walk(cls):
+                if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                        and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                    names.add(node.attr)
+                elif isinstance(node, ast.Call) and _attribute_name_given(node):
+                    names.add(_attribute_name_given(node))
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _lattice_private_attributes() -> set[str]:
+    """Private attribute names of the classes of ``lattices`` (``Lattice._segments``, ...) that no
+    class of the packages above defines too (those names are theirs to use on their objects)."""
+    return _private_attributes("lattices") - _private_attributes("theory", "vae", "validation", "benchmarks")
+
+
+def _private_uses(source: str, package: str, reserved: set[str]) -> list[str]:
+    """Where ``source`` (a module of ``package``) reaches into another library package:
+    (a) a private module or name imported from it (``from lattices._spec import ...``,
+    ``from lattices.theta_exact import _plan``, ``lattices._x``), but for the benchmark kernels;
+    (b) an attribute access ``x._name`` with ``_name`` in ``reserved``."""
+    def private(package_of, parts):
+        allowed = (package == "benchmarks" and package_of == "lattices" and bool(parts)
+                   and parts[0] in BENCHMARK_KERNELS)
+        return not allowed and any(p.startswith("_") and not p.startswith("__") for p in parts)
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            top, *rest = node.module.split(".")
+            if top in LIBRARY and top != package:
+                found += [f"{line}: from {node.module} import {a.name}" for a in node.names
+                          if private(top, rest + [a.name])]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                top, *rest = a.name.split(".")
+                if top in LIBRARY and top != package and private(top, rest):
+                    found.append(f"{line}: import {a.name}")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            chain, base = [node.attr], node.value
+            while isinstance(base, ast.Attribute):
+                chain.insert(0, base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in LIBRARY:
+                if base.id != package and private(base.id, chain):
+                    found.append(f"{line}: {base.id}.{'.'.join(chain)}")
+            elif node.attr in reserved:
+                found.append(f"{line}: .{node.attr}")
+    return sorted(found, key=lambda f: int(f.split(":")[0]))
+
+
+def test_no_package_reads_a_private_name_of_lattices():
+    """Code above ``lattices`` uses its public names only (``Lattice.blocks()``, the
+    :class:`lattices.LatticeSpec` protocol), never ``lattice._segments`` or ``lattices._x``."""
+    reserved = _lattice_private_attributes()
+    assert {"_segments", "_range_error"} <= reserved  # the scan sees Lattice's private names
+    offenders = [f"{path.relative_to(ROOT)}:{use}"
+                 for path in _sources("theory", "vae", "validation", "benchmarks")
+                 for use in _private_uses(path.read_text(), path.relative_to(ROOT).parts[0], reserved)]
+    assert offenders == []
+
+
+def test_private_name_scan_flags_a_planted_use():
+    """Negative control: the scan flags each kind of reach into ``lattices`` in a synthetic module."""
+    reserved = _lattice_private_attributes()
+    source = ("import lattices\nfrom lattices._coded_spec import CodedSpec\n"
+              "from lattices.theta_exact import _plan\nfrom lattices import _kernels\n"
+              "lat = lattices.get('e8')\nspec = lat._segments[0].spec\nlattices._registry.get('a2')\n")
+    assert _private_uses(source, "vae", reserved) == [
+        "2: from lattices._coded_spec import CodedSpec", "3: from lattices.theta_exact import _plan",
+        "4: from lattices import _kernels", "6: ._segments", "7: lattices._registry"]
+    # a benchmark may import the kernel modules, and nothing else private
+    assert _private_uses(source, "benchmarks", reserved) == [
+        "2: from lattices._coded_spec import CodedSpec", "3: from lattices.theta_exact import _plan",
+        "6: ._segments", "7: lattices._registry"]
+    assert _private_uses("lat.blocks()[0].spec.exact_constants()\n", "theory", reserved) == []
+
+
 def test_no_docstring_or_comment_points_outside_the_repository():
     """Installed code cannot send a reader to the project's working notes (SPEC, STYLE) or to a
     sibling folder's paper; ``../shared/data`` is a data-folder default, which is behaviour."""
@@ -188,7 +299,8 @@ def test_import_graph_has_no_cycles_and_floors_run_one_way():
     assert {"lattices.lattice", "lattices.theta_exact", "theory.discrete_gaussian_prior"} <= set(graph)
     assert "lattices.geometry" in graph["lattices.lattice"]          # the graph sees real edges,
     assert "vae.latents.proxy" in graph["vae.latents"]                 # "proxy:Z2Latent" registry strings
-    assert "vae.codec.dgauss_coder" in graph["vae.codec.dispatch"]
+    assert "vae.codec.latent_coders" in graph["vae.codec.dispatch"]
+    assert "vae.priors.dgauss" in graph["vae.priors"]                  # "dgauss:DGaussPrior" registry strings
     assert _cycles(graph) == []
     floor = {p: i for i, p in enumerate(LIBRARY)}
     upward = [f"{a} -> {b}" for a, targets in graph.items() for b in targets

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 import logging
 import pickle
@@ -42,6 +41,7 @@ from torch.nn import functional as F
 
 from lattices.utils.io import atomic_write, atomic_write_text
 
+from .importing import IMPORT_ERRORS, import_object
 from .latents import LATENTS, build_latent, latent_class, register_latent
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class ModelConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        latent_class(self.latent).check_options(self.latent_options)   # typed, without building
         for name in ("encoder", "decoder"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or ":" not in v):
@@ -324,18 +325,15 @@ def class_path(obj) -> str:
 
 def _import_class(path: str, what: str, source) -> type:
     """The class at ``"module:QualName"``; ``ImportError`` naming what is missing otherwise."""
-    module_name, _, qualname = path.partition(":")
+    module_name = path.partition(":")[0]
     hint = ("it was defined in a script or notebook (__main__) when saved: define it in a module "
             "that can be imported" if module_name == "__main__" else
             "install that module or put it on PYTHONPATH")
     try:
-        obj = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
+        return import_object(path)
+    except IMPORT_ERRORS as exc:
         raise ImportError(f"{what} recorded in {source} is the class {path!r}, which cannot be "
                           f"imported ({exc}); {hint}") from exc
-    return obj
 
 
 def _network(role, module, recorded, arch, n_in, n_out, gate_width) -> nn.Module:

@@ -442,8 +442,14 @@ def _configs(args, explicit) -> TrainConfig:
     """The TrainConfig asked for: the flags, or ``--config`` with the explicit flags on top."""
     from .resume import apply_explicit, load_config_file, unknown_config_keys
 
-    model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
-                        gate_width=args.gate_width, latent_options=_latent_options(args.latent_option))
+    options = _latent_options(args.latent_option)
+    try:
+        model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
+                            gate_width=args.gate_width, latent_options=options)
+    except ValueError as exc:
+        if not options:
+            raise
+        raise ValueError(f"--latent-option {' '.join(args.latent_option)}: {exc}") from None
     config = TrainConfig(dataset=args.dataset, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_epochs=args.max_epochs, patience_halve=args.patience_halve,
                          patience_stop=args.patience_stop, train_limit=args.train_limit,
@@ -460,30 +466,12 @@ def _configs(args, explicit) -> TrainConfig:
 
 
 def _check_latent_options(model_dict: dict) -> None:
-    """Build the model once, so that a bad ``--latent-option`` is a clear error before any data."""
+    """Check the options (typed, :meth:`vae.latents.LatentLayer.check_options`) and build the model
+    once, so that a bad ``--latent-option`` is a clear error before any data."""
     try:
         VAE(ModelConfig.from_dict(model_dict))
-    except TypeError as exc:
-        import inspect
-
-        from .latents import latent_class
-
-        cls = latent_class(model_dict["latent"])
-        valid = []
-        for klass in cls.__mro__:                    # subclasses pass **options to their parents
-            if "__init__" not in vars(klass):
-                continue
-            params = list(inspect.signature(klass.__init__).parameters.values())[2:]  # after self, dim
-            valid += [q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)
-                      and q.name not in valid]
-            if not any(q.kind is q.VAR_KEYWORD for q in params):
-                break
-        unknown = sorted(set(model_dict.get("latent_options", {})) - set(valid))
-        if not unknown:
-            raise ValueError(f"--latent-option: a bad value for latent {model_dict['latent']!r} ({exc})") from None
-        given = ", ".join(unknown)
-        raise ValueError(f"--latent-option {given}: not an option of latent {model_dict['latent']!r} "
-                         f"(valid: {', '.join(valid) or 'none'}; {exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--latent-option: {exc}") from None
 
 
 def _reconcile_resume(args, config: TrainConfig, explicit) -> TrainConfig:

@@ -31,6 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from lattices.cli import output_path
+from vae.priors import DEFAULT_PRIOR
 from validation.paper_tables import HIDDEN, LATENT_ORDER, TABLE4_HIDDEN, table2, table4
 from validation.table2 import base_latent, best_run, collect_runs, latent_label, write_block
 
@@ -209,7 +210,7 @@ def table4_rows(benchmark_reports) -> list[dict]:
             latent = r["latent"].split("/")[0]
             variant = r["latent"][len(latent) + 1:] or None
             paper = (table4(latent, r["hidden"]) if latent in LATENT_ORDER and r["hidden"] in TABLE4_HIDDEN
-                     and variant in (None, "paper") else None)
+                     and variant in (None, DEFAULT_PRIOR) else None)      # the paper's own prior
             paper_g = table4("gaussian", r["hidden"]) if paper is not None else None
             out.append({"hidden": r["hidden"], "latent": r["latent"], "label": _label(latent) + (
                         f" ({variant} prior)" if variant else ""), "images": r.get("images"),

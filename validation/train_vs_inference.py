@@ -247,7 +247,7 @@ def rate_allocation(model, x, batch_size: int = 100) -> dict:
     e = torch.cat([model.encoder(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]).double()
     s2u, s2s = lat.log_sigma2_u.exp().double(), lat.log_sigma2_s.exp().double()
     tot, n = s2u + s2s, lat.block_dim
-    eb = lat._blocks(e)                                                          # (N, R, n)
+    eb = lat.blocks(e)                                                           # (N, R, n)
     kl = 0.5 * ((eb ** 2).sum(-1) + n * s2u) / tot - 0.5 * n - 0.5 * n * torch.log(s2u / tot)
     activity = e.var(0).reshape(lat.n_blocks, n) / s2u[:, None]
     return {"kl": kl.cpu().numpy(), "sigma2_u": s2u.cpu().numpy(), "sigma2_s": s2s.cpu().numpy(),

@@ -134,6 +134,35 @@ class LatentLayer(nn.Module, ABC):
         return self.dim
 
     @classmethod
+    def option_names(cls) -> list[str]:
+        """The keyword options of the constructor (after ``dim``), through ``**options`` to the parents."""
+        import inspect
+
+        valid = []
+        for klass in cls.__mro__:                    # subclasses pass **options to their parents
+            if "__init__" not in vars(klass):
+                continue
+            params = list(inspect.signature(klass.__init__).parameters.values())[2:]  # after self, dim
+            valid += [q.name for q in params if q.kind in (q.KEYWORD_ONLY, q.POSITIONAL_OR_KEYWORD)
+                      and q.name not in valid]
+            if not any(q.kind is q.VAR_KEYWORD for q in params):
+                break
+        return valid
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        """``ValueError`` naming the valid keys when ``options`` (a model config's ``latent_options``)
+        is not a dict of this layer's options; values are checked by the layer (a layer with typed
+        options, e.g. :class:`vae.latents.proxy.ProxyLatticeLatent`, checks them here too)."""
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise ValueError(f"latent_options must be a dict of option names to values, got {options!r}")
+        valid = cls.option_names()
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))}: not an option of latent {cls.name!r} "
+                             f"(valid: {', '.join(valid) or 'none'})")
+
+    @classmethod
     def options_for_state(cls, options: dict, state: dict) -> dict:
         """The options under which a saved ``state`` (this layer's ``state_dict``) loads; by
         default ``options`` unchanged (a layer whose defaults changed overrides it)."""

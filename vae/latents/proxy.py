@@ -41,6 +41,7 @@ a pmf over lattice points is unchanged by the common scaling.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,6 +174,26 @@ class ProxyLatticeLatent(LatentLayer):
         self.prior = build_prior(family, base, R, prior_options, context)
         self.register_buffer("_basis", torch.as_tensor(np.array(base.basis), dtype=torch.float64))
         self.register_buffer("_basis_inv", torch.as_tensor(np.linalg.inv(base.basis), dtype=torch.float64))
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        """Typed check without building: :class:`ProxyOptions` for the latent's own keys, the prior
+        family's options dataclass (:meth:`vae.priors.Prior.parse_options`) for the rest."""
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise ValueError(f"latent_options must be a dict of option names to values, got {options!r}")
+        own = [f.name for f in dataclasses.fields(ProxyOptions)]
+        fixed = cls is not ProxyLatticeLatent                  # z2, a2, e8, ...: the lattice is the name
+        if fixed and "lattice" in options:
+            raise ValueError(f"the {cls.name!r} latent fixes lattice={cls.name!r}, got lattice={options['lattice']!r}")
+        family = prior_class(DEFAULT_PRIOR if options.get("prior") is None else options["prior"])
+        theirs = [f.name for f in dataclasses.fields(family.Options)]
+        unknown = sorted(set(options) - set(own) - set(theirs))
+        if unknown:
+            valid = [k for k in own if not (fixed and k == "lattice")] + theirs
+            raise ValueError(f"{', '.join(map(repr, unknown))}: not an option of latent {cls.name!r} with "
+                             f"prior {family.family!r} (valid: {', '.join(valid)})")
+        ProxyOptions(**{k: v for k, v in options.items() if k in own})
+        family.parse_options({k: v for k, v in options.items() if k not in own})
 
     @classmethod
     def options_for_state(cls, options: dict, state: dict) -> dict:

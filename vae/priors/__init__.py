@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import importlib
 
+from vae.importing import IMPORT_ERRORS, import_object
+
 from .base import KERNELS, NoOptions, Prior, PriorCoder, PriorContext
 
 __all__ = ["PRIORS", "DEFAULT_PRIOR", "Prior", "PriorCoder", "PriorContext", "NoOptions", "KERNELS",
@@ -45,15 +47,11 @@ def prior_families() -> list[str]:
 
 
 def _import_path(path: str) -> type:
-    module, _, qualname = path.partition(":")
     try:
-        obj = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
+        return import_object(path)
+    except IMPORT_ERRORS as exc:
         raise ValueError(f"prior {path!r} cannot be imported ({exc}); install its module or put it "
                          f"on PYTHONPATH") from None
-    return obj
 
 
 def prior_class(name) -> type[Prior]:
@@ -77,10 +75,7 @@ def prior_class(name) -> type[Prior]:
     if isinstance(entry, type):
         return entry
     module, cls = entry.split(":")
-    klass = getattr(importlib.import_module(f".{module}", __name__), cls)
-    if not klass.family:
-        klass.family = key.lower()
-    return klass
+    return getattr(importlib.import_module(f".{module}", __name__), cls)
 
 
 def register_prior(name: str, cls: type[Prior] | None = None, *, replace: bool = False):

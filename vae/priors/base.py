@@ -89,6 +89,8 @@ class Prior(nn.Module):
     :meth:`from_options`, :meth:`log_prob_coords` (honouring ``self.fused``) and :meth:`coder`.
     """
 
+    #: the family name (a built-in or user class sets it; :func:`vae.priors.register_prior` sets
+    #: it to the registered name, a ``"module:Class"`` prior without one gets that path)
     family: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     #: read by :meth:`log_prob_coords` of the built-in families: evaluate with the fused kernel

@@ -109,6 +109,7 @@ class DGaussPrior(DiscreteGaussianPrior, Prior):
     ('dgauss C=3', (4, 3, 8))
     """
 
+    family = "dgauss"
     Options = DGaussOptions
 
     @classmethod

@@ -110,6 +110,7 @@ class PaperPrior(LatticePrior, Prior):
     ('paper K=64 t=3', 241)
     """
 
+    family = "paper"
     Options = PaperOptions
 
     @classmethod
