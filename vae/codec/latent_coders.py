@@ -1,7 +1,7 @@
 r"""One entropy coder per discrete latent, each coding exactly under that latent's own model.
 
 Every coder turns encoder outputs into integer symbols (given the shared dither), codes
-them on an ANS stack (:mod:`vae.codec.pmf`) and back, and reports two lengths per image:
+them on an ANS stack (:mod:`vae.entropy_coding`) and back, and reports two lengths per image:
 ``ideal_bits``, the model's code length :math:`-\log_2 p` (eq. (10) for the lattice latents,
 computed by the model's own ``log_prob``), and ``coded_bits``, the information content
 under the quantized pmfs actually coded (the file's payload is their sum up to the
