@@ -339,15 +339,16 @@ class LatticePrior(nn.Module):
     def part_log_probs(self, u):
         r"""The U-dependent tables of the truncated part, one definition for the pmf and the coder.
 
-        ``u`` (N, R, m) de-scaled dithers -> ``head`` (R, N, H): :math:`\log\pi(u) +
-        \mathrm{logsoftmax}(g(u))_j` for the head points (norm < t, in the order of
-        :attr:`head_coords`), or ``None`` without head; ``log_tail_flag`` (R, N):
+        ``u`` (N, R, m) de-scaled dithers -> ``log_head_flag`` (R, N): :math:`\log\pi(u)`;
+        ``head`` (R, N, H): :math:`\mathrm{logsoftmax}(g(u))_j` over the head points (norm < t, in
+        the order of :attr:`head_coords`), so that a head point has :math:`\log\pi(u) +
+        \mathrm{logsoftmax}(g(u))_j` (``None`` for both without head); ``log_tail_flag`` (R, N):
         :math:`\log(1-\pi(u))` (zeros without the flag).  The shell part adds
         :math:`\mathrm{logsoftmax}(\Psi)_k - \log\theta_k` to ``log_tail_flag``.
         """
         R, N = u.shape[1], u.shape[0]
         if not self.has_mlp:
-            return None, torch.zeros((R, N), dtype=self._gram.dtype, device=u.device)
+            return None, None, torch.zeros((R, N), dtype=self._gram.dtype, device=u.device)
         x = u.transpose(0, 1) / math.sqrt(self.unit)                              # (R, N, m) de-scaled u
         h = torch.tanh(torch.baddbmm(self.b1[:, None, :], x, self.w1))            # (R, N, hidden)
         if self.has_flag:
@@ -356,7 +357,7 @@ class LatticePrior(nn.Module):
         else:
             log_head_flag = log_tail_flag = torch.zeros(h.shape[:2], dtype=h.dtype, device=h.device)
         logits = torch.baddbmm(self.b2[:, None, :], h, self.w2)                       # (R, N, H)
-        return log_head_flag[..., None] + torch.log_softmax(logits, -1), log_tail_flag
+        return log_head_flag, torch.log_softmax(logits, -1), log_tail_flag
 
     def escape_log_params(self):
         r"""Per block (R,): :math:`\log\varepsilon`, :math:`\log(1-\varepsilon)`, :math:`\log\rho` and
@@ -385,7 +386,7 @@ class LatticePrior(nn.Module):
         in_support = k <= self.max_norm
         kc = torch.clamp(k, max=self.max_norm)
         out = torch.full(k.shape, -math.inf, dtype=self._gram.dtype, device=k.device)
-        head_table, log_tail_flag = self.part_log_probs(u)
+        log_head_flag, head_table, log_tail_flag = self.part_log_probs(u)
         # tail part: Sec. 3.4, logsoftmax(Psi)_{|a|^2} - log theta_{|a|^2}
         if self.n_classes > 0:
             cls = self._class_of_norm[kc]                                             # (R, N)
@@ -399,7 +400,7 @@ class LatticePrior(nn.Module):
             pos = torch.searchsorted(self._head_keys, key).clamp(max=self.n_head - 1)
             is_head = self._head_keys[pos] == key
             idx = self._head_index[pos]
-            head = head_table.gather(-1, idx[..., None])[..., 0]
+            head = log_head_flag + head_table.gather(-1, idx[..., None])[..., 0]
             out = torch.where(is_head, head, out)
         if self.escape:
             # escape component: (1 - eps) p_trunc + eps prod_i (1-rho)/(1+rho) rho^{|a_i|}

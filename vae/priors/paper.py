@@ -246,9 +246,9 @@ class PaperPriorCoder(PriorCoder):
             # one (n, R, H + C) table written in place: the same float64 values as concatenating
             # the head and shell parts block-major and transposing, without the two copies
             cat = torch.empty((dither.shape[0], self.R, self.H + self.C), dtype=self.psi_log_softmax.dtype)
-            head, lt = p.part_log_probs(dither)                                   # (R, n, H), (R, n)
+            lh, head, lt = p.part_log_probs(dither)                               # (R, n), (R, n, H), (R, n)
             if head is not None:
-                cat[:, :, :self.H].transpose(0, 1).copy_(head)
+                torch.add(lh[..., None], head, out=cat[:, :, :self.H].transpose(0, 1))
             if self.C:
                 torch.add(lt[..., None], self.psi_log_softmax[:, None, :], out=cat[:, :, self.H:].transpose(0, 1))
             cat = cat.reshape(N, self.H + self.C)
