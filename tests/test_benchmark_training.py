@@ -30,7 +30,7 @@ def test_bad_options_exit_2(args, needle, capsys):
 def test_variants_expand_proxy_latents_per_prior():
     assert training.variants(["gaussian", "e8", "bw16"], ["paper", "dgauss"], eager=True) == [
         "gaussian", "e8/paper", "e8/paper-eager", "e8/dgauss", "e8/dgauss-eager", "bw16/paper",
-        "bw16/paper-eager"]                                                         # no dgauss for bw16
+        "bw16/paper-eager", "bw16/dgauss", "bw16/dgauss-eager"]     # dgauss on bw16: the code trellis (issue 30)
     assert training.variants(["e8"], ["paper", "dgauss"], eager=False, torch_step=True) == [
         "e8/paper", "e8/paper-torch-step", "e8/dgauss", "e8/dgauss-torch-step"]
 

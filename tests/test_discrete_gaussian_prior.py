@@ -198,8 +198,9 @@ def test_proxy_prior_options_are_validated():
 
     with pytest.raises(ValueError, match="unknown prior"):
         build_latent("e8", 8, prior="gauss")
-    with pytest.raises(ValueError, match="bw16"):
-        build_latent("bw16", 16, prior="dgauss")
+    with pytest.raises(ValueError, match="bw16"):                   # the message lists the supported ones
+        build_latent("proxy", 14, lattice="e7", prior="dgauss")
+    assert build_latent("bw16", 16, prior="dgauss").prior.coded is not None    # supported since issue 30
     with pytest.raises(ValueError, match="prior_components"):
         build_latent("a2", 4, prior="dgauss", prior_components=0)
     paper = build_latent("e8", 8)                                       # the default stays the paper's

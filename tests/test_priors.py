@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: every built-in family on every lattice it supports (leech: the ball of <= max_points points
 #: is the origin and its 196560 neighbours; bw16 the origin and its 4320)
 BUILT_IN = [("paper", "z2"), ("paper", "a2"), ("paper", "e8"), ("paper", "d4"), ("paper", "bw16"),
-            ("paper", "leech"), ("dgauss", "z2"), ("dgauss", "a2"), ("dgauss", "d4"), ("dgauss", "e8")]
+            ("paper", "leech"), ("dgauss", "z2"), ("dgauss", "a2"), ("dgauss", "d4"), ("dgauss", "e8"),
+            ("dgauss", "bw16")]                    # dgauss on leech: tests/test_dgauss_code_lattices.py
 
 
 @pytest.mark.parametrize("family, lattice", BUILT_IN, ids=lambda v: v)
@@ -145,7 +146,7 @@ def test_registry_and_options_errors_name_what_is_valid():
     with pytest.raises(ValueError, match="u_hidden must be a positive int"):
         build_prior("paper", lattices.get("e8"), 1, {"u_hidden": 0})
     with pytest.raises(ValueError, match="supports the lattices z2, a2, d4, e8"):
-        build_prior("dgauss", lattices.get("leech"), 1)
+        build_prior("dgauss", lattices.get("e7"), 1)
 
 
 def test_a_registered_prior_builds_by_name_and_its_state_is_recognized():

@@ -447,8 +447,11 @@ class _FusedDGauss(torch.autograd.Function):
 
 
 def fused_supported(prior, coords, u) -> bool:
-    """Whether :func:`fused_log_prob` applies: CPU tensors, float32/float64, no gradient for ``u``."""
-    return (coords.device.type == "cpu" and u.device.type == "cpu" and not u.requires_grad
+    """Whether :func:`fused_log_prob` applies: CPU tensors, float32/float64, no gradient for ``u``,
+    and a coset-union lattice (``z2``, ``a2``, ``d4``, ``e8``; not the code lattices ``bw16``,
+    ``leech``, whose normalizer is the eager trellis recursion: ``prior.coded`` is set)."""
+    return (getattr(prior, "coded", None) is None
+            and coords.device.type == "cpu" and u.device.type == "cpu" and not u.requires_grad
             and prior.log_scale.dtype in (torch.float32, torch.float64))
 
 

@@ -37,15 +37,43 @@ of 1-D sums because the lattices below are unions of cosets of rectangular latti
 * :math:`A_2` with the toolkit's basis :math:`\{(0, 1), (\sqrt3/2, 1/2)\}`:
   :math:`(\sqrt3\mathbb Z \times \mathbb Z) \cup ((\sqrt3\mathbb Z + \sqrt3/2) \times (\mathbb Z + \tfrac12))`.
 
-The supported lattices are :data:`SUPPORTED` (``z2``, ``a2``, ``d4``, ``e8``); the constructor
-checks that the lattice's basis spans exactly the coset union it uses (basis vectors inside it,
-same covolume).
+* :math:`BW_{16}` and the Leech lattice :math:`\Lambda_{24}` (:data:`CODED`, :class:`CodedDecomposition`):
+  Construction B over a binary code :math:`C` (SPLAG ch. 4, §10: :math:`\sqrt2\,BW_{16} =
+  RM(1,4) + 2D_{16}`; §11: :math:`\sqrt8\,\Lambda_{24} = 2H_{24} \cup (2H_{24} + a)`,
+  :math:`H_{24} = G_{24} + 2D_{24}`, :math:`a = (-3, 1^{23})`).  In the toolkit's coordinates
+  (textbook scale) both are
+
+  .. math::
+
+     \Lambda = \bigcup_{g} \Bigl\{\, d\,j + t_g \;:\; j \in \mathbb Z^n,\ j \bmod 2 \in C,\
+     \textstyle\sum_i (j_i - (j_i \bmod 2))/2 \equiv 0 \pmod 2 \Bigr\},
+     \qquad d = 1/\sqrt2,
+
+  with :math:`t_0 = 0` and, for the Leech lattice, the glue :math:`t_1 = a/\sqrt8`
+  (:math:`j = c + 2k`, :math:`c \in C`, :math:`\sum k` even: BW16
+  :math:`\sqrt2 x = c + 2k`, Leech :math:`\sqrt8 x = g a + 2c + 4k`).  Per coordinate, the sum
+  of :math:`g_{c,i}` over the integers :math:`j \equiv r \pmod 4` (:math:`r = b + 2\kappa`: code
+  bit :math:`b = j \bmod 2`, parity :math:`\kappa = k \bmod 2`) is the 1-D sum
+  :math:`T_i(r) = \vartheta((x_i - r)/4;\ \sigma_i/4)`, :math:`x_i = (u_i - t_{g,i})/d`,
+  :math:`\sigma_i = s_i/d`, and :math:`Z_c(u) = \sum_g \sum_{c\in C} \sum_{\kappa:\,\sum\kappa
+  \equiv 0} \prod_i T_i(c_i + 2\kappa_i)`: a sum over :math:`2^{k}` codewords (32, 4096)
+  computed exactly, every term positive, by the forward recursion over the code's syndrome
+  trellis with the parity bit (Wolf 1978; Forney 1988; :class:`theory.code_trellis.CodeTrellis`:
+  at most 16 (BW16) and 512 (Leech) trellis states per coordinate, times 2 parities), the
+  :math:`D_n` recursion above with the code's states added.  The fused kernel does not know these
+  lattices; they always take the eager path (gradients by autograd through the recursion).
+
+The supported lattices are :data:`SUPPORTED` (``z2``, ``a2``, ``d4``, ``e8``: coset unions) and
+:data:`CODED` (``bw16``, ``leech``), together :data:`SUPPORTED_NAMES`; the constructor checks
+that the lattice's basis spans exactly the union it uses (basis vectors inside it, same
+covolume).
 
 **Scales** are clamped to ``[scale_floor, S_MAX]``, ``S_MAX = 1e4`` (de-scaled units, where the
 covering cell has size about 1), with ``scale_floor = S_MIN * max_i spacing_i`` (times 2 for the
 parity split of :math:`D_n`/:math:`E_8`; ``S_MIN = 0.05``: 0.05 for Z², 0.087 for A2, 0.1 for D4
-and E8), so that every 1-D sum of the normalizer, at scale ``s / spacing`` (halved for the
-parity split), sees a scale of at least ``S_MIN`` and is exact (a clamp inside the 1-D sums alone
+and E8; ``4 d S_MIN`` = 0.141 for BW16 and Leech, whose 1-D sums see :math:`s/(4d)`), so
+that every 1-D sum of the normalizer, at scale ``s / spacing`` (halved for the parity split),
+sees a scale of at least ``S_MIN`` and is exact (a clamp inside the 1-D sums alone
 would give E8 a wrong normalizer below s = 0.1: the pmf summed to 0.0045 at s = 0.06).  Below the
 floor a component is a point mass to double precision anyway
 (:math:`g` of the nearest other coset point is below :math:`e^{-50}`), and the clamp keeps
@@ -54,21 +82,28 @@ points than any code length in this toolkit meets.  The gradient of a clamped sc
 
 References
 ----------
-J. H. Conway and N. J. A. Sloane, *Sphere Packings, Lattices and Groups*, 3rd ed., ch. 4.
+J. H. Conway and N. J. A. Sloane, *Sphere Packings, Lattices and Groups*, 3rd ed., ch. 4
+(§10 BW16, §11 the Leech lattice).
+J. K. Wolf, IEEE Trans. IT-24 (1978), 76-80; G. D. Forney, Jr., "Coset codes -- Part II",
+IEEE Trans. IT-34 (1988), 1152-1187 (trellises of codes and lattices).
 Poisson summation: e.g. E. M. Stein and R. Shakarchi, *Fourier Analysis*, ch. 5, Thm. 3.1.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 
+from .code_trellis import CodeTrellis
 from .discrete_gaussian_fused import fused_log_prob, fused_supported
 
-__all__ = ["DiscreteGaussianPrior", "SUPPORTED", "log_theta_1d", "S_MIN", "S_MAX",
-           "DIRECT_TERMS", "DUAL_TERMS", "SWITCH_SCALE"]
+__all__ = ["DiscreteGaussianPrior", "SUPPORTED", "CODED", "SUPPORTED_NAMES", "CodedDecomposition",
+           "coded_decomposition", "log_theta_1d", "S_MIN", "S_MAX", "DIRECT_TERMS", "DUAL_TERMS",
+           "SWITCH_SCALE"]
 
 #: Clamp range of the scales (module notes).
 S_MIN, S_MAX = 0.05, 1.0e4
@@ -89,6 +124,68 @@ SUPPORTED = {
     "d4": ((1.0,) * 4, ((0.0,) * 4,), True),
     "e8": ((1.0,) * 8, ((0.0,) * 8, (0.5,) * 8), True),
 }
+
+
+@dataclass(frozen=True)
+class CodedDecomposition:
+    r"""A lattice by Construction B over a binary code, with glue (module notes):
+    :math:`\Lambda = \bigcup_g \{d\,j + t_g : j \bmod 2 \in C,\ \sum_i \lfloor j_i/2\rfloor \equiv 0 \pmod 2\}`.
+
+    Attributes
+    ----------
+    spacing : float
+        :math:`d` (the same on every coordinate).
+    shifts : ndarray (G, n) float64
+        The glue shifts :math:`t_g` (row 0 is zero).
+    codewords : ndarray (M, n) uint8
+        The code :math:`C`.
+    trellis : theory.code_trellis.CodeTrellis
+        Its pruned syndrome trellis.
+    source : str
+    """
+
+    spacing: float
+    shifts: np.ndarray
+    codewords: np.ndarray
+    trellis: CodeTrellis
+    source: str
+
+    @property
+    def covolume(self) -> float:
+        r""":math:`d^n \cdot 2^n/|C| \cdot 2 / G` (code index, parity, glue)."""
+        n = self.shifts.shape[1]
+        return self.spacing ** n * 2.0 ** n / len(self.codewords) * 2.0 / len(self.shifts)
+
+
+def _bw16_decomposition():
+    from lattices.codes import rm14_code
+    code = np.asarray(rm14_code())
+    return CodedDecomposition(1 / math.sqrt(2.0), np.zeros((1, 16)), code, CodeTrellis(code),
+                              "SPLAG ch. 4 Sec. 10: sqrt(2) BW16 = RM(1,4) + 2 D16")
+
+
+def _leech_decomposition():
+    from lattices.codes import golay_code
+    from lattices.leech import GLUE
+    code = np.asarray(golay_code())
+    shifts = np.stack([np.zeros(24), np.asarray(GLUE, dtype=np.float64) / math.sqrt(8.0)])
+    return CodedDecomposition(1 / math.sqrt(2.0), shifts, code, CodeTrellis(code),
+                              "SPLAG ch. 4 Sec. 11: sqrt(8) Leech = 2 H24 u (2 H24 + a), H24 = G24 + 2 D24")
+
+
+#: Lattices by Construction B over a binary code (module notes): name -> builder of its
+#: :class:`CodedDecomposition` (built once, :func:`coded_decomposition`).
+CODED = {"bw16": _bw16_decomposition, "leech": _leech_decomposition}
+#: Every lattice the prior supports.
+SUPPORTED_NAMES = tuple(SUPPORTED) + tuple(CODED)
+
+
+@lru_cache(maxsize=None)
+def coded_decomposition(name: str) -> CodedDecomposition:
+    """The :class:`CodedDecomposition` of ``bw16`` or ``leech`` (cached)."""
+    if name not in CODED:
+        raise ValueError(f"no code decomposition for lattice {name!r}; valid: {', '.join(CODED)}")
+    return CODED[name]()
 
 
 def log_theta_1d(x, s):
@@ -138,7 +235,7 @@ class DiscreteGaussianPrior(nn.Module):
     Parameters
     ----------
     lattice : lattices.Lattice
-        The base lattice; its name must be one of :data:`SUPPORTED`.
+        The base lattice; its name must be one of :data:`SUPPORTED_NAMES`.
     n_blocks : int
         ``R`` independent priors (one parameter set each) for the ``R`` blocks of
         :math:`\Lambda^R`, evaluated in one batched pass.
@@ -172,9 +269,9 @@ class DiscreteGaussianPrior(nn.Module):
                  init_spread: float = 0.5, dtype=torch.float64):
         super().__init__()
         name = getattr(lattice, "name", None)
-        if name not in SUPPORTED:
+        if name not in SUPPORTED_NAMES:
             raise ValueError(f"the discrete Gaussian prior has closed-form normalizers for "
-                             f"{', '.join(SUPPORTED)} only, got lattice {name!r}; use prior='paper' for it")
+                             f"{', '.join(SUPPORTED_NAMES)} only, got lattice {name!r}; use prior='paper' for it")
         for value, what in ((n_blocks, "n_blocks"), (components, "components")):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{what} must be a positive int, got {value!r}")
@@ -186,12 +283,19 @@ class DiscreteGaussianPrior(nn.Module):
         self.dim = n = lattice.dim
         self.n_blocks = R = int(n_blocks)
         self.components = C = int(components)
-        spacing, shifts, parity = SUPPORTED[name]
-        _check_cosets(lattice, spacing, shifts, parity)
-        self.parity = parity
-        # every 1-D sum sees the scale s / spacing_i (halved for the parity split of D_n / E8):
-        # the parameter floor keeps all of them >= S_MIN, where log_theta_1d is exact
-        self.scale_floor = S_MIN * max(spacing) * (2.0 if parity else 1.0)
+        #: the code decomposition of bw16 / leech (module notes), else None
+        self.coded = coded_decomposition(name) if name in CODED else None
+        if self.coded is None:
+            spacing, shifts, parity = SUPPORTED[name]
+            _check_cosets(lattice, spacing, shifts, parity)
+            self.parity = parity
+            # every 1-D sum sees the scale s / spacing_i (halved for the parity split of D_n / E8):
+            # the parameter floor keeps all of them >= S_MIN, where log_theta_1d is exact
+            self.scale_floor = S_MIN * max(spacing) * (2.0 if parity else 1.0)
+        else:
+            _check_code_cosets(lattice, self.coded)
+            spacing, shifts, self.parity = (self.coded.spacing,) * n, self.coded.shifts, True
+            self.scale_floor = S_MIN * 4.0 * self.coded.spacing    # the 1-D sums see s / (4 d)
         self.register_buffer("_basis", torch.as_tensor(np.array(lattice.basis, dtype=float), dtype=dtype))
         self.register_buffer("_spacing", torch.as_tensor(spacing, dtype=dtype))           # (n,)
         self.register_buffer("_shifts", torch.as_tensor(shifts, dtype=dtype))             # (H, n)
@@ -202,7 +306,12 @@ class DiscreteGaussianPrior(nn.Module):
 
     def coset_decomposition(self):
         r"""``(spacing (n,), shifts (H, n), parity)``: :math:`\Lambda = \bigcup_h (\mathrm{diag}(d)\mathbb Z^n + h)`,
-        integer part of even coordinate sum when ``parity`` (float64 numpy, :data:`SUPPORTED`)."""
+        integer part of even coordinate sum when ``parity`` (float64 numpy, :data:`SUPPORTED`).
+
+        ``TypeError`` for the code lattices (:data:`CODED`): see :attr:`coded`."""
+        if self.coded is not None:
+            raise TypeError(f"{self.lattice.name} is a union of code cosets, not of rectangular cosets: "
+                            f"use prior.coded (a CodedDecomposition)")
         spacing, shifts, parity = SUPPORTED[self.lattice.name]
         return np.asarray(spacing, dtype=np.float64), np.asarray(shifts, dtype=np.float64), bool(parity)
 
@@ -212,6 +321,8 @@ class DiscreteGaussianPrior(nn.Module):
 
     def log_normalizer(self, u) -> torch.Tensor:
         r""":math:`\log Z_c(u)` for de-scaled dithers ``u`` (N, R, n) -> (N, R, C) (module notes)."""
+        if self.coded is not None:
+            return self._log_normalizer_coded(u)
         s = self.scales()[None]                                                 # (1, R, C, n)
         u = u[:, :, None, :]                                                    # (N, R, 1, n)
         per_coset = []
@@ -230,6 +341,24 @@ class DiscreteGaussianPrior(nn.Module):
             per_coset.append(e)
         return torch.logsumexp(torch.stack(per_coset, 0), 0)
 
+    def log_residue_sums(self, u, shifts=None) -> torch.Tensor:
+        r"""The code lattices' 1-D sums :math:`\log T_i(r)`, ``r = 0..3`` (module notes): u (N, R, n) ->
+        (G, N, R, C, n, 4), one row per glue shift (``shifts``: (G, n), default the decomposition's)."""
+        if self.coded is None:
+            raise TypeError(f"log_residue_sums is for the code lattices {', '.join(CODED)}, "
+                            f"not {self.lattice.name!r}")
+        d = self.coded.spacing
+        sh = self._shifts if shifts is None else torch.as_tensor(shifts, dtype=u.dtype, device=u.device)
+        x = (u[None, :, :, None, :] - sh[:, None, None, None, :]) / d            # (G, N, R, 1, n)
+        sc = self.scales()[None, None] / d                                         # (1, 1, R, C, n)
+        r = torch.arange(4, dtype=u.dtype, device=u.device)
+        return log_theta_1d((x[..., None] - r) / 4, (sc / 4)[..., None])           # (G, N, R, C, n, 4)
+
+    def _log_normalizer_coded(self, u):
+        """log Z_c(u) of bw16 / leech by the trellis recursion, summed over the glue: (N, R, C)."""
+        per_glue = self.coded.trellis.log_sum(self.log_residue_sums(u))            # (G, N, R, C)
+        return torch.logsumexp(per_glue, 0)
+
     def log_prob_coords(self, coords, u):
         r""":math:`\log p(a|u)` for points ``a = coords @ basis``; coords (..., R, n) int, u (..., R, n) -> (..., R)."""
         coords = torch.as_tensor(coords, device=self._basis.device)
@@ -240,6 +369,8 @@ class DiscreteGaussianPrior(nn.Module):
         if tuple(coords.shape[-2:]) != tail or tuple(u.shape[-2:]) != tail:
             raise ValueError(f"coords and u must have shape (..., n_blocks, m) = (..., {self.n_blocks}, "
                              f"{self.dim}), got {tuple(coords.shape)} and {tuple(u.shape)}")
+        if self.coded is not None:
+            return self._log_prob_coded(coords, u)
         lead = coords.shape[:-2]                 # torch.broadcast_shapes costs ~10 us a call: only when needed
         if u.shape[:-2] != lead:
             lead = torch.broadcast_shapes(lead, u.shape[:-2])
@@ -253,6 +384,19 @@ class DiscreteGaussianPrior(nn.Module):
         comp = quad - self.log_normalizer(u)
         logw = torch.log_softmax(self.mix_logits, -1)                             # (R, C)
         return torch.logsumexp(comp + logw, -1).reshape(*lead, self.n_blocks)
+
+    def _log_prob_coded(self, coords, u):
+        """The eager log-pmf of the code lattices; the normalizer once per distinct dither row
+        (leading dimensions along which ``u`` is expanded, stride 0, are evaluated once)."""
+        R, n = self.n_blocks, self.dim
+        keep = tuple(slice(0, 1) if (u.stride(k) == 0 and u.shape[k] > 1) else slice(None)
+                     for k in range(u.dim() - 2))
+        u_rows = u[keep]                                                             # (..., R, n)
+        log_z = self.log_normalizer(u_rows.reshape(-1, R, n)).reshape(*u_rows.shape[:-2], R, self.components)
+        a = coords.to(self._basis.dtype) @ self._basis                               # (..., R, n)
+        quad = -0.5 * (((a - u)[..., None, :] / self.scales()) ** 2).sum(-1)        # (..., R, C)
+        logw = torch.log_softmax(self.mix_logits, -1)                                # (R, C)
+        return torch.logsumexp(quad - log_z + logw, -1)
 
     def log_prob(self, points, u):
         """:meth:`log_prob_coords` for lattice points given as coordinates (..., R, n); ValueError off the lattice."""
@@ -269,6 +413,23 @@ class DiscreteGaussianPrior(nn.Module):
 
     def extra_repr(self) -> str:
         return f"lattice={self.lattice.name!r}, blocks={self.n_blocks}, components={self.components}"
+
+
+def _check_code_cosets(lattice, dec: CodedDecomposition):
+    """Internal invariant: the basis vectors lie in the code-coset union and the covolumes agree."""
+    B = np.asarray(lattice.basis, dtype=float)
+    words = {tuple(w) for w in np.asarray(dec.codewords, dtype=np.int64).tolist()}
+    inside = np.zeros(len(B), dtype=bool)
+    for t in dec.shifts:
+        j = (B - t) / dec.spacing
+        ji = np.rint(j).astype(np.int64)
+        ok = np.all(np.abs(j - ji) < 1e-9, axis=1)
+        c = ji % 2
+        ok &= np.array([tuple(w) in words for w in c.tolist()])
+        ok &= ((ji - c) // 2).sum(1) % 2 == 0
+        inside |= ok
+    if not inside.all() or abs(abs(np.linalg.det(B)) - dec.covolume) > 1e-9 * max(1.0, dec.covolume):
+        raise AssertionError(f"{lattice.name}: basis does not span the code-coset union of CODED")
 
 
 def _check_cosets(lattice, spacing, shifts, parity):

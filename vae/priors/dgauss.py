@@ -49,13 +49,25 @@ conditionals with the posterior component weights given what is already coded:
      :math:`i` is :math:`\prod_i\gamma_i / S^0_1 = p_c(k)` since :math:`S^0_1 = Z_{c,h}`.  The
      last coordinate's parity is forced (its other parity has probability 0).
 
+**The code lattices** ``bw16`` and ``leech`` (:class:`theory.discrete_gaussian_prior.CodedDecomposition`:
+:math:`a = d\,j + t_g`, :math:`j \bmod 2` in the code, :math:`\sum\lfloor j_i/2\rfloor` even; SPLAG
+ch. 4, §§10, 11) have 32 and 8192 cosets of :math:`\mathrm{diag}(d)\,2D_n`, too many to code
+the coset first.  Their chain (:class:`DGaussCodedPriorCoder`, :class:`DGaussCodedConditionals`)
+codes the glue :math:`g` (Leech only, :math:`p_c(g) = Z_{c,g}/Z_c`) and then the integers
+:math:`j_i` one by one, in the trellis order, with :math:`p_c(j_i | g, j_{<i}) =
+\gamma_i(j_i)\,\beta_{i+1}(\sigma', \pi')/\beta_i(\sigma, \pi)`: the backward sums of the code
+trellis with the parity bit (:meth:`theory.code_trellis.CodeTrellis.log_suffix`) in place of the
+parity suffix sums above, :math:`(\sigma, \pi)` the trellis state and parity that
+:math:`j_{<i}` reached; a bit that leaves the code, or the wrong parity at the end, has
+probability 0.
+
 Everything is in log space (a point far in the tail has a finite log-probability even where
 its probability underflows).  Each conditional is a pmf over all integers; the coded
 alphabet is the window :math:`|k| \le W` (``window``, the largest :math:`|k|` of the file,
 in the header) plus one never-coded symbol holding the mass beyond it, so every coded
 :math:`k` keeps exactly its model probability (as the ``z-laplace`` coder).  The float64
 conditionals are computed on the CPU on one thread by the same code, on the same arrays, on
-both sides and quantized by :func:`vae.codec.pmf.quantize_pmf`; bits = :math:`-\log_2
+both sides and quantized by :func:`vae.entropy_coding.quantize_pmf`; bits = :math:`-\log_2
 p(a|u)` up to that 24-bit quantization and the ANS flush.  No bits-back step is needed.
 """
 from __future__ import annotations
@@ -66,13 +78,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from theory.discrete_gaussian_prior import SUPPORTED, DiscreteGaussianPrior, log_theta_1d
+from theory.discrete_gaussian_prior import SUPPORTED_NAMES, DiscreteGaussianPrior, log_theta_1d
 from vae.entropy_coding import (CodecError, coded_bits, pop, push, quantize_pmf, single_thread,
                                 symbol_window, with_outside_mass)
 
 from .base import Prior, PriorCoder, PriorContext  # noqa: F401  (PriorContext: the doctest)
 
-__all__ = ["DGaussPrior", "DGaussOptions", "DGaussPriorCoder", "DGaussConditionals"]
+__all__ = ["DGaussPrior", "DGaussOptions", "DGaussPriorCoder", "DGaussConditionals",
+           "DGaussCodedPriorCoder", "DGaussCodedConditionals"]
 
 _LN2 = math.log(2.0)
 #: Rows x components x window columns of one float64 conditional table (~16 MB).
@@ -114,9 +127,9 @@ class DGaussPrior(DiscreteGaussianPrior, Prior):
 
     @classmethod
     def supported_lattice(cls, lattice):
-        if getattr(lattice, "name", None) in SUPPORTED:
+        if getattr(lattice, "name", None) in SUPPORTED_NAMES:
             return None
-        return (f"prior='dgauss' supports the lattices {', '.join(SUPPORTED)} (closed-form theta "
+        return (f"prior='dgauss' supports the lattices {', '.join(SUPPORTED_NAMES)} (exact theta "
                 f"normalizers), got lattice {getattr(lattice, 'name', lattice)!r}; use prior='paper'")
 
     @classmethod
@@ -129,7 +142,7 @@ class DGaussPrior(DiscreteGaussianPrior, Prior):
         return "log_scale" in state and "mix_logits" in state
 
     def coder(self):
-        return DGaussPriorCoder(self)
+        return DGaussPriorCoder(self) if self.coded is None else DGaussCodedPriorCoder(self)
 
     def untrained(self, seed=0):
         """The untrained discrete-Gaussian prior: scales 1 and equal weights (no randomness)."""
@@ -281,9 +294,13 @@ class DGaussPriorCoder(PriorCoder):
         _, k = self.split(symbols)
         return {"window": symbol_window(k)}
 
+    def _row_floats(self) -> int:
+        """float64 entries of the conditional tables per block row."""
+        return self.C * (2 * self.params["window"] + 2)
+
     def _groups(self, N):
         """Row groups (whole images) whose conditional tables stay within :data:`_TABLE_BUDGET`."""
-        per_row = self.C * (2 * self.params["window"] + 2)
+        per_row = self._row_floats()
         size = max(1, _TABLE_BUDGET // (per_row * self.R)) * self.R
         return [slice(a, min(a + size, N)) for a in range(0, N, size)]
 
@@ -330,3 +347,148 @@ class DGaussPriorCoder(PriorCoder):
                 k_all[rows, i] = idx - w
             h_all[rows] = h
         return self.join(h_all, k_all).reshape(n_img, self.R * self.n)
+
+
+class DGaussCodedConditionals:
+    r"""The chain of exact conditionals for the code lattices ``bw16``, ``leech`` (module notes), step by step.
+
+    A point is :math:`a = d\,j + t_g` (:class:`theory.discrete_gaussian_prior.CodedDecomposition`):
+    first the glue :math:`g` (Leech only), with :math:`p_c(g) = Z_{c,g}/Z_c`, then the integers
+    :math:`j_i` in the trellis order.  With the residue sums :math:`T_i(r)` (the prior's
+    :meth:`~theory.discrete_gaussian_prior.DiscreteGaussianPrior.log_residue_sums`), the
+    backward trellis sums :math:`\beta_i(\sigma, \pi)` (:meth:`theory.code_trellis.CodeTrellis.log_suffix`),
+    the trellis state :math:`\sigma` and the parity :math:`\pi` of :math:`\sum_{i'<i}\kappa_{i'}`
+    reached by :math:`j_{<i}`:
+
+    .. math::  p_c(j_i | g, j_{<i}) = \gamma_i(j_i)\,
+               \frac{\beta_{i+1}(\sigma + b\,h_i,\ \pi + \kappa)}{\beta_i(\sigma, \pi)}, \qquad
+               b = j_i \bmod 2,\ \kappa = \lfloor j_i/2 \rfloor \bmod 2,
+
+    :math:`\gamma_i(j) = e^{-(j - x_i)^2/(2\sigma_{c,i}^2)}`; the sum over :math:`j_i` is
+    :math:`\sum_{b,\kappa} T_i(b + 2\kappa)\,\beta_{i+1}(\cdot)/\beta_i(\sigma,\pi) = 1` and the
+    product over :math:`i` is :math:`\prod_i\gamma_i / \beta_0(0, 0) = \prod_i\gamma_i/Z_{c,g}`.
+    A bit that leaves the code (no edge) has probability 0, as does the wrong parity at the last
+    coordinate.  Same interface as :class:`DGaussConditionals` (the glue plays the coset).
+    """
+
+    def __init__(self, coder, v, blocks):
+        dec = coder.decomposition
+        self.n, self.trellis = coder.n, dec.trellis
+        order = self.trellis.order
+        self.rows = np.arange(len(v))
+        d = dec.spacing
+        self.sc = (coder.scales[blocks] / d)[:, :, order]                       # (N, C, n) trellis order
+        self.x = ((v[None] - dec.shifts[:, None, :]) / d)[:, :, order]          # (G, N, n) trellis order
+        with single_thread(), torch.no_grad():
+            x = torch.from_numpy((v[None] - dec.shifts[:, None, :]) / d)[:, :, None, :, None]   # (G, N, 1, n, 1)
+            sc = torch.from_numpy(coder.scales[blocks] / d)[None, :, :, :, None]                # (1, N, C, n, 1)
+            r = torch.arange(4, dtype=torch.float64)
+            log_t = log_theta_1d((x - r) / 4, sc / 4).numpy()                   # (G, N, C, n, 4) lattice order
+        self.beta = self.trellis.log_suffix(log_t)                              # n+1 x (G, N, C, |S_i|, 2)
+        self.log_zh = self.beta[0][..., 0, 0]                                   # (G, N, C)
+        self.log_z = _logsumexp(self.log_zh, 0)                                 # (N, C)
+        self.log_w = coder.log_w[blocks]                                        # (N, C)
+
+    def _coset_component_log_pmf(self):
+        return self.log_zh - self.log_z[None]                                   # (G, N, C)
+
+    def coset_log_pmf(self) -> np.ndarray:
+        """log p(g | u) of the mixture, (N, G)."""
+        return _logsumexp(self.log_w[None] + self._coset_component_log_pmf(), 2).T
+
+    def choose_coset(self, h) -> None:
+        """Condition on the glue ``h`` (N,): posterior component weights, the trellis's start state."""
+        lc = self._coset_component_log_pmf()[h, self.rows]                      # (N, C)
+        joint = self.log_w + lc
+        self.lw = joint - _logsumexp(joint, 1)[:, None]
+        self.h = np.asarray(h, dtype=np.int64)
+        self.state = np.zeros(len(self.rows), dtype=np.int64)                   # index in S_i
+        self.par = np.zeros(len(self.rows), dtype=np.int64)
+        self.depth = 0                                                          # the next trellis depth
+
+    def coordinate_log_pmf(self, i: int, window: int):
+        """log p(j_i | g, j_<i) (trellis depth ``i``) of the mixture over ``j = -W .. W``: (N, 2W + 1),
+        and the components' conditionals (N, C, 2W + 1) for :meth:`advance`."""
+        if i != self.depth:                                                     # internal invariant
+            raise AssertionError(f"trellis depth {i} asked, the chain is at depth {self.depth}")
+        grid = np.arange(-window, window + 1)
+        x = self.x[self.h, self.rows, i]                                        # (N,)
+        sc = self.sc[:, :, i]                                                   # (N, C)
+        lc = -0.5 * ((grid[None, None, :] - x[:, None, None]) / sc[:, :, None]) ** 2
+        nxt_beta = self.beta[i + 1][self.h, self.rows]                          # (N, C, |S_i+1|, 2)
+        nxt_beta = np.concatenate([nxt_beta, np.full(nxt_beta.shape[:2] + (1, 2), -np.inf)], 2)  # pad: -1
+        succ = self.trellis.succ[i][self.state]                                 # (N, 2) bits
+        nb = np.empty(lc.shape[:2] + (4,))                                      # (N, C, residue)
+        for r in range(4):
+            b, kappa = r & 1, r >> 1
+            nb[:, :, r] = nxt_beta[self.rows, :, succ[:, b], self.par ^ kappa]
+        now = self.beta[i][self.h, self.rows, :, self.state, self.par]           # (N, C)
+        res = grid % 4                                                          # (2W+1,)
+        lc += nb[:, :, res] - now[:, :, None]
+        return _logsumexp(self.lw[:, :, None] + lc, 1), lc
+
+    def advance(self, k, log_pmf, lc, window: int) -> None:
+        """Condition on ``j_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""
+        k = np.asarray(k, dtype=np.int64)
+        idx = k + window
+        self.lw = self.lw + lc[self.rows, :, idx] - log_pmf[self.rows, idx][:, None]
+        i, self.depth = self.depth, self.depth + 1
+        self.state = self.trellis.succ[i][self.state, k % 2]
+        self.par = self.par ^ ((k // 2) % 2)
+
+
+class DGaussCodedPriorCoder(DGaussPriorCoder):
+    r"""Codes block symbols exactly under :class:`DGaussPrior` on ``bw16`` / ``leech``: the glue
+    (Leech), then the integers :math:`j_i` of :math:`a = d\,j + t_g` in the trellis order
+    (:class:`DGaussCodedConditionals`), each with a windowed pmf and the never-coded outside
+    symbol; the push/pop loop of :class:`DGaussPriorCoder`."""
+
+    def __init__(self, prior):
+        if not isinstance(prior, DiscreteGaussianPrior) or prior.coded is None:
+            raise TypeError(f"the coded dgauss coder needs a DiscreteGaussianPrior on bw16 or leech, "
+                            f"got {type(prior).__name__} on {getattr(getattr(prior, 'lattice', None), 'name', None)!r}")
+        PriorCoder.__init__(self, prior)
+        self.decomposition = dec = prior.coded
+        self.H = len(dec.shifts)
+        self.C = prior.components
+        self.parity = True
+        with single_thread(), torch.no_grad():
+            self.scales = prior.scales().detach().double().cpu().numpy()        # (R, C, n), clamped
+            self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
+        self.basis = np.asarray(prior.lattice.basis, dtype=np.float64)
+        self.basis_inv = np.linalg.inv(self.basis)
+
+    def split(self, symbols):
+        """Glue index ``g`` (N,) and integers ``j`` (N, n), trellis order, of the blocks of ``symbols``."""
+        dec = self.decomposition
+        a = np.asarray(symbols, dtype=np.int64).reshape(-1, self.n).astype(np.float64) @ self.basis
+        h = np.full(len(a), -1, dtype=np.int64)
+        k = np.zeros(a.shape, dtype=np.int64)
+        for g in range(self.H):
+            y = (a - dec.shifts[g]) / dec.spacing
+            yi = np.rint(y)
+            ok = (h < 0) & np.all(np.abs(y - yi) < 1e-6, axis=1)
+            yi = yi.astype(np.int64)
+            ok &= dec.trellis.state_path(yi % 2)[:, -1] == 0
+            ok &= ((yi // 2).sum(1) % 2) == 0
+            h[ok], k[ok] = g, yi[ok]
+        if np.any(h < 0):                                                       # internal invariant
+            raise AssertionError("a block's point lies in no code coset of the decomposition")
+        return h, k[:, dec.trellis.order]
+
+    def join(self, h, k):
+        """Inverse of :meth:`split`: integer coefficients (N, n)."""
+        dec = self.decomposition
+        j = np.empty_like(np.asarray(k, dtype=np.int64))
+        j[:, dec.trellis.order] = k
+        a = j.astype(np.float64) * dec.spacing + dec.shifts[h]
+        return np.rint(a @ self.basis_inv).astype(np.int64)
+
+    def conditionals(self, v, first_block: int = 0) -> DGaussCodedConditionals:
+        """The conditional chain of the block rows ``v`` (N, n); row ``r`` is block ``(first_block + r) % R``."""
+        return DGaussCodedConditionals(self, v, (first_block + np.arange(len(v))) % self.R)
+
+    def _row_floats(self) -> int:
+        """float64 entries per block row: the windowed tables and the backward trellis sums."""
+        states = sum(self.decomposition.trellis.profile)
+        return self.C * (2 * self.params["window"] + 2) + self.H * self.C * states * 2
