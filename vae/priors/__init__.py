@@ -6,7 +6,7 @@ family      what                                                                
 ``paper``   Sec. 3.4: U-dependent head, norm shells uniform within a shell,     :mod:`.paper`
             escape component (any lattice with a theta series; the default)
 ``dgauss``  mixture of discrete Gaussians on :math:`\Lambda - u`, exactly         :mod:`.dgauss`
-            normalized over the whole lattice (z2, a2, d4, e8)
+            normalized over the whole lattice (z2, a2, d4, e8, bw16, leech)
 ==========  ==================================================================  ===============
 
 A prior (:class:`Prior`, :mod:`.base`) owns its options (a dataclass), its parameters, its
