@@ -161,7 +161,33 @@ def _logsumexp(a, axis):
         return np.log(np.exp(a - m).sum(axis)) + np.squeeze(m, axis)
 
 
-class DGaussConditionals:
+class _MixtureChain:
+    """What both conditional chains share: the first symbol (a coset or glue among ``G``) with the
+    components' log-probabilities ``log_zh - log_z`` (``log_zh`` (G, N, C), ``log_z`` (N, C)), the
+    posterior component weights ``lw`` (N, C) given the symbols so far, and their update."""
+
+    def _coset_component_log_pmf(self):
+        return self.log_zh - self.log_z[None]                                    # (G, N, C): log p_c(h)
+
+    def coset_log_pmf(self) -> np.ndarray:
+        """log p(h | u) of the mixture over the first symbol, (N, G)."""
+        return _logsumexp(self.log_w[None] + self._coset_component_log_pmf(), 2).T
+
+    def _condition_on_coset(self, h) -> None:
+        lc = self._coset_component_log_pmf()[h, self.rows]                       # (N, C)
+        joint = self.log_w + lc
+        self.lw = joint - _logsumexp(joint, 1)[:, None]
+        self.h = np.asarray(h, dtype=np.int64)
+
+    def _condition_on_symbol(self, k, log_pmf, lc, window: int):
+        """Posterior weights after the symbol ``k`` (N,) of this step; returns ``k`` as int64."""
+        k = np.asarray(k, dtype=np.int64)
+        idx = k + window
+        self.lw = self.lw + lc[self.rows, :, idx] - log_pmf[self.rows, idx][:, None]
+        return k
+
+
+class DGaussConditionals(_MixtureChain):
     r"""The chain of exact conditionals of one group of blocks (module notes), step by step.
 
     Parameters
@@ -206,19 +232,9 @@ class DGaussConditionals:
         self.log_w = coder.log_w[blocks]                                        # (N, C) prior weights
 
     # ------------------------------------------------------------------ step 1: the coset
-    def _coset_component_log_pmf(self):
-        return self.log_zh - self.log_z[None]                                    # (H, N, C): log p_c(h)
-
-    def coset_log_pmf(self) -> np.ndarray:
-        """log p(h | u) of the mixture, (N, H)."""
-        return _logsumexp(self.log_w[None] + self._coset_component_log_pmf(), 2).T
-
     def choose_coset(self, h) -> None:
         """Condition on the cosets ``h`` (N,): posterior component weights, parity 0."""
-        lc = self._coset_component_log_pmf()[h, self.rows]                       # (N, C)
-        joint = self.log_w + lc
-        self.lw = joint - _logsumexp(joint, 1)[:, None]
-        self.h = np.asarray(h, dtype=np.int64)
+        self._condition_on_coset(h)
         self.par = np.zeros(len(self.rows), dtype=np.int64)
 
     # ------------------------------------------------------------------ step 2: the integers
@@ -240,8 +256,7 @@ class DGaussConditionals:
 
     def advance(self, k, log_pmf, lc, window: int) -> None:
         """Condition on ``k_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""
-        idx = np.asarray(k, dtype=np.int64) + window
-        self.lw = self.lw + lc[self.rows, :, idx] - log_pmf[self.rows, idx][:, None]
+        k = self._condition_on_symbol(k, log_pmf, lc, window)
         self.par = (self.par + k) % 2
 
 
@@ -349,7 +364,7 @@ class DGaussPriorCoder(PriorCoder):
         return self.join(h_all, k_all).reshape(n_img, self.R * self.n)
 
 
-class DGaussCodedConditionals:
+class DGaussCodedConditionals(_MixtureChain):
     r"""The chain of exact conditionals for the code lattices ``bw16``, ``leech`` (module notes), step by step.
 
     A point is :math:`a = d\,j + t_g` (:class:`theory.discrete_gaussian_prior.CodedDecomposition`):
@@ -389,19 +404,9 @@ class DGaussCodedConditionals:
         self.log_z = _logsumexp(self.log_zh, 0)                                 # (N, C)
         self.log_w = coder.log_w[blocks]                                        # (N, C)
 
-    def _coset_component_log_pmf(self):
-        return self.log_zh - self.log_z[None]                                   # (G, N, C)
-
-    def coset_log_pmf(self) -> np.ndarray:
-        """log p(g | u) of the mixture, (N, G)."""
-        return _logsumexp(self.log_w[None] + self._coset_component_log_pmf(), 2).T
-
     def choose_coset(self, h) -> None:
         """Condition on the glue ``h`` (N,): posterior component weights, the trellis's start state."""
-        lc = self._coset_component_log_pmf()[h, self.rows]                      # (N, C)
-        joint = self.log_w + lc
-        self.lw = joint - _logsumexp(joint, 1)[:, None]
-        self.h = np.asarray(h, dtype=np.int64)
+        self._condition_on_coset(h)
         self.state = np.zeros(len(self.rows), dtype=np.int64)                   # index in S_i
         self.par = np.zeros(len(self.rows), dtype=np.int64)
         self.depth = 0                                                          # the next trellis depth
@@ -429,9 +434,7 @@ class DGaussCodedConditionals:
 
     def advance(self, k, log_pmf, lc, window: int) -> None:
         """Condition on ``j_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""
-        k = np.asarray(k, dtype=np.int64)
-        idx = k + window
-        self.lw = self.lw + lc[self.rows, :, idx] - log_pmf[self.rows, idx][:, None]
+        k = self._condition_on_symbol(k, log_pmf, lc, window)
         i, self.depth = self.depth, self.depth + 1
         self.state = self.trellis.succ[i][self.state, k % 2]
         self.par = self.par ^ ((k // 2) % 2)
