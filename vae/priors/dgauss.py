@@ -267,11 +267,14 @@ class DGaussPriorCoder(PriorCoder):
     def __init__(self, prior):
         if not isinstance(prior, DiscreteGaussianPrior):
             raise TypeError(f"the dgauss coder needs a DiscreteGaussianPrior, got {type(prior).__name__}")
-        super().__init__(prior)
         spacing, shifts, parity = prior.coset_decomposition()
-        self.spacing, self.shifts, self.parity = spacing, shifts, parity        # (n,), (H, n), bool
-        self.H = len(self.shifts)
-        self.C = prior.components
+        self._adopt(prior, len(shifts), parity)
+        self.spacing, self.shifts = spacing, shifts                             # (n,), (H, n)
+
+    def _adopt(self, prior, cosets: int, parity: bool) -> None:
+        """The prior's parameters as float64 arrays on the CPU, and its basis."""
+        PriorCoder.__init__(self, prior)
+        self.H, self.C, self.parity = cosets, prior.components, bool(parity)
         with single_thread(), torch.no_grad():
             self.scales = prior.scales().detach().double().cpu().numpy()        # (R, C, n), clamped
             self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
@@ -279,21 +282,27 @@ class DGaussPriorCoder(PriorCoder):
         self.basis_inv = np.linalg.inv(self.basis)
 
     # -------------------------------------------------------------- coset coordinates
-    def split(self, symbols):
-        """Coset index ``h`` (N,) and integers ``k`` (N, n) of the blocks of ``symbols`` (point = d k + h)."""
+    def _coset_split(self, symbols, shifts, spacing, member):
+        """Coset index (N,) and integers (N, n) of the blocks of ``symbols``: the first coset
+        ``h`` whose grid ``spacing * k + shifts[h]`` holds the point with ``member(k)`` true."""
         a = np.asarray(symbols, dtype=np.int64).reshape(-1, self.n).astype(np.float64) @ self.basis
         h = np.full(len(a), -1, dtype=np.int64)
         k = np.zeros(a.shape, dtype=np.int64)
-        for j in range(self.H):
-            y = (a - self.shifts[j]) / self.spacing
+        for j in range(len(shifts)):
+            y = (a - shifts[j]) / spacing
             yi = np.rint(y)
             ok = (h < 0) & np.all(np.abs(y - yi) < 1e-6, axis=1)
-            if self.parity:
-                ok &= yi.sum(1) % 2 == 0
-            h[ok], k[ok] = j, yi[ok].astype(np.int64)
+            yi = yi.astype(np.int64)
+            ok &= member(yi)
+            h[ok], k[ok] = j, yi[ok]
         if np.any(h < 0):                                                        # internal invariant
             raise AssertionError("a block's point lies in no coset of the decomposition")
         return h, k
+
+    def split(self, symbols):
+        """Coset index ``h`` (N,) and integers ``k`` (N, n) of the blocks of ``symbols`` (point = d k + h)."""
+        even = (lambda k: k.sum(1) % 2 == 0) if self.parity else (lambda k: np.ones(len(k), dtype=bool))
+        return self._coset_split(symbols, self.shifts, self.spacing, even)
 
     def join(self, h, k):
         """Inverse of :meth:`split`: integer coefficients (N, n)."""
@@ -450,33 +459,17 @@ class DGaussCodedPriorCoder(DGaussPriorCoder):
         if not isinstance(prior, DiscreteGaussianPrior) or prior.coded is None:
             raise TypeError(f"the coded dgauss coder needs a DiscreteGaussianPrior on bw16 or leech, "
                             f"got {type(prior).__name__} on {getattr(getattr(prior, 'lattice', None), 'name', None)!r}")
-        PriorCoder.__init__(self, prior)
         self.decomposition = dec = prior.coded
-        self.H = len(dec.shifts)
-        self.C = prior.components
-        self.parity = True
-        with single_thread(), torch.no_grad():
-            self.scales = prior.scales().detach().double().cpu().numpy()        # (R, C, n), clamped
-            self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
-        self.basis = np.asarray(prior.lattice.basis, dtype=np.float64)
-        self.basis_inv = np.linalg.inv(self.basis)
+        self._adopt(prior, len(dec.shifts), True)
 
     def split(self, symbols):
         """Glue index ``g`` (N,) and integers ``j`` (N, n), trellis order, of the blocks of ``symbols``."""
         dec = self.decomposition
-        a = np.asarray(symbols, dtype=np.int64).reshape(-1, self.n).astype(np.float64) @ self.basis
-        h = np.full(len(a), -1, dtype=np.int64)
-        k = np.zeros(a.shape, dtype=np.int64)
-        for g in range(self.H):
-            y = (a - dec.shifts[g]) / dec.spacing
-            yi = np.rint(y)
-            ok = (h < 0) & np.all(np.abs(y - yi) < 1e-6, axis=1)
-            yi = yi.astype(np.int64)
-            ok &= dec.trellis.state_path(yi % 2)[:, -1] == 0
-            ok &= ((yi // 2).sum(1) % 2) == 0
-            h[ok], k[ok] = g, yi[ok]
-        if np.any(h < 0):                                                       # internal invariant
-            raise AssertionError("a block's point lies in no code coset of the decomposition")
+
+        def member(j):                                  # j mod 2 a codeword, sum of floor(j/2) even
+            return (dec.trellis.state_path(j % 2)[:, -1] == 0) & (((j // 2).sum(1) % 2) == 0)
+
+        h, k = self._coset_split(symbols, dec.shifts, dec.spacing, member)
         return h, k[:, dec.trellis.order]
 
     def join(self, h, k):
