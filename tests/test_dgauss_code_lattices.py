@@ -287,6 +287,126 @@ def test_normalizer_equals_the_poisson_dual_sum_at_large_scales(name, K):
     assert np.abs(wrong[:, 0].numpy() - log_z).min() > 0.01
 
 
+# ------------------------------------------------------------------ the linear-space trellis sum
+def _normalizer_and_grads(p, u, linear):
+    """log Z (N, R, C) and its gradients w.r.t. the log-scales and u (random cotangent), one trellis path."""
+    p.linear_trellis = linear
+    u = u.detach().clone().requires_grad_()
+    p.zero_grad()
+    z = p.log_normalizer(u)
+    v = torch.randn(z.shape, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    (z * v).sum().backward()
+    p.linear_trellis = True
+    return z.detach(), p.log_scale.grad.clone(), u.grad.clone()
+
+
+def _assert_paths_agree(p, u, u_atol=0.0):
+    """Same log Z and gradients to 1e-12 relative (``u_atol``: where the dither gradient is 0 by
+    symmetry, both are round-off of terms of size about 1/floor^2)."""
+    (z0, s0, u0), (z1, s1, u1) = _normalizer_and_grads(p, u, False), _normalizer_and_grads(p, u, True)
+    assert torch.isfinite(z1).all() and torch.isfinite(s1).all() and torch.isfinite(u1).all()
+    np.testing.assert_allclose(z1.numpy(), z0.numpy(), rtol=1e-12, atol=0)
+    for a, b, atol in ((s1, s0, 0.0), (u1, u0, u_atol)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12,
+                                   atol=max(atol, 1e-12 * float(b.abs().max())))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_linear_trellis_equals_the_log_space_recursion(name):
+    """Values and gradients (log-scales, dithers) of the linear-space normalizer against the log-space
+    reference, to 1e-12 relative, random dithers and unequal scales from the floor to 1e3 and S_MAX."""
+    p = _prior(name, n_blocks=2, components=3, lo=0.05, hi=1e3, seed=21)
+    assert DiscreteGaussianPrior.linear_trellis                            # the default path
+    with torch.no_grad():
+        p.log_scale[0, 0, :5] = math.log(p.scale_floor)
+        p.log_scale[1, 2, :5] = math.log(S_MAX)
+    u = (torch.rand(12, 2, p.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(22)) - 0.5) * 8
+    _assert_paths_agree(p, u)
+
+
+def _deep_hole(name):
+    """A deep hole of the toolkit's lattice (distance^2 = covering radius^2: 3 for BW16, 2 for Leech)."""
+    if name == "bw16":
+        return np.r_[np.full(15, 0.5), -1.5] / math.sqrt(2.0)         # sqrt2 BW16 = RM(1,4) + 2 D16
+    return np.r_[4.0, np.zeros(23)] / math.sqrt(8.0)                    # sqrt8 Leech
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_linear_trellis_cannot_underflow_at_the_extremes(name):
+    """The bound of theory.code_trellis_fused: log S = log Z - sum_i m_i >= -rho^2/(2 floor^2) -
+    n log(1 + sqrt(2 pi) S_MAX / (4 d)), far above -708, at its worst cases: u at a deep hole with
+    every scale at the floor, and with half the coordinates at S_MAX; same numbers as the log space."""
+    rho2 = {"bw16": 3.0, "leech": 2.0}[name]
+    hole = _deep_hole(name)
+    lat = lattices.get(name)
+    a = np.asarray(lat.nearest(torch.as_tensor(hole[None])))[0]
+    assert abs(((a - hole) ** 2).sum() - rho2) < 1e-9                      # it is a deep hole
+    p = _prior(name, n_blocks=2, components=2, seed=23)
+    n, d = p.dim, p.coded.spacing
+    bound = -rho2 / (2 * p.scale_floor ** 2) - n * math.log(1 + math.sqrt(2 * math.pi) * S_MAX / (4 * d))
+    assert bound > -300
+    with torch.no_grad():
+        p.log_scale.fill_(math.log(p.scale_floor))
+        p.log_scale[1, :, n // 2:] = math.log(S_MAX)                     # block 1: mixed floor / S_MAX
+        p.log_scale[1, 1, : n // 2] = math.log(S_MAX)                    # component 1: the other half
+        p.log_scale[1, 1, n // 2:] = math.log(p.scale_floor)
+    u = torch.as_tensor(np.stack([hole, hole]))[None].repeat(3, 1, 1)      # (3, 2, n)
+    u[1] += torch.as_tensor(a)                                             # other copies of the hole
+    u[2] = -u[2]
+    with torch.no_grad():
+        z = p.log_normalizer(u)
+        m = p.log_residue_sums(u).amax(dim=(0, -1)).sum(-1)                # sum_i m_i, (N, R, C)
+    log_s = z - m
+    assert (log_s >= bound).all(), (float(log_s.min()), bound)
+    _assert_paths_agree(p, u, u_atol=1e-12 / p.scale_floor ** 2)        # grad_u = 0 at a deep hole, floor block
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_residue_sums_equal_the_eager_ones(name):
+    """residue_log_sums (numba) against log_residue_sums (log_theta_1d): values and gradients w.r.t.
+    the dithers and log-scales to 1e-12, scales from below the floor to S_MAX, both branches, at the switch."""
+    from theory.code_trellis_fused import residue_log_sums
+    from theory.discrete_gaussian_prior import DIRECT_TERMS, S_MIN, SWITCH_SCALE
+    p = _prior(name, n_blocks=2, components=3, lo=0.05, hi=1e3, seed=25)
+    d = p.coded.spacing
+    with torch.no_grad():
+        p.log_scale[0, 0, :3] = math.log(p.scale_floor)
+        p.log_scale[0, 1, :3] = math.log(SWITCH_SCALE * 4 * d)             # sc / 4 at the switch
+        p.log_scale[1, 2, :3] = math.log(S_MAX)
+    u0 = (torch.rand(7, 2, p.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(26)) - 0.5) * 8
+    u0[0, 0, :4] = torch.tensor([0.0, 0.5, 0.25, -0.75]) * d * 4         # x - r on the rounding ties
+    v = torch.randn(2, 7, 2, 3, p.dim, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(27))
+    out = []
+    for fused in (False, True):
+        u = u0.clone().requires_grad_()
+        p.zero_grad()
+        if fused:
+            x = (u[None] - p._shifts[:, None, None, :]) / d
+            lt = residue_log_sums(x, p.scales() / d, S_MIN, SWITCH_SCALE, DIRECT_TERMS)
+        else:
+            lt = p.log_residue_sums(u)
+        (lt * v[:lt.shape[0]]).sum().backward()
+        out.append((lt.detach(), u.grad.clone(), p.log_scale.grad.clone()))
+    for a, b in zip(out[1], out[0]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12 * float(b.abs().max()))
+
+
+def test_log_sum_glued_small_code_and_gradcheck():
+    """log_sum_glued against the enumeration (glue rows added), its log-space fallback, and gradcheck."""
+    from theory.code_trellis_fused import log_sum_glued
+    words = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]])
+    t = CodeTrellis(words, order=[2, 0, 3, 1])
+    lw = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(24)) * 30
+    want = torch.logsumexp(t.log_sum(lw), 0)
+    np.testing.assert_allclose(log_sum_glued(t, lw).numpy(), want.numpy(), rtol=1e-13, atol=0)
+    lw_inf = lw.clone()
+    lw_inf[0, 0, 1, 3] = -math.inf                                         # not finite: the reference path
+    np.testing.assert_allclose(log_sum_glued(t, lw_inf).numpy(),
+                               torch.logsumexp(t.log_sum(lw_inf), 0).numpy(), rtol=1e-13, atol=0)
+    x = (lw / 30).requires_grad_()
+    assert torch.autograd.gradcheck(lambda y: log_sum_glued(t, y), (x,), eps=1e-6, atol=1e-8, rtol=1e-7)
+
+
 # ------------------------------------------------------------------ (c) gradients
 @pytest.mark.parametrize("name", NAMES)
 def test_gradcheck_log_prob_wrt_scales_and_logits(name):

@@ -61,7 +61,10 @@ of 1-D sums because the lattices below are unions of cosets of rectangular latti
   trellis with the parity bit (Wolf 1978; Forney 1988; :class:`theory.code_trellis.CodeTrellis`:
   at most 16 (BW16) and 512 (Leech) trellis states per coordinate, times 2 parities), the
   :math:`D_n` recursion above with the code's states added.  The fused kernel does not know these
-  lattices; they always take the eager path (gradients by autograd through the recursion).
+  lattices.  With :attr:`DiscreteGaussianPrior.linear_trellis` (default) the recursion runs in
+  linear space with per-coordinate normalization, provably without underflow, and the 1-D sums
+  and their derivatives in one numba pass (:mod:`theory.code_trellis_fused`: same numbers to
+  1e-12, tested); otherwise in log space with autograd through every step (the reference).
 
 The supported lattices are :data:`SUPPORTED` (``z2``, ``a2``, ``d4``, ``e8``: coset unions) and
 :data:`CODED` (``bw16``, ``leech``), together :data:`SUPPORTED_NAMES`; the constructor checks
@@ -99,6 +102,7 @@ import torch
 from torch import nn
 
 from .code_trellis import CodeTrellis
+from .code_trellis_fused import log_sum_glued, residue_log_sums
 from .discrete_gaussian_fused import fused_log_prob, fused_supported
 
 __all__ = ["DiscreteGaussianPrior", "SUPPORTED", "CODED", "SUPPORTED_NAMES", "CodedDecomposition",
@@ -261,6 +265,9 @@ class DiscreteGaussianPrior(nn.Module):
     #: evaluate CPU tensors with :mod:`theory.discrete_gaussian_fused` (same numbers to round-off,
     #: one numba kernel per direction); ``False``: always the eager formulation below.
     fused = True
+    #: bw16 / leech: the trellis normalizer in linear space (:mod:`theory.code_trellis_fused`, same
+    #: numbers to round-off); False: the log-space recursion (the reference)
+    linear_trellis = True
     #: the module's scale bounds and direct-sum width, read by the fused kernel through the
     #: instance (so that :mod:`theory.discrete_gaussian_fused` need not import this module)
     s_min, s_max, direct_terms = S_MIN, S_MAX, DIRECT_TERMS
@@ -355,9 +362,21 @@ class DiscreteGaussianPrior(nn.Module):
         return log_theta_1d((x[..., None] - r) / 4, (sc / 4)[..., None])           # (G, N, R, C, n, 4)
 
     def _log_normalizer_coded(self, u):
-        """log Z_c(u) of bw16 / leech by the trellis recursion, summed over the glue: (N, R, C)."""
-        per_glue = self.coded.trellis.log_sum(self.log_residue_sums(u))            # (G, N, R, C)
-        return torch.logsumexp(per_glue, 0)
+        """log Z_c(u) of bw16 / leech by the trellis recursion, summed over the glue: (N, R, C).
+
+        In linear space with per-coordinate normalization (:func:`theory.code_trellis_fused.log_sum_glued`,
+        its notes prove that it cannot underflow for these lattices and scales) when
+        :attr:`linear_trellis`, else the log-space reference :meth:`theory.code_trellis.CodeTrellis.log_sum`;
+        with :attr:`fused` (CPU float64) the 1-D sums by :func:`theory.code_trellis_fused.residue_log_sums`
+        (the formulas of :meth:`log_residue_sums`, same numbers to a few ulps)."""
+        if not self.linear_trellis:
+            return torch.logsumexp(self.coded.trellis.log_sum(self.log_residue_sums(u)), 0)
+        if self.fused and u.device.type == "cpu" and u.dtype == torch.float64:      # the same sums, one numba pass
+            x = (u[None] - self._shifts[:, None, None, :]) / self.coded.spacing       # (G, N, R, n)
+            lw = residue_log_sums(x, self.scales() / self.coded.spacing, S_MIN, SWITCH_SCALE, DIRECT_TERMS)
+        else:
+            lw = self.log_residue_sums(u)                                            # (G, N, R, C, n, 4)
+        return log_sum_glued(self.coded.trellis, lw)
 
     def log_prob_coords(self, coords, u):
         r""":math:`\log p(a|u)` for points ``a = coords @ basis``; coords (..., R, n) int, u (..., R, n) -> (..., R)."""
