@@ -135,10 +135,14 @@ def test_registry_and_options_errors_name_what_is_valid():
         register_prior("paper", GeometricPrior)
     with pytest.raises(TypeError, match="subclass of vae.priors.Prior"):
         register_prior("mine", dict)
+    with pytest.raises(TypeError, match="does not implement coder, from_options, log_prob_coords, untrained"):
+        register_prior("mine", type("Half", (Prior,), {}))
     with pytest.raises(ValueError, match="cannot be imported"):
         prior_class("no_such_module:Prior")
     with pytest.raises(ValueError, match="not a subclass of vae.priors.Prior"):
         prior_class("collections:OrderedDict")
+    with pytest.raises(ValueError, match="does not implement coder, from_options"):
+        prior_class("vae.priors.base:Prior")
     with pytest.raises(ValueError, match=r"'components': not an option of the 'dgauss' prior \(valid: prior_components\)"):
         build_prior("dgauss", lattices.get("e8"), 1, {"components": 3})
     with pytest.raises(ValueError, match="prior_components must be an int in"):

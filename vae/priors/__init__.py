@@ -23,6 +23,7 @@ family under a short name; :func:`vae.testing.check_prior` runs the contract.
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from vae.importing import IMPORT_ERRORS, import_object
 
@@ -65,6 +66,8 @@ def prior_class(name) -> type[Prior]:
         cls = _import_path(key)
         if not (isinstance(cls, type) and issubclass(cls, Prior)):
             raise ValueError(f"prior {name!r} is {cls!r}, not a subclass of vae.priors.Prior")
+        if inspect.isabstract(cls):
+            raise ValueError(f"prior {name!r} does not implement {', '.join(sorted(cls.__abstractmethods__))}")
         if not cls.family:
             cls.family = key
         return cls
@@ -82,15 +85,17 @@ def register_prior(name: str, cls: type[Prior] | None = None, *, replace: bool =
     """Register a prior family under ``name`` (usable as a class decorator).
 
     >>> from vae.priors import Prior, register_prior, prior_class, PRIORS
+    >>> from vae.priors.paper import PaperPrior
     >>> @register_prior("doc-example")
-    ... class Example(Prior):
+    ... class Example(PaperPrior):
     ...     pass
     >>> prior_class("doc-example").family
     'doc-example'
     >>> del PRIORS["doc-example"]                   # tidy the registry of this example
 
     A built-in name cannot be taken; another class under a taken name needs ``replace=True``.
-    ``TypeError`` when ``cls`` is not a :class:`Prior` subclass.
+    ``TypeError`` when ``cls`` is not a concrete :class:`Prior` subclass (the message lists the
+    methods left to write).
     """
     if not isinstance(name, str) or not name.strip() or any(c.isspace() or c == ":" for c in name):
         raise ValueError(f"a prior name must be a non-empty string without spaces or ':', got {name!r}")
@@ -99,6 +104,9 @@ def register_prior(name: str, cls: type[Prior] | None = None, *, replace: bool =
     def decorate(klass):
         if not (isinstance(klass, type) and issubclass(klass, Prior)):
             raise TypeError(f"register_prior({name!r}) needs a subclass of vae.priors.Prior, got {klass!r}")
+        if inspect.isabstract(klass):
+            raise TypeError(f"{klass.__qualname__} cannot be registered as {name!r}: it does not implement "
+                            f"{', '.join(sorted(klass.__abstractmethods__))}")
         if key in _BUILT_IN:
             raise ValueError(f"{name!r} is a built-in prior; choose another name (taken: {', '.join(PRIORS)})")
         old = PRIORS.get(key)

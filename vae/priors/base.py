@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -81,7 +82,7 @@ class PriorContext:
         return float(np.sqrt(self.sigma2_lattice * (1 + self.init_sigma2_s / self.init_sigma2_u)))
 
 
-class Prior(nn.Module):
+class Prior(nn.Module, ABC):
     """Base class of the priors :math:`p_{\\hat Z|U}` (module notes).
 
     A family subclasses it (usually together with the ``nn.Module`` that holds its math, e.g.
@@ -114,9 +115,9 @@ class Prior(nn.Module):
         return cls.Options(**options)
 
     @classmethod
+    @abstractmethod
     def from_options(cls, lattice, n_blocks: int, options, context: PriorContext) -> "Prior":
         """Build the prior for ``n_blocks`` blocks of ``lattice`` with parsed ``options``."""
-        raise NotImplementedError(f"{cls.__qualname__} does not implement from_options")
 
     @classmethod
     def options_for_state(cls, options: dict, state: dict) -> dict:
@@ -133,9 +134,9 @@ class Prior(nn.Module):
         return False
 
     # ---------------------------------------------------------------- the pmf
+    @abstractmethod
     def log_prob_coords(self, coords, u) -> torch.Tensor:
         r""":math:`\log p(a|u)` for ``a = coords @ basis``: coords (..., R, n) int, u (..., R, n) -> (..., R)."""
-        raise NotImplementedError(f"{type(self).__qualname__} does not implement log_prob_coords")
 
     def log_prob_eager(self, coords, u) -> torch.Tensor:
         """:meth:`log_prob_coords` through the eager reference formulation, whatever the kernel choice."""
@@ -170,20 +171,20 @@ class Prior(nn.Module):
         return None
 
     # ---------------------------------------------------------------- coding and controls
+    @abstractmethod
     def coder(self) -> "PriorCoder":
         """The coder of this pmf (a :class:`PriorCoder`), built from the current parameters."""
-        raise NotImplementedError(f"{type(self).__qualname__} does not implement coder")
 
+    @abstractmethod
     def untrained(self, seed: int = 0) -> "Prior":
         """A freshly initialized prior of the same family and structure (the mismatched-prior control)."""
-        raise NotImplementedError(f"{type(self).__qualname__} does not implement untrained")
 
     def describe(self) -> str:
         """A short label of the family and its structure, e.g. ``"paper K=64 t=3"``."""
         return self.family
 
 
-class PriorCoder:
+class PriorCoder(ABC):
     """Codes the block symbols of a lattice latent under one prior (the encoder and the decoder side).
 
     Symbols are the integer coefficients (n_img, R * n) int64, block-major per image; dithers are
@@ -206,10 +207,10 @@ class PriorCoder:
         """Adopt the header's :meth:`file_params` (both sides call it)."""
         self.params = {k: int(v) for k, v in params.items()}
 
+    @abstractmethod
     def push(self, ans, symbols, dither) -> np.ndarray:
         """Encode a chunk; returns the coded bits per image (n_img,)."""
-        raise NotImplementedError(f"{type(self).__qualname__} does not implement push")
 
+    @abstractmethod
     def pop(self, ans, n_img: int, dither) -> np.ndarray:
         """Decode a chunk of ``n_img`` images: symbols (n_img, R * n) int64."""
-        raise NotImplementedError(f"{type(self).__qualname__} does not implement pop")
