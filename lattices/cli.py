@@ -46,7 +46,8 @@ import traceback
 from pathlib import Path
 
 __all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
-           "output_path", "output_dir", "count", "positive_count", "finite_float", "positive_float", "available_memory",
+           "check_not_overwriting", "input_file", "input_dir", "check_at_most", "add_max_seconds", "check_seconds",
+           "DEFAULT_MAX_SECONDS", "output_path", "output_dir", "count", "positive_count", "finite_float", "positive_float", "available_memory",
            "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",
            "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "USER_ERRORS"]
 
@@ -272,13 +273,15 @@ PROGRESS_AFTER_S = 3.0
 
 
 def chunk_ranges(total: int, chunk: int, desc: str, *, unit: str = "sample", progress: bool = True,
-                 stream=None):
+                 stream=None, max_seconds: float | None = None):
     """Yield ``(start, stop)`` ranges covering ``range(total)`` in pieces of ``chunk``.
 
     After the first piece the remaining time is estimated from its rate; when it exceeds
-    :data:`PROGRESS_AFTER_S` one line ``DESC: N UNITs, expected about T on this machine`` is
-    printed to stderr and a tqdm bar (with its ETA) follows the rest.  Short work prints nothing.
-    The ranges, hence the numbers computed, do not depend on ``progress``.
+    ``max_seconds`` the work stops there with :func:`check_seconds`'s one-line refusal (the
+    time rule of every long job); when it exceeds :data:`PROGRESS_AFTER_S` one line
+    ``DESC: N UNITs, expected about T on this machine`` is printed to stderr and a tqdm bar
+    (with its ETA) follows the rest.  Short work prints nothing.  The ranges, hence the
+    numbers computed, do not depend on ``progress``.
     """
     import time
 
@@ -292,10 +295,11 @@ def chunk_ranges(total: int, chunk: int, desc: str, *, unit: str = "sample", pro
             yield start, stop
             if bar is not None:
                 bar.update(stop - start)
-            elif progress and start == 0 and stop < total:
+            elif (progress or max_seconds is not None) and start == 0 and stop < total:
                 rate = stop / max(time.perf_counter() - t0, 1e-9)
                 remaining = (total - stop) / rate
-                if remaining > PROGRESS_AFTER_S:
+                check_seconds(remaining, max_seconds, f"{desc} of {total:.4g} {unit}s")
+                if progress and remaining > PROGRESS_AFTER_S:
                     print(f"{desc}: {total:.4g} {unit}s, expected about {format_seconds(remaining)} "
                           f"on this machine ({rate:.3g} {unit}s/s measured)", file=stream)
                     from tqdm.auto import tqdm
@@ -321,3 +325,91 @@ def positive_float(text) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules of the second round of bad input (docs/reliability.md, "Rules"): one helper per rule,
+# so that every command line applies the same rule in the same words.
+
+#: The default of every ``--max-seconds``: work estimated to take longer is refused before it starts.
+DEFAULT_MAX_SECONDS = 3600.0
+
+
+def add_max_seconds(parser, default: float = DEFAULT_MAX_SECONDS, what: str = "the work"):
+    """Add the one ``--max-seconds S`` option of every long job (a positive finite number)."""
+    parser.add_argument("--max-seconds", type=positive_float, default=default, metavar="S",
+                        help=f"refuse {what} when it is estimated to take longer than S seconds on "
+                             f"this machine, before it starts (default: %(default)g)")
+
+
+def check_seconds(estimate: float, max_seconds: float | None, what: str, remedy: str | None = None) -> None:
+    """The time rule: refuse (:class:`UsageError`) ``what`` when its ``estimate`` (seconds on this
+    machine) exceeds ``max_seconds``; ``None`` means no limit.  A NaN or infinite estimate is refused.
+
+    >>> check_seconds(10.0, 60.0, "the run")
+    >>> check_seconds(1e9, 60.0, "--samples 1e14")
+    Traceback (most recent call last):
+    ...
+    lattices.cli.UsageError: --samples 1e14 would take about 31.7 years on this machine, over --max-seconds 60; ask for less or raise --max-seconds
+    """
+    if max_seconds is None or estimate <= max_seconds:
+        return
+    raise UsageError(f"{what} would take about {format_seconds(estimate)} on this machine, over "
+                     f"--max-seconds {max_seconds:g}; {remedy or 'ask for less'} or raise --max-seconds")
+
+
+def check_at_most(value, limit, what: str, why: str = "") -> None:
+    """The size rule, checked before any allocation: ``what`` (e.g. ``"--hidden"``) must be <= ``limit``.
+
+    >>> check_at_most(10**9, 65536, "--hidden", "the widest layer this toolkit builds")
+    Traceback (most recent call last):
+    ...
+    lattices.cli.UsageError: --hidden 1000000000 is too large: at most 65536 (the widest layer this toolkit builds)
+    """
+    if value > limit:
+        raise UsageError(f"{what} {value} is too large: at most {limit}" + (f" ({why})" if why else ""))
+
+
+def check_not_overwriting(out, *, inputs=(), folders=(), what: str = "--out") -> Path:
+    """The no-loss rule for an output path, checked before any work: ``out`` must not be one of
+    ``inputs`` (the same file, through any path or link), nor an existing file inside one of
+    ``folders`` (e.g. a run folder: its checkpoints and config).  Returns ``Path(out)``."""
+    out = Path(out)
+    resolved = out.resolve()
+    for item in inputs:
+        item = Path(item)
+        same = item.resolve() == resolved
+        if not same and out.exists() and item.exists():
+            try:
+                same = os.path.samefile(out, item)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"{what} {str(out)!r} is the input {str(item)!r}: writing it would "
+                             f"destroy the input; choose another path")
+    for folder in folders:
+        folder = Path(folder).resolve()
+        if out.exists() and (resolved == folder or folder in resolved.parents):
+            raise UsageError(f"{what} {str(out)!r} is a file of the run folder {str(folder)!r}; "
+                             f"writing it would replace it: choose a new path")
+    return out
+
+
+def input_file(text) -> Path:
+    """argparse ``type`` for an input file: it must exist and be a file (a folder is named as such)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(text)!r} is a folder; give a file")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{str(text)!r} does not exist")
+    return path
+
+
+def input_dir(text) -> Path:
+    """argparse ``type`` for an input folder: it must exist and be a folder (a file is named as such)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{str(text)!r} is a file; give a folder")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{str(text)!r} does not exist")
+    return path
