@@ -3,8 +3,13 @@ r"""Compress images to a file with a trained run: ``python -m vae.compress RUN_D
 The file holds the ANS-coded symbols of each image under the run's own prior (exact code
 lengths, docs/bitstream.md); the dithers are regenerated from ``--seed`` on both sides.
 Prints a summary (``--json``: one object): images, bytes, bits per image, the model's code
-length (10) in bits per image and the overhead.  Exit 2 with one line on bad usage; the
-output is written atomically and only after everything succeeded.
+length (10) in bits per image and the overhead, and names the latent with its prior family
+(``e8/paper``).  Exit 2 with one line on bad usage, checked before any work: an ``--out``
+that is a file of the run folder (``best.pt``, ``config.json``, ...), ``--images`` 0, negative
+or more than the split holds, ``--indices`` out of range, empty, malformed or with step 0
+(``start:stop[:step]`` has Python's slice semantics over the split; negative indices count
+from the end), a seed outside [0, 2^63).  The output is written atomically and only after
+everything succeeded.
 """
 from __future__ import annotations
 
@@ -14,11 +19,14 @@ import sys
 
 import numpy as np
 
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import (ArgumentParser, check_at_most, check_not_overwriting, cli_main, input_dir,
+                          positive_count)
 
 from lattices.utils.io import atomic_write
 
-from .codec.cli import check_output_path, fail, load_model, parse_indices, select
+from .codec.cli import (allow_negative_indices, check_output_path, check_seed, fail, load_model,
+                        parse_indices, select)
+from .codec.container import MAX_CHUNK
 
 __all__ = ["build_parser", "main", "summary"]
 
@@ -26,18 +34,23 @@ __all__ = ["build_parser", "main", "summary"]
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.compress", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("run_dir", help="run directory written by python -m vae.train")
-    p.add_argument("--out", required=True, help="the bitstream file to write")
+    p.add_argument("run_dir", type=input_dir, help="run directory written by python -m vae.train")
+    p.add_argument("--out", required=True, help="the bitstream file to write (a new path: never a "
+                                                   "file of the run folder)")
     p.add_argument("--split", default="test", help="train, valid or test")
     sel = p.add_mutually_exclusive_group()
-    sel.add_argument("--images", type=int, default=None, help="code the first N images (default: all)")
-    sel.add_argument("--indices", nargs="+", default=None, help="image indices or ranges start:stop")
-    p.add_argument("--seed", type=int, default=0, help="dither seed (stored in the header)")
+    sel.add_argument("--images", type=positive_count, default=None,
+                     help="code the first N images (default: all; at most what the split holds)")
+    sel.add_argument("--indices", nargs="+", default=None,
+                     help="image indices (negative: from the end) or ranges start:stop[:step] "
+                          "(Python slice semantics over the split)")
+    p.add_argument("--seed", type=int, default=0, help="dither seed in [0, 2^63) (stored in the header)")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
-    p.add_argument("--chunk", type=int, default=500, help="images per coding chunk")
+    p.add_argument("--chunk", type=int, default=500, help=f"images per coding chunk (1 to {MAX_CHUNK})")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true")
+    allow_negative_indices(p)
     return p
 
 
@@ -57,14 +70,21 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     prog = "python -m vae.compress"
     try:
+        # every rule before any work: the output path (writable, not a file of the run folder),
+        # the numbers, the syntax of --indices
         out = check_output_path(args.out, "--out")
-        if args.images is not None and args.images < 1:
-            raise ValueError(f"--images must be a positive integer, got {args.images}")
+        check_not_overwriting(out, folders=[args.run_dir], what="--out")
         if args.chunk < 1:
             raise ValueError(f"--chunk must be a positive integer, got {args.chunk}")
+        check_at_most(args.chunk, MAX_CHUNK, "--chunk", "the largest chunk a file records")
+        check_seed(args.seed)
+        from vae.data import SPLITS
+
+        if args.split not in SPLITS:
+            raise ValueError(f"unknown --split {args.split!r}; valid: {', '.join(SPLITS)}")
         indices = parse_indices(args.indices) if args.indices is not None else None
         model, config = load_model(args.run_dir, args.checkpoint)
-        from .codec.api import compress_with_stats
+        from .codec.api import compress_with_stats, latent_label
         from .codec.dispatch import coder_for
 
         coder_for(model.latent)                               # a continuous latent fails before the data load
@@ -76,12 +96,13 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         return fail(prog, exc)
     atomic_write(out, lambda fh: fh.write(data))
-    report = {"file": str(out), "latent": config.model["latent"], "seed": args.seed,
+    label = latent_label(model)
+    report = {"file": str(out), "latent": config.model["latent"], "latent_prior": label, "seed": args.seed,
               **summary(len(idx), len(data), stats)}
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print(f"{report['file']}: {report['images']} images, {report['bytes']} bytes, "
+        print(f"{report['file']}: {report['images']} images, {label} latent, {report['bytes']} bytes, "
               f"{report['bits_per_image']:.1f} bits/image (payload {report['payload_bits_per_image']:.1f}); "
               f"code length (10) {report['code_length_bits_per_image']:.1f} bits/image; "
               f"overhead {report['overhead_percent']:.2f} % (payload {report['payload_overhead_percent']:.2f} %)")

@@ -4,8 +4,13 @@ Checks the file (format version, checksums) and that RUN_DIR holds the model tha
 (SHA-256 of weights and config), decodes the symbols (checked against the header), and
 writes ``recon.npz`` with ``reconstruction`` (n, 784) Bernoulli means, ``symbols``,
 ``decoder_input`` and ``indices``; ``--png`` also writes a grid of the reconstructions.
-Exit 2 with one line on bad usage or a file that does not decode; outputs are written
-atomically and only after decoding succeeded.
+Exit 2 with one line on bad usage or a file that does not decode, checked before any work or
+allocation: an ``--out``/``--png`` that is the input file (through any path or link) or a file
+of the run folder, a folder given as the file or a file as the run, a header that names another
+latent, hidden size or input size than the run's, a forged header (a chunk of 0, a negative,
+non-integer or inconsistent image count, an image count whose decoding needs more memory than
+this machine has), a decoding estimated over ``--max-seconds``.  Outputs are written atomically
+and only after decoding succeeded.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import (ArgumentParser, UsageError, add_max_seconds, check_not_overwriting, cli_main,
+                          input_dir, input_file)
 
 from lattices.utils.io import atomic_write
 
@@ -29,13 +35,15 @@ __all__ = ["build_parser", "main", "grid_png"]
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.decompress", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("file", help="bitstream written by python -m vae.compress")
-    p.add_argument("run_dir", help="the run directory whose model wrote the file")
-    p.add_argument("--out", required=True, help="the .npz to write")
+    p.add_argument("file", type=input_file, help="bitstream written by python -m vae.compress")
+    p.add_argument("run_dir", type=input_dir, help="the run directory whose model wrote the file")
+    p.add_argument("--out", required=True, help="the .npz to write (a new path: never the input file "
+                                                   "nor a file of the run folder)")
     p.add_argument("--png", default=None, help="also write a PNG grid of (up to 100) reconstructions")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true")
+    add_max_seconds(p, what="the decoding")
     return p
 
 
@@ -57,11 +65,31 @@ def grid_png(images: np.ndarray, side: int = 28, columns: int = 10) -> bytes:
     return buf.getvalue()
 
 
-def _indices(meta):
+def _indices(meta, n: int, build: bool = True):
+    """The image indices recorded by ``vae.compress`` (``meta.indices``), checked against the
+    header's image count (``build=False``: only checked, nothing allocated, for the check
+    before the decoding); empty when the file records none."""
+    from .codec.latent_coders import CodecError
+
     ix = meta.get("indices", {}) if isinstance(meta, dict) else {}
+
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63
+
+    if not isinstance(ix, dict):
+        raise CodecError(f"the header's meta.indices {ix!r} is invalid: expected an object (a forged or corrupted file)")
     if "range" in ix:
-        return np.arange(*ix["range"])
-    return np.asarray(ix.get("list", []), dtype=np.int64)
+        r = ix["range"]
+        if not (isinstance(r, list) and len(r) == 3 and all(whole(v) for v in r) and r[2] >= 1
+                and len(range(*r)) == n):
+            raise CodecError(f"the header's meta.indices range {r!r} is invalid or disagrees with its "
+                             f"{n} images (a forged or corrupted file)")
+        return np.arange(*r, dtype=np.int64) if build else None
+    items = ix.get("list", [])
+    if not (isinstance(items, list) and len(items) in (0, n) and all(whole(v) for v in items)):
+        raise CodecError(f"the header's meta.indices list is invalid or disagrees with its {n} images "
+                         f"(a forged or corrupted file)")
+    return np.asarray(items, dtype=np.int64) if build else None
 
 
 @cli_main("python -m vae.decompress")
@@ -69,24 +97,36 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     prog = "python -m vae.decompress"
     try:
-        out = check_output_path(args.out, "--out")
-        png = check_output_path(args.png, "--png") if args.png else None
+        # the no-loss rule before any work: neither output may be the input file (through any
+        # path or link) nor a file of the run folder, nor each other
         path = Path(args.file)
-        if not path.is_file():
-            raise FileNotFoundError(f"bitstream {path} does not exist")
+        out = check_output_path(args.out, "--out")
+        check_not_overwriting(out, inputs=[path], folders=[args.run_dir], what="--out")
+        png = None
+        if args.png:
+            png = check_output_path(args.png, "--png")
+            check_not_overwriting(png, inputs=[path], folders=[args.run_dir], what="--png")
+            if Path(png).resolve() == Path(out).resolve():
+                raise UsageError(f"--png {str(png)!r} is the --out file: the grid would replace the "
+                                 f"reconstructions; choose another path")
         data = path.read_bytes()
         from .codec.container import unpack
 
-        unpack(data)                                     # a bad file fails before the run is loaded
+        header, _ = unpack(data)                         # a bad file fails before the run is loaded
+        _indices(header.get("meta"), header["n_images"], build=False)
         model, _ = load_model(args.run_dir, args.checkpoint)
-        from .codec.api import decompress
+        from .codec.api import decompress, latent_label
 
-        result = decompress(model, data, progress=not args.no_progress)
+        result = decompress(model, data, progress=not args.no_progress, run=f"the run {args.run_dir}",
+                            max_seconds=args.max_seconds)
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        return fail(prog, exc)
+        from .codec.latent_coders import CodecError
+
+        return fail(prog, f"{args.file}: {exc}" if isinstance(exc, CodecError) else exc)
     header = result["header"]
     arrays = {"reconstruction": result["reconstruction"].numpy(), "symbols": result["symbols"],
-              "decoder_input": result["decoder_input"].numpy(), "indices": _indices(header.get("meta"))}
+              "decoder_input": result["decoder_input"].numpy(),
+              "indices": _indices(header.get("meta"), header["n_images"])}
 
     def write(fh):
         np.savez_compressed(fh, **arrays)
@@ -97,12 +137,13 @@ def main(argv=None) -> int:
         atomic_write(png, lambda fh: fh.write(image))
     report = {"file": str(path), "out": str(out), "png": str(png) if png else None,
               "images": header["n_images"], "bytes": len(data), "latent": header["latent"],
+              "latent_prior": latent_label(model),
               "seed": header["seed"], "bits_per_image": 8 * len(data) / header["n_images"]}
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(f"{report['out']}: {report['images']} images decoded from {report['bytes']} bytes "
-              f"({report['bits_per_image']:.1f} bits/image), {report['latent']} latent, seed {report['seed']}")
+              f"({report['bits_per_image']:.1f} bits/image), {report['latent_prior']} latent, seed {report['seed']}")
     return 0
 
 

@@ -36,24 +36,37 @@ decompressed.
   Laplace, alpha/4; ``vq``/``concrete``: the uniform prior) -- is within the same file-length
   rule (it must not: a prior the model was not trained with costs measurably more bits).
 
-Exit 0: every check passes and every control is refuted; 1: a check fails or a control is
-not refuted; 2: bad usage (missing run, a continuous latent, ``--images 0``).
+**Outcomes** (exit codes; ``"verdict"`` in the report says which, with the numbers):
+
+* exit 0, ``CONFIRMED``: every check passes and every control is refuted;
+* exit 0, ``CONFIRMED; control X had no power (numbers)``: every check passes -- the claim held
+  -- but a control was not refuted, so it could not have detected the failure it stands for.
+  Typical on a lightly trained model, whose prior is still close to the untrained one: coding
+  under the untrained prior then costs fewer extra bits than the overhead allowance.  The report
+  lists these controls (``"controls_without_power"``) and ``"confirmed"`` is true: the claim
+  was tested and held; the control's lack of power is stated, never counted as a refutation;
+* exit 1, ``REFUTED``: a check of the claim fails (round trip, file length, paired per image);
+  exit 1 means only this;
+* exit 2: bad usage, one line (a missing run, a file given as the run, a continuous latent,
+  ``--images`` 0 or more than the split holds, ``--chunk`` 0, a seed outside [0, 2^63)).
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import io
 import math
 import sys
 
 import numpy as np
 
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import ArgumentParser, UsageError, check_at_most, cli_main, input_dir, positive_count
 import torch
 
-from validation._report import Check, emit, make_report, usage_error
+from validation._report import Check, make_report
 
-__all__ = ["build_parser", "main", "run", "mismatched_model", "OVERHEAD_FRACTION", "OVERHEAD_BITS"]
+__all__ = ["build_parser", "main", "run", "outcome", "emit", "mismatched_model", "OVERHEAD_FRACTION",
+           "OVERHEAD_BITS"]
 
 #: The stated overhead of the coder: a fraction of the code length plus bits per file.
 OVERHEAD_FRACTION = 0.005
@@ -88,12 +101,19 @@ def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 
     from vae.codec.container import unpack
     from vae.codec import CodecError, coder_for
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}")
-    if chunk < 1:
+    from vae.codec.api import latent_label
+    from vae.codec.cli import check_seed
+    from vae.codec.container import MAX_CHUNK
+
+    check_seed(seed)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"--chunk must be a positive integer, got {chunk}")
+    check_at_most(chunk, MAX_CHUNK, "--chunk", "the largest chunk a file records")
     model, config = load_model(run_dir, which)
-    coder_for(model.latent)                                         # continuous latent: TypeError
+    try:
+        coder_for(model.latent)
+    except TypeError as exc:                                        # a continuous latent: a user error
+        raise UsageError(str(exc)) from None
     control = None
     if control_run is not None:
         control, control_config = load_model(control_run, which)
@@ -148,7 +168,9 @@ def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 
     # negative control 2: a mismatched prior
     other = control if control is not None else mismatched_model(model, seed)
     mis = measure(model, x, seed, chunk=chunk, coding_model=other)
-    controls.append(Check("mismatched prior (" + (f"run {control_run}" if control is not None else "untrained")
+    label = latent_label(model)
+    controls.append(Check("mismatched prior (" + (f"run {control_run}" if control is not None
+                                                  else f"untrained {label}")
                           + "): payload bits vs the model's code length (10)", float(mis["payload_bits"]),
                           total_ideal, 0.0, n,
                           f"payload <= code length x {1 + OVERHEAD_FRACTION} + {OVERHEAD_BITS} bits",
@@ -156,25 +178,71 @@ def run(run_dir, *, split: str = "test", images: int | None = None, seed: int = 
                           {"extra_bits_per_image": (mis["payload_bits"] - payload_bits) / n,
                            "coded_bits_per_image": float(mis["coded_bits"].mean()),
                            "model_coded_bits_per_image": float(coded.mean())}))
-    return make_report(
+    report = make_report(
         "Sec. 1 / Sec. 3.6.3: the representation is a real bitstream",
         "The actual length of the compressed file equals the model's code length (10) up to the "
         "coder's overhead, the decoder reproduces the symbols from the shared dither seed, and another "
         "seed or prior does not.",
-        checks, controls, run_dir=str(run_dir), latent=config.model["latent"], hidden=config.model["hidden"],
+        checks, controls, run_dir=str(run_dir), latent=config.model["latent"], latent_prior=label,
+        hidden=config.model["hidden"],
         dataset=config.dataset, split=split, images=n, seed=seed,
         seed_control="applied" if has_dither else "not applicable: the latent has no dither (vq, concrete)",
         bits_per_image={"file": 8 * len(data) / n, "payload": payload_bits / n, "code_length": total_ideal / n})
+    return outcome(report)
+
+
+def _no_power(c: dict) -> str:
+    """The numbers of a control that was not refuted."""
+    d = c.get("details", {})
+    if "extra_bits_per_image" in d:
+        allowance = c["reference"] * (1 + OVERHEAD_FRACTION) + OVERHEAD_BITS
+        return (f"payload {c['estimate']:.0f} bits within the allowance {allowance:.0f} bits, "
+                f"{d['extra_bits_per_image']:+.2f} bits/image over the model's prior, n = {c['n_samples']}")
+    return f"estimate {c['estimate']:.4g} against {c['reference']:.4g}, n = {c['n_samples']}"
+
+
+def outcome(report: dict) -> dict:
+    """Set the report's outcome (module notes, "Outcomes"): ``confirmed`` is true when every check
+    of the claim passes; ``controls_without_power`` lists the controls that were not refuted
+    (with their numbers); ``verdict`` states both.  Exit 1 (:func:`emit`) only for a failed check."""
+    held = all(c["passed"] for c in report["checks"])
+    weak = [(c["name"], _no_power(c)) for c in report["negative_controls"] if c["passed"]]
+    failed = [c["name"] for c in report["checks"] if not c["passed"]]
+    verdict = "CONFIRMED" if held else "REFUTED: " + "; ".join(f"check '{name}' failed" for name in failed)
+    verdict += "".join(f"; control '{name}' had no power ({numbers})" for name, numbers in weak)
+    report["confirmed"] = bool(held)
+    report["controls_without_power"] = [f"{name}: {numbers}" for name, numbers in weak]
+    report["verdict"] = verdict
+    return report
+
+
+def emit(report: dict, as_json: bool, out=None) -> int:
+    """Print the report (``validation._report.emit``'s table, with this module's verdict line);
+    exit 0 when the claim held (controls without power stated in the verdict), 1 when refuted."""
+    from validation._report import emit as emit_table
+
+    out = out or sys.stdout
+    if as_json:
+        return emit_table(report, True, out)
+    buf = io.StringIO()
+    code = emit_table({k: v for k, v in report.items() if k not in ("verdict", "controls_without_power")},
+                      False, buf)
+    lines = [f"verdict: {report['verdict']}" if line.startswith("verdict: ") else line
+             for line in buf.getvalue().splitlines()]
+    print("\n".join(lines), file=out)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.bitstream", description=__doc__.split("\n\n")[1])
-    p.add_argument("run_dir", help="run directory of python -m vae.train (a discrete latent)")
+    p.add_argument("run_dir", type=input_dir, help="run directory of python -m vae.train (a discrete latent)")
     p.add_argument("--split", default="test")
-    p.add_argument("--images", type=int, default=None, help="the first N images (default: the whole split)")
-    p.add_argument("--seed", type=int, default=0, help="dither seed")
+    p.add_argument("--images", type=positive_count, default=None,
+                   help="the first N images (default: the whole split; at most what it holds)")
+    p.add_argument("--seed", type=int, default=0, help="dither seed in [0, 2^63)")
     p.add_argument("--chunk", type=int, default=500, help="images per coding chunk")
-    p.add_argument("--control-run", default=None, help="another run whose prior is the mismatched control")
+    p.add_argument("--control-run", type=input_dir, default=None,
+                   help="another run whose prior is the mismatched control")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--json", action="store_true")
@@ -186,14 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
-    if args.images is not None and args.images < 1:
-        return usage_error(f"--images must be a positive integer, got {args.images}")
-    try:
-        report = run(args.run_dir, split=args.split, images=args.images, seed=args.seed, chunk=args.chunk,
-                     control_run=args.control_run, which=args.checkpoint, data_dir=args.data_dir,
-                     progress=args.progress)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        return usage_error(str(exc))
+    report = run(args.run_dir, split=args.split, images=args.images, seed=args.seed, chunk=args.chunk,
+                 control_run=args.control_run, which=args.checkpoint, data_dir=args.data_dir,
+                 progress=args.progress)    # user errors raise: cli_main's one line, exit 2
     return emit(report, args.json)
 
 

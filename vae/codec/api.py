@@ -20,12 +20,13 @@ import constriction
 import numpy as np
 import torch
 
-from .container import pack, sha256_hex, unpack
+from .container import MAX_CHUNK, pack, sha256_hex, unpack
 from .dispatch import coder_for
 from .latent_coders import CodecError
 from vae.entropy_coding import pop_uniform, push_uniform, single_thread
 
-__all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256", "symbols_sha256", "DEFAULT_CHUNK"]
+__all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256",
+           "symbols_sha256", "check_header", "latent_label", "symbols_per_image", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 500
 _SENTINEL = [0x4C, 0x52, 0x4C, 0x42]
@@ -135,8 +136,8 @@ def _compress(model, x, seed, chunk, meta, progress, with_stats):
     seed = _check_seed(seed)
     x = _check_images(model, x)
     coder = coder_for(model.latent)
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
+        raise ValueError(f"chunk must be a whole number in [1, {MAX_CHUNK}], got {chunk!r}")
     dither = coder.dither(len(x), seed)
     symbols = coder.symbols(_encoder_outputs(model, x), dither)
     params = coder.file_params(symbols)
@@ -161,16 +162,24 @@ def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
     return _decode_symbols(coder, payload, n, coder.dither(n, seed), chunk, params, progress)
 
 
-def _decode_symbols(coder, payload, n, dither, chunk, params, progress):
+def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds=None):
+    import time
+
+    from lattices.cli import check_seconds
+
     coder.set_params(params)
     ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
     parts = []
     bar = _bar(n, "decompress", progress)
+    t0 = time.perf_counter()
     with single_thread():
-        for rows in chunk_slices(n, chunk):
+        for i, rows in enumerate(chunk_slices(n, chunk)):
             parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
             if bar is not None:
                 bar.update(rows.stop - rows.start)
+            if i == 0 and max_seconds is not None and rows.stop < n:     # the time rule, after one chunk
+                rate = rows.stop / max(time.perf_counter() - t0, 1e-9)
+                check_seconds((n - rows.stop) / rate, max_seconds, f"decoding the file's {n} images")
     if bar is not None:
         bar.close()
     if pop_uniform(ans, [256] * 4).tolist() != _SENTINEL or not ans.is_empty():
@@ -178,25 +187,71 @@ def _decode_symbols(coder, payload, n, dither, chunk, params, progress):
     return np.concatenate(parts)
 
 
+def latent_label(model) -> str:
+    """The latent and, where it has one, its prior family: ``"e8/dgauss"``, ``"e8/paper"``, ``"vq"``."""
+    family = getattr(getattr(model.latent, "prior", None), "family", "") or ""
+    return f"{model.config.latent}/{family}" if family else str(model.config.latent)
+
+
+def symbols_per_image(model, coder=None) -> int:
+    """How many symbols the model codes per image (one encoder pass on a blank image)."""
+    coder = coder_for(model.latent) if coder is None else coder
+    e = _encoder_outputs(model, torch.zeros(1, model.config.input_dim))
+    return int(coder.symbols(e, coder.dither(1, 0)).shape[1])
+
+
+def check_header(model, header: dict, run: str = "this model") -> None:
+    """Refuse (:class:`CodecError`, ``MemoryError``) a header that ``model`` must not decode,
+    before anything is allocated or decoded: another latent, hidden size or input size than the
+    model's (named both ways, ``run`` naming the model), another number of symbols per image
+    (``symbol_shape``), and an image count whose decoding needs more memory than this machine
+    has (:func:`lattices.cli.check_memory`, naming the header's count).  The model's SHA-256
+    is compared afterwards by :func:`decompress`."""
+    from lattices.cli import check_memory
+
+    cfg = model.config
+    for field, mine in (("latent", cfg.latent), ("hidden", cfg.hidden), ("input_dim", cfg.input_dim)):
+        if header[field] != mine:
+            theirs = header[field]
+            raise CodecError(f"the file's header names the {field} {theirs!r} "
+                             f"({header['latent']}, hidden {header['hidden']}, input_dim {header['input_dim']}); "
+                             f"{run} has {field} {mine!r} ({latent_label(model)}, hidden {cfg.hidden}, "
+                             f"input_dim {cfg.input_dim}): refusing to decode it with another model")
+    coder = coder_for(model.latent)
+    n = header["n_images"]
+    dither = coder.dither(1, 0)
+    s = symbols_per_image(model, coder)
+    if "symbol_shape" in header and header["symbol_shape"][1] != s:
+        raise CodecError(f"the file's header has {header['symbol_shape'][1]} symbols per image "
+                         f"(symbol_shape {header['symbol_shape']}); {run} ({latent_label(model)}, hidden "
+                         f"{cfg.hidden}) codes {s}: a forged or foreign file")
+    per_image = (16 * s + 8 * (0 if dither is None else dither[0].numel()) + 16 * cfg.hidden
+                 + 8 * cfg.input_dim)                   # symbols (+ parts), dither, decoder input, reconstruction
+    check_memory(n * per_image, f"decoding the header's n_images {n}")
+
+
 @torch.no_grad()
-def decompress(model, data: bytes, *, progress: bool = False) -> dict:
+def decompress(model, data: bytes, *, progress: bool = False, run: str = "this model",
+               max_seconds: float | None = None) -> dict:
     """Decode a file of :func:`compress` with ``model``.
 
     Returns ``symbols`` (n, S) int64, ``decoder_input`` (n, m) float32, ``reconstruction``
     (n, input_dim) float32 Bernoulli means, and the ``header``.  :class:`CodecError` (a
-    ``ValueError``) for a corrupted file or another model; ``TypeError`` for a continuous latent.
+    ``ValueError``) for a corrupted or forged file or another model (:func:`check_header`, then
+    the model's SHA-256), ``MemoryError`` for an image count this machine cannot hold,
+    ``TypeError`` for a continuous latent.  ``max_seconds``: refuse (after the first chunk) a
+    decoding estimated to take longer (:func:`lattices.cli.check_seconds`).
     """
     header, payload = unpack(data)
     coder = coder_for(model.latent)
+    check_header(model, header, run)
     if header["model_sha256"] != model_sha256(model):
         raise CodecError(f"the file was written by another model (weights/config SHA-256 "
-                         f"{header['model_sha256'][:12]}…, this model {model_sha256(model)[:12]}…)")
+                         f"{header['model_sha256'][:12]}…, {run} {model_sha256(model)[:12]}…)")
     n, chunk, seed = int(header["n_images"]), int(header["chunk"]), int(header["seed"])
     params = header.get("coder_params", {})
-    if not isinstance(params, dict) or not all(isinstance(v, int) and 0 <= v <= 4096 for v in params.values()):
-        raise CodecError(f"unreadable coder parameters in the header: {params!r}")
     dither = coder.dither(n, seed)
-    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress)
+    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds)
     if symbols_sha256(symbols) != header["symbols_sha256"]:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
     z = coder.decoder_input(symbols, dither)
