@@ -36,7 +36,8 @@ import time
 import numpy as np
 
 from ._common import parse_lattice_list
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import (ArgumentParser, check_memory, check_seconds, cli_main, positive_count,
+                          positive_float)
 
 DEFAULT_LATTICES = "e8,a2,d4"
 
@@ -76,6 +77,7 @@ def run_library(lat, name, target, seed, samples, max_seconds, min_seconds, exac
     rel_std = calib.nsm_se / calib.nsm * math.sqrt(calib.n_samples)
     n_target = math.ceil(1.1 * (rel_std / target) ** 2)
     if samples is not None:
+        check_seconds(samples / rate, max_seconds, f"--samples {samples} of {name}", "lower --samples")
         n = samples
     elif n_target / rate <= max_seconds:
         n = max(n_target, 2)
@@ -128,17 +130,20 @@ def build_parser():
     p.add_argument("--lattice", default=DEFAULT_LATTICES,
                    help="comma-separated names, 'name^k' = k-fold product "
                         f"(default {DEFAULT_LATTICES})")
-    p.add_argument("--target-rse", type=float, default=1e-5,
+    p.add_argument("--target-rse", type=positive_float, default=1e-5,
                    help="relative standard error to reach (default 1e-5)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="samples of the main fused+cv run (default: sized to reach the target)")
-    p.add_argument("--max-seconds", type=float, default=120.0,
-                   help="measure the time to target when projected below this (default 120)")
-    p.add_argument("--min-seconds", type=float, default=10.0,
+    p.add_argument("--samples", type=positive_count, default=None,
+                   help="samples of the main fused+cv run (default: sized to reach the target); "
+                        "refused when estimated beyond --max-seconds")
+    p.add_argument("--max-seconds", type=positive_float, default=120.0, metavar="S",
+                   help="measure the time to target when projected below this; the longest run "
+                        "this benchmark makes: --samples, --min-seconds and --baseline-seconds "
+                        "beyond it are refused before they start (default 120)")
+    p.add_argument("--min-seconds", type=positive_float, default=10.0,
                    help="duration of the run a projection is based on (default 10)")
-    p.add_argument("--baseline-seconds", type=float, default=3.0,
+    p.add_argument("--baseline-seconds", type=positive_float, default=3.0,
                    help="duration of the numpy baseline run (default 3)")
-    p.add_argument("--batch", type=int, default=1 << 16,
+    p.add_argument("--batch", type=positive_count, default=1 << 16,
                    help="numpy baseline batch (default 65536)")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -164,6 +169,10 @@ def main(argv=None):
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # the time and size rules, before the work: the timed runs this benchmark makes
+    for opt, v in (("--min-seconds", args.min_seconds), ("--baseline-seconds", args.baseline_seconds)):
+        check_seconds(v, args.max_seconds, f"{opt} {v:g}", f"lower {opt}")
+    check_memory(4.0 * 8 * args.batch * max(lat.dim for lat in lats.values()), f"--batch {args.batch}")
     names = list(lats)
     import numba
     from tqdm import tqdm

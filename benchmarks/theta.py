@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from ._common import lattice_from_name
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main
 
 TARGET_RATIO = 3.0
 
@@ -146,6 +146,7 @@ def build_parser():
                    help="lattice name (lattices.get), or name^r for a product (default e8)")
     p.add_argument("--repeats", type=int, default=7,
                    help="timed calls per program; best and median are reported (default 7)")
+    add_max_seconds(p, what="the benchmark")
     return p
 
 
@@ -162,6 +163,15 @@ def main(argv=None):
     try:
         lat = lattice_from_name(args.lattice)
         G2 = _integral_gram(lat)
+        # the size and time rules, before the work (as python -m lattices.theta): our calls
+        # (warm-up + --repeats) and about as many of PARI's
+        from lattices.theta_exact import _plan, expected_leaves, expected_seconds
+
+        check_memory(48 * (args.max_norm + 1) * (len(_plan(lat)[1]) + 2), f"--max-norm {args.max_norm}")
+        check_seconds(2 * (args.repeats + 1) * expected_seconds(lat, args.max_norm), args.max_seconds,
+                      f"--max-norm {args.max_norm} x --repeats {args.repeats} on {lat.name} (about "
+                      f"{expected_leaves(lat, args.max_norm):.3g} lattice vectors per call)",
+                      "lower --max-norm or --repeats")
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

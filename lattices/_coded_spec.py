@@ -12,6 +12,7 @@ ranker from what each subclass declares, in its own module:
 * ``KERNEL`` -- its branch of :func:`lattices._coded_kernels.decode_coded_blocks`;
 * ``GLUE`` -- (m,) the glue vector the kernel takes (zeros where there is none);
 * ``FACTS`` -- a :class:`CodeFacts` at textbook scale, with ``norm_scale = D``;
+* ``DECODER`` -- its decoder in a few words (:meth:`CodedSpec.decoder_description`);
 * :meth:`CodedSpec.canonical_generators`, :meth:`CodedSpec.closest_torch`,
   :meth:`CodedSpec.theta_textbook` and :meth:`CodedSpec.code_pieces`.
 """
@@ -56,6 +57,7 @@ class CodedSpec(LatticeSpec):
     KERNEL: ClassVar[int]
     GLUE: ClassVar[np.ndarray]
     FACTS: ClassVar[CodeFacts]
+    DECODER: ClassVar[str] = "fused decoder of the code construction"  # decoder_description
 
     canonical: np.ndarray  # (m, m) integer canonical basis
     basis: np.ndarray  # (m, m) user basis at unit scale
@@ -74,6 +76,9 @@ class CodedSpec(LatticeSpec):
         S = cls.canonical_basis()
         scale0 = cls.FACTS.scale0
         return cls(S, scale0 * S, None, scale0, name=name)
+
+    def decoder_description(self) -> str:
+        return self.DECODER
 
     # ------------------------------------------------------------ what a subclass provides
     @staticmethod

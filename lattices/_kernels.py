@@ -893,3 +893,26 @@ def decode_d_f32(xf, of, w, nb, glue, limit, half, bad):
         hi = min(N, lo + CHUNK)
         bad[c] = decode_d_f32_span(xf[lo * k:hi * k], of[lo * k:hi * k], w, nb, glue, limit,
                                    half)
+
+
+@njit(cache=True)
+def indices_beyond(x2, threshold):
+    """Indices (int64) of the rows of ``x2`` (N, m), any layout, with a coordinate whose
+    magnitude exceeds ``threshold`` (NaN does not): the far points that
+    :class:`lattices.Lattice` decodes through an exact lattice vector."""
+    N, m = x2.shape
+    flags = np.zeros(N, dtype=np.bool_)
+    count = 0
+    for i in range(N):
+        for q in range(m):
+            if abs(x2[i, q]) > threshold:
+                flags[i] = True
+                count += 1
+                break
+    out = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(N):
+        if flags[i]:
+            out[k] = i
+            k += 1
+    return out

@@ -10,8 +10,19 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ._validation import check_scale
+from .cli import check_at_most
 
-__all__ = ["register", "get", "names"]
+__all__ = ["register", "get", "names", "MAX_DIMENSION"]
+
+#: The largest dimension of a lattice built from a name or a spec (``z<n>``, ``a2^r``, products).
+#: A :class:`lattices.Lattice` holds its dense (dim x dim) float64 basis, and its set-up
+#: (pseudo-inverses, the determinant) is cubic in dim: ``z1024`` builds in about 3 s on the
+#: 2-core development machine, ``z4096`` in about 100 s; the paper's latent spaces have at most
+#: 200 dimensions.  Checked before anything is allocated (the size rule of
+#: docs/reliability.md), so ``z100000000`` or ``z^100000000`` is one line, not a hang.
+MAX_DIMENSION = 1024
+MAX_DIMENSION_WHY = ("the set-up of a lattice is cubic in its dimension: about 3 s at 1024, "
+                     "minutes beyond")
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ def get(name, scale=1.0):
             continue
         if e.min_n is not None:
             n = int(m.group(1))
+            check_at_most(n, MAX_DIMENSION, f"lattice name {name!r}: n =", MAX_DIMENSION_WHY)
             if n < e.min_n:
                 raise ValueError(f"lattice name {name!r}: {e.pattern} needs n >= {e.min_n}, "
                                  f"got n = {n}")

@@ -156,6 +156,9 @@ class FastSpec(LatticeSpec):
     def k(self) -> int:
         return self.width * self.blocks
 
+    def decoder_description(self) -> str:
+        return "fast (Conway & Sloane 1982)"
+
     @classmethod
     def build(cls, family, width, blocks, glue, canonical_basis, basis=None, scale0=1.0):
         """Tie a canonical description to a user basis.
@@ -376,6 +379,9 @@ class GenericSpec(LatticeSpec):
 
     basis: np.ndarray
     _decoder: object = field(default=None, repr=False)
+
+    def decoder_description(self) -> str:
+        return "generic (LLL + Schnorr-Euchner)"
 
     def rebased(self, basis):
         """The generic decoder of ``basis`` when its Gram matrix is ``c^2`` times this spec's,

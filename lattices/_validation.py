@@ -28,6 +28,43 @@ def check_scale(delta, what: str = "scale") -> float:
     return delta
 
 
+def scale_range(lattice) -> tuple:
+    """``(lo, hi)``: the scales ``s`` for which ``s * lattice`` has a volume, a second moment and a
+    Gram matrix that are positive normal float64 numbers (not 0, subnormal or inf).
+
+    With V the volume and m the dimension at scale 1, ``s * lattice`` has volume ``V s^m``, second
+    moment ``G V^(2/m) s^2`` with ``1/(2 pi e) < G <= 1/12`` for the lattices of the toolkit, and
+    squared norms ``s^2 |v|^2``; each must lie in [2.2e-308, 1.8e308].
+    """
+    m = lattice.dim
+    B = np.asarray(lattice.basis, dtype=np.float64)
+    log_v = float(np.linalg.slogdet(B)[1])
+    diag = np.einsum("ij,ij->i", B, B)
+    log_tiny, log_huge = np.log(np.finfo(np.float64).tiny), np.log(np.finfo(np.float64).max)
+    # (log c, p): the quantity c * s^p must be a normal float64
+    terms = [(log_v, m),                                            # volume
+             (2 * log_v / m - np.log(2 * np.pi * np.e), 2),          # second moment, lower bound
+             (2 * log_v / m, 2),                                     # V^(2/m) s^2 (>= sigma^2)
+             (float(np.log(diag.min())), 2), (float(np.log(diag.max())), 2)]  # squared norms
+    lo = max((log_tiny - c) / p for c, p in terms)
+    hi = min((log_huge - c) / p for c, p in terms)
+    # a margin of 1e-9 in the logarithm keeps the end points themselves inside
+    return float(np.exp(lo + 1e-9)), float(np.exp(hi - 1e-9))
+
+
+def check_scale_range(lattice, scale, what: str = "--scale") -> float:
+    """``ValueError`` naming ``what`` and the valid range unless ``scale * lattice`` has a volume,
+    second moment and squared norms that are positive normal float64 numbers (:func:`scale_range`):
+    a scale of 1e-320 would report a volume of 0, one of 1e300 an overflow."""
+    scale = check_scale(scale, what)
+    lo, hi = scale_range(lattice)
+    if not lo <= scale <= hi:
+        raise ValueError(f"{what} {scale:g} is out of range for {lattice.name}: its volume, second "
+                         f"moment and squared norms would underflow or overflow float64; "
+                         f"{what} must be in [{lo:.3g}, {hi:.3g}]")
+    return scale
+
+
 def check_basis(B) -> np.ndarray:
     """A real, square, finite, full-rank basis as a float64 array (rows = basis vectors)."""
     if is_torch_tensor(B):
@@ -81,6 +118,10 @@ def check_tensor_points(x, dim: int, what: str = "x", check_finite: bool = True)
     NaN/inf check to the caller (the fused kernels check while decoding)."""
     import torch
 
+    if x.is_meta or x.device.type == "meta":
+        raise ValueError(f"{what} is a tensor on device {x.device}, which holds no values (a 'meta' "
+                         f"tensor has only a shape and dtype); give a tensor on a device with data: "
+                         f"cpu or cuda (e.g. x.to('cpu'))")
     if x.dtype == torch.bool or x.is_complex() or not (x.is_floating_point() or x.dtype in (
             torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
         raise TypeError(f"{what} must be a real floating or integer tensor, got dtype {x.dtype}")

@@ -45,6 +45,7 @@ class BW16Spec(CodedSpec):
     its theta series (a modular form) and its shell ranker over the code."""
 
     KERNEL = _coded_kernels.BW16
+    DECODER = "Reed-Muller soft decoder (Construction B on RM(1,4), fused)"
     GLUE = np.zeros(16)
     FACTS = CodeFacts(
         norm_scale=2, det=Fraction(256), min_norm2=Fraction(4), kissing_number=4320,

@@ -129,6 +129,7 @@ class Lattice:
         self._inverse = None
         self._limits = None
         self._blocks = None
+        self._reductions = {}
 
     # ------------------------------------------------------------ basic data
     @property
@@ -168,6 +169,22 @@ class Lattice:
 
     def __repr__(self) -> str:
         return f"Lattice({self.name!r}, dim={self.dim})"
+
+    @property
+    def decoder(self) -> str:
+        """The nearest-point decoder(s) :meth:`nearest` uses, in a few words: each block's
+        :meth:`lattices.spec.LatticeSpec.decoder_description`, distinct ones joined by ``" + "``.
+
+        >>> import lattices
+        >>> lattices.get("e8").decoder
+        'fast (Conway & Sloane 1982)'
+        """
+        names = []
+        for seg in self._segments:
+            d = seg.spec.decoder_description()
+            if d not in names:
+                names.append(d)
+        return " + ".join(names)
 
     def _basis_inverse(self) -> np.ndarray:
         if self._inverse is None:
@@ -231,8 +248,12 @@ class Lattice:
         """
         if self._limits is None:
             out = np.empty(self.dim)
-            for seg in self._segments:
-                per_copy = seg.spec.coordinate_limits(seg.scales)
+            for i, seg in enumerate(self._segments):
+                per_copy = np.array(seg.spec.coordinate_limits(seg.scales), dtype=np.float64)
+                reduction = self._reduction(i)
+                for j, red in enumerate(reduction or ()):
+                    if red is not None:                  # exact reduction (see nearest)
+                        per_copy[j] = min(per_copy[j], red[4])
                 out[seg.offset:seg.offset + seg.size] = np.repeat(per_copy, seg.width)
             out.setflags(write=False)
             self._limits = out
@@ -313,13 +334,47 @@ class Lattice:
         N = flat.shape[0]
         if N == 0:
             return
-        for seg in self._segments:
+        for i, seg in enumerate(self._segments):
             sl = slice(seg.offset, seg.offset + seg.size)
             x3 = flat[:, sl].reshape(N, seg.copies, seg.width)
             o3 = out[:, sl].reshape(N, seg.copies, seg.width)
+            reduction = self._reduction(i)
+            far = None
+            if reduction is not None:                      # before out= overwrites x
+                far, over = _far_points(x3, reduction)
+                if over >= 0:
+                    raise self._range_error(flat[over], over, "x")
             bad = seg.spec.decode_numpy(x3, o3, seg.scales)
             if bad >= 0:
                 raise self._range_error(flat[bad], bad, "x")
+            if far:
+                _decode_reduced(seg, far, reduction, o3)
+
+    def _reduction(self, i):
+        """How the far points of segment ``i`` are reduced before decoding (exactness at large
+        magnitudes, see :meth:`nearest`), or None where no reduction is needed or possible.
+
+        Not needed: a Conway–Sloane block in its canonical coordinates (no rotation) at a power-of-
+        two scale, whose arithmetic is exact up to :attr:`coordinate_limits` as it is (Z^n, D_n,
+        D_n*, E8 at scale 1).  Needed elsewhere: a rotation ``x T`` or a division by a scale that
+        is not a power of two rounds, with an error growing with |x|; a coded (BW16, Leech) or
+        generic decoder compares distances computed from |x|-sized numbers.  Possible where the
+        block's lattice points are float64 numbers: its basis at its scale is dyadic
+        (``B * 2^k`` integral, e.g. Z^n, D_n, E8 at integer scales, integer BW16/Leech copies);
+        an irrational basis (the paper's A2, textbook BW16 and Leech) has no exact points to
+        subtract.  A list, per copy, of None or ``(k, B * 2^k as int64, B^-1, threshold)``.
+        """
+        if i not in self._reductions:
+            seg = self._segments[i]
+            spec = seg.spec
+            per_copy = None
+            if not (isinstance(spec, FastSpec) and spec.T is None
+                    and all(_is_power_of_two(s * spec.scale0) for s in seg.scales)):
+                per_copy = [_dyadic_reduction(s * spec.basis) for s in seg.scales]
+                if not any(r is not None for r in per_copy):
+                    per_copy = None
+            self._reductions[i] = per_copy
+        return self._reductions[i]
 
     def _range_error(self, point, index, what) -> ValueError:
         """The error for a point that cannot be decoded (NaN/inf or beyond the limits)."""
@@ -474,6 +529,96 @@ class Lattice:
         return W - self.nearest(W)
 
 
+#: Points farther than this many basis-vector lengths from the origin are decoded through an
+#: exact lattice vector (see :meth:`Lattice._reduction`): nearer points already decode with the
+#: round-off of a point near the origin.
+_REDUCE_BEYOND = 64.0
+
+
+def _is_power_of_two(v: float) -> bool:
+    import math
+
+    return v > 0 and math.frexp(v)[0] == 0.5
+
+
+def _dyadic_reduction(B):
+    """``(k, B * 2^k as int64, B^-1, threshold, limit)`` for a dyadic basis ``B`` (``B * 2^k``
+    integral for some k <= 16, entries below 2^30), else None: the data of :func:`_decode_reduced`.
+
+    ``limit`` bounds |x_i| so that the reduction is exact: the lattice point ``u`` near x (within
+    ``reach``, half the column sums of |B|) is a float64 number (``|u| 2^k < 2^53``; beyond, the
+    points of the lattice are not all float64 numbers, so no decoder can return the closest one),
+    and the int64 product ``c (B 2^k)`` cannot overflow (``|c_j| <= |x| sum_i |B^-1_ij| + 1/2``).
+    """
+    B = np.asarray(B, dtype=np.float64)
+    for k in range(17):
+        Bk = B * float(2 ** k)                     # exact: a power of two
+        if np.abs(Bk).max() >= 2.0 ** 30:
+            return None
+        if np.all(Bk == np.rint(Bk)):
+            Bint = np.rint(Bk).astype(np.int64)
+            Binv = np.linalg.inv(B)
+            reach = 0.5 * float(np.abs(B).sum(axis=0).max()) + 1.0
+            a = np.abs(Binv).sum(axis=0)                       # |c_j| <= |x| a_j + 1/2
+            absB = np.abs(Bint).astype(np.float64)
+            int_limit = (2.0 ** 61 - 0.5 * absB.sum(axis=0).max()) / float((a @ absB).max())
+            limit = min(2.0 ** (53 - k) * (1 - 2.0 ** -40) - reach, int_limit)
+            return (k, Bint, Binv, _REDUCE_BEYOND * float(np.abs(B).max()), limit)
+    return None
+
+
+def _indices_beyond(x2, threshold):
+    """Indices of the rows of ``x2`` (N, m) with a coordinate beyond ``threshold`` in magnitude:
+    one pass, no temporaries (the check costs about what reading the input costs)."""
+    from ._kernels import indices_beyond
+
+    return indices_beyond(x2, float(threshold))
+
+
+def _far_points(x3, reduction):
+    """``([(copy j, indices, float64 copies of those points)], first)``: the points of ``x3``
+    (N, r, m) with a coordinate of copy j beyond its reduction threshold, and the index of the
+    first point beyond a reduction's exact limit (-1 if none; NaN and inf are left to the
+    decoder's range check)."""
+    far, first = [], -1
+    for j, red in enumerate(reduction):
+        if red is None:
+            continue
+        xj = x3[:, j, :]
+        idx = _indices_beyond(xj, red[3])
+        if idx.size:
+            size = np.abs(xj[idx]).max(axis=1)
+            over = idx[size > red[4]]
+            if over.size:
+                first = int(over[0]) if first < 0 else min(first, int(over[0]))
+            far.append((j, idx, xj[idx].astype(np.float64)))
+    return far, first
+
+
+def _decode_reduced(seg, far, reduction, o3):
+    """Decode the far points again, exactly: ``K(x) = K(x - u) + u`` for the lattice point
+    ``u = round(x B^-1) B`` near x, computed in integers (``u * 2^k = c (B 2^k)``, int64, exact
+    while ``|c| |B 2^k| < 2^62``), so that ``x - u`` is exact (or carries the round-off of a
+    point near the origin) and the decoder sees a small target.  Points whose ``u`` would not be
+    exact keep the decoder's own result."""
+    for j, idx, xs in far:
+        k, Bint, Binv = reduction[j][:3]
+        c = np.rint(xs @ Binv)
+        bound = np.abs(c) @ np.abs(Bint).astype(np.float64)      # >= every partial sum
+        ok = (bound < 2.0 ** 62).all(axis=1)                    # always, within the limits
+        u_int = c[ok].astype(np.int64) @ Bint
+        ok2 = (np.abs(u_int) < 2 ** 53).all(axis=1)            # exact as float64
+        rows = np.flatnonzero(ok)[ok2]
+        if rows.size == 0:
+            continue
+        u = u_int[ok2].astype(np.float64) * (2.0 ** -k)
+        r = xs[rows] - u
+        res = np.empty_like(r)
+        m = r.shape[1]
+        seg.spec.decode_numpy(r.reshape(-1, 1, m), res.reshape(-1, 1, m), seg.scales[j:j + 1])
+        o3[idx[rows], j, :] = res + u
+
+
 def _scaled_name(name: str, delta: float) -> str:
     """``0.5*e8``; a name holding a product is parenthesized: ``0.5*(a2 x e8)``."""
     return f"{delta:g}*({name})" if " " in name else f"{delta:g}*{name}"
@@ -591,14 +736,25 @@ def parse(text, scale=1.0):
     >>> parse("a2^3").dim, parse("e8 x z").dim
     (6, 9)
     """
+    from ._registry import MAX_DIMENSION, MAX_DIMENSION_WHY
+    from .cli import check_at_most
+
     if not isinstance(text, str):
         raise TypeError(f"lattice spec must be a string, got {text!r}")
+    check_at_most(len(text), 10_000, "lattice spec length", "characters")
     factors = []
+    dim = 0
     for tok in text.strip().lower().replace(" ", "").split("x"):
         name, _, r = tok.partition("^")
         if _ and (not r.isdigit() or int(r) < 1):
             raise ValueError(f"in lattice spec {text!r} the power must be a positive integer, "
                              f"got {r!r}")
-        factors += [get(name)] * (int(r) if _ else 1)
+        power = int(r) if _ else 1
+        # the size rule before anything is built: the power, then the total dimension
+        check_at_most(power, MAX_DIMENSION, f"in lattice spec {text!r} the power", MAX_DIMENSION_WHY)
+        lat = get(name)
+        dim += lat.dim * power
+        check_at_most(dim, MAX_DIMENSION, f"lattice spec {text!r}: dimension", MAX_DIMENSION_WHY)
+        factors += [lat] * power
     lat = factors[0] if len(factors) == 1 else product(factors)
     return lat if scale == 1.0 else lat.scaled(scale)

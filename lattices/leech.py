@@ -48,6 +48,7 @@ class LeechSpec(CodedSpec):
     facts, its theta series (a modular form) and its shell ranker over the code."""
 
     KERNEL = _coded_kernels.LEECH
+    DECODER = "hexacode soft decoder of the Golay code (Conway & Sloane 1986; Vardy & Be'ery 1993)"
     GLUE = GLUE
     FACTS = CodeFacts(
         norm_scale=8, det=Fraction(1), min_norm2=Fraction(4), kissing_number=196560,

@@ -70,7 +70,11 @@ def main(argv=None):
 
     args = build_parser().parse_args(argv)
     try:
-        lat = lattices.parse(args.name, scale=args.scale)
+        from ._validation import check_scale_range
+
+        lat = lattices.parse(args.name)
+        if args.scale != 1.0:            # volume and second moment: positive normal float64 numbers
+            lat = lat.scaled(check_scale_range(lat, args.scale))
         if args.method == "monte-carlo" and args.samples < 2:
             raise ValueError(f"--samples must be an integer >= 2, got {args.samples}")
         if args.method == "exact":

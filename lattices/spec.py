@@ -26,7 +26,9 @@ available": the generic computation is used instead):
 * :meth:`LatticeSpec.known_relevant_coefficients` -- the Voronoi-relevant vectors, where they
   are known or cheaper to enumerate than by Voronoi's criterion;
 * :meth:`LatticeSpec.shell_ranker` -- an enumerative coder of the norm shells
-  (:mod:`lattices.shells`).
+  (:mod:`lattices.shells`);
+* :meth:`LatticeSpec.decoder_description` -- the name of its decoder for people (``python -m
+  lattices`` prints it; :attr:`lattices.Lattice.decoder` joins those of the blocks).
 
 Nothing else is read from a spec outside the module that defines it: no attribute is probed
 with ``getattr`` / ``hasattr``.
@@ -162,6 +164,11 @@ class LatticeSpec(abc.ABC):
         ``None``: compute them by Voronoi's criterion.  Raises ``ValueError`` where they are
         too many to materialize."""
         return None
+
+    def decoder_description(self) -> str:
+        """The decoder of this block in a few words, for people (e.g. ``"fast (Conway & Sloane
+        1982)"``); a spec with its own decoder says which."""
+        return f"exact decoder of {type(self).__name__}"
 
     def shell_ranker(self, max_norm: int) -> Optional["ShellRanker"]:
         """A :class:`lattices.shells.ShellRanker` of the lattice with basis ``basis`` up to

@@ -17,7 +17,7 @@ import json
 import sys
 
 import numpy as np
-from .cli import ArgumentParser, cli_main, output_path
+from .cli import ArgumentParser, add_max_seconds, check_seconds, cli_main, output_path, positive_count
 
 DEFAULT = ["z", "z2", "a2", "a3", "a3*", "d4", "d4*", "a4", "a4*", "d5", "d5*",
            "e6", "e6*", "e7", "e7*", "e8"]
@@ -47,9 +47,8 @@ def row(name: str, theta_terms: int = 7) -> dict:
 
     lat = lattices.parse(name)
     G = lat.nsm_exact()
-    d = norm_denominator(lat)
-    target = lat if d == 1 else lat.scaled(float(np.sqrt(d)))
-    theta = target.theta_series(theta_terms - 1) if d == 1 else _theta_rescaled(lat, d, theta_terms)
+    d, target = theta_target(lat)
+    theta = target.theta_series(theta_terms - 1)
     return {
         "lattice": name, "dim": lat.dim, "volume": str(lat.volume_exact()),
         "nsm": str(G), "nsm_10_digits": str(sympy.N(G, 10)),
@@ -61,12 +60,25 @@ def row(name: str, theta_terms: int = 7) -> dict:
     }
 
 
-def _theta_rescaled(lat, d, terms):
-    """Theta series of sqrt(d) * lat (integral squared norms) for norms 0..terms-1."""
+def theta_target(lat):
+    """``(d, L)``: the norm denominator d of ``lat`` and the lattice whose theta series the table
+    lists, ``lat`` itself (d = 1) or ``sqrt(d) * lat`` (integral squared norms)."""
     from .lattice import from_basis
 
-    B = lat.basis * np.sqrt(d)
-    return from_basis(B, name=f"sqrt({d})*{lat.name}").theta_series(terms - 1)
+    d = norm_denominator(lat)
+    if d == 1:
+        return d, lat
+    return d, from_basis(lat.basis * np.sqrt(d), name=f"sqrt({d})*{lat.name}")
+
+
+def expected_seconds(names, theta_terms: int) -> float:
+    """Seconds the theta series of the rows should take here (:func:`lattices.theta_exact.expected_seconds`,
+    a timed pilot where the enumeration is long); the exact NSM and radii of the named lattices are
+    fast."""
+    import lattices
+    from .theta_exact import expected_seconds as theta_seconds
+
+    return sum(theta_seconds(theta_target(lattices.parse(n))[1], theta_terms - 1) for n in names)
 
 
 def render_markdown(rows) -> str:
@@ -96,18 +108,21 @@ def build_parser():
     p.add_argument("names", nargs="*", help=f"lattices (default: {' '.join(DEFAULT)})")
     p.add_argument("--out", type=output_path, help="write the Markdown table to this file")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    p.add_argument("--theta-terms", type=int, default=7, help="theta coefficients per row")
+    p.add_argument("--theta-terms", type=positive_count, default=7, help="theta coefficients per row")
+    add_max_seconds(p, what="the table")
     return p
 
 
 @cli_main("python -m lattices.tables")
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.theta_terms < 1:
-        print(f"error: --theta-terms must be >= 1, got {args.theta_terms}", file=sys.stderr)
-        return 2
+    names = args.names or DEFAULT
     try:
-        rows = [row(n, args.theta_terms) for n in (args.names or DEFAULT)]
+        # the time rule, before the work: the theta enumerations dominate
+        check_seconds(expected_seconds(names, args.theta_terms), args.max_seconds,
+                      f"--theta-terms {args.theta_terms} for {len(names)} lattice(s)",
+                      "lower --theta-terms")
+        rows = [row(n, args.theta_terms) for n in names]
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,9 @@ import json
 import math
 import sys
 
-from .cli import ArgumentParser, UsageError, check_memory, cli_main, count, format_seconds, positive_float
+from ._validation import check_scale_range
+from .cli import (ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main, count,
+                  format_seconds, positive_float)
 from .lattice import parse
 from .theta_exact import _plan, expected_leaves, expected_seconds, norm_unit, theta_series
 
@@ -33,8 +35,7 @@ def build_parser():
     p.add_argument("name", metavar="NAME", help="lattice name, e.g. e8, a2, d4, z8, a2^3")
     p.add_argument("--max-norm", type=count, required=True, metavar="K",
                    help="count vectors of squared norm 0..K")
-    p.add_argument("--max-seconds", type=float, default=3600.0,
-                   help="refuse a request expected to take longer than this (default 3600)")
+    add_max_seconds(p, what="a request")
     p.add_argument("--scale", type=positive_float, default=1.0,
                    help="scale the lattice by this factor first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -45,14 +46,15 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        lat = parse(args.name, args.scale)
+        lat = parse(args.name)
+        if args.scale != 1.0:            # squared norms: positive normal float64 numbers
+            lat = lat.scaled(check_scale_range(lat, args.scale))
         check_memory(48 * (args.max_norm + 1) * (len(_plan(lat)[1]) + 2), f"--max-norm {args.max_norm}")
         seconds = expected_seconds(lat, args.max_norm)
-        if seconds > args.max_seconds:
-            raise UsageError(f"--max-norm {args.max_norm} on {lat.name} would visit about "
-                             f"{expected_leaves(lat, args.max_norm):.3g} lattice vectors, about "
-                             f"{format_seconds(seconds)} on this machine (over --max-seconds "
-                             f"{args.max_seconds:g}); lower --max-norm")
+        check_seconds(seconds, args.max_seconds,
+                      f"--max-norm {args.max_norm} on {lat.name} (about "
+                      f"{expected_leaves(lat, args.max_norm):.3g} lattice vectors to visit)",
+                      "lower --max-norm")
         if seconds > 3:
             print(f"python -m lattices.theta: expected about {format_seconds(seconds)} on this "
                   f"machine (Ctrl-C stops)", file=sys.stderr)

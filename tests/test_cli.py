@@ -10,9 +10,20 @@ from lattices import __main__ as cli
 def test_table(capsys):
     assert cli.main(["e8", "a2", "a3*"]) == 0
     out = capsys.readouterr().out
-    assert "| e8 | 8 | 1 | 2 | 240 | 240 |" in out
-    assert "| a2 | 2 | 0.866025 | 1 | 6 | 6 |" in out
-    assert "| a3* | 3 | 0.5 | 0.75 | 8 | 14 |" in out
+    # center density rho^n / V with rho = sqrt(min norm) / 2: E8 1/16, A2 1/(2 sqrt 3), A3* (SPLAG Table 1.2)
+    assert "| e8 | 8 | 1 | 2 | 240 | 0.0625 | 240 | fast (Conway & Sloane 1982) |" in out
+    assert "| a2 | 2 | 0.866025 | 1 | 6 | 0.288675 | 6 |" in out
+    assert "| a3* | 3 | 0.5 | 0.75 | 8 | 0.16238 | 14 |" in out
+
+
+def test_table_code_lattices(capsys):
+    """Leech prints what is known (its relevant vectors are not materialized), and BW16 and
+    Leech name their own decoders, not the generic one."""
+    assert cli.main(["leech", "bw16"]) == 0
+    out = capsys.readouterr().out
+    assert "| leech | 24 | 1 | 4 | 196560 | 1 | not materialized | hexacode" in out
+    assert "| bw16 | 16 | 16 | 4 | 4320 | 0.0625 | 65760 | Reed-Muller" in out
+    assert "generic" not in out
 
 
 def test_table_json(capsys):

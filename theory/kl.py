@@ -74,7 +74,8 @@ def kl_as_printed(lattice) -> float:
 
 
 def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None, *,
-                           chunk: int = 2 ** 20, progress: bool = False):
+                           chunk: int = 2 ** 20, progress: bool = False,
+                           max_seconds: float | None = None):
     r"""Monte Carlo estimate and standard error of :math:`D_{KL}(U_m \| N^*_m)`.
 
     :math:`h(U) = \log V` exactly; the cross entropy :math:`E[-\log N^*(U)]` is
@@ -97,6 +98,9 @@ def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None,
         Chan et al.'s pairwise update).
     progress : bool
         Show an estimate of the time and a bar when the run is long (:func:`lattices.cli.chunk_ranges`).
+    max_seconds : float, optional
+        The time rule (``--max-seconds``): after the first chunk, a run whose remaining time is
+        estimated beyond it stops with :class:`lattices.cli.UsageError` naming the estimate.
 
     Returns
     -------
@@ -112,7 +116,8 @@ def kl_uniform_gaussian_mc(lattice, n, rng=None, sigma2=None, cell_sampler=None,
     m = lattice.dim
     sampler = cell_sampler or lattice.sample_cell
     count, mean, m2 = 0, 0.0, 0.0
-    for start, stop in chunk_ranges(int(n), chunk, "KL Monte Carlo", progress=progress):
+    for start, stop in chunk_ranges(int(n), chunk, "KL Monte Carlo", progress=progress,
+                                    max_seconds=max_seconds):
         U = np.asarray(sampler(stop - start, rng), dtype=float)                # (chunk, m)
         neg_log_n = 0.5 * m * math.log(2 * math.pi * sigma2) + (U * U).sum(axis=1) / (2 * sigma2)
         c_mean = float(neg_log_n.mean())

@@ -30,7 +30,8 @@ from scipy.stats import ks_2samp
 from theory.crypto_lemma import crypto_lemma_samples, parallelepiped_is_cell
 from validation._report import Check, emit, make_report, usage_error
 from validation.theorem1 import parse_lattice
-from lattices.cli import ArgumentParser, check_memory, cli_main
+from lattices._validation import check_scale_range
+from lattices.cli import ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main, positive_float
 
 __all__ = ["build_parser", "main", "energy_test", "ks_test", "run"]
 
@@ -74,6 +75,25 @@ def energy_test(a, b, permutations=200, rng=None, batch=50, progress=None):
     null = np.concatenate(null) if null else np.zeros(0)
     p = (1 + np.sum(null >= obs)) / (1 + len(null))
     return obs, float(p), float(null.mean()), float(null.std(ddof=1)), float(np.quantile(null, 0.99))
+
+
+def expected_seconds(n: int, m: int, permutations: int) -> float:
+    """Seconds :func:`run` should take here, from the matrix products that dominate it: per
+    side (claim and control) a distance matrix of ``N = 2 n`` points and one ``(N, N) @ (N, P)``
+    product for ``P`` permutations (2 N^2 P flops), at the rate of a timed pilot product."""
+    N = 2 * n
+    flops = 2 * (3.0 * N * N * m + 2.0 * N * N * permutations + 10.0 * N * permutations)
+    if flops < 1e9:
+        return 0.0
+    k = 512
+    D = np.random.default_rng(0).random((k, k))
+    A = np.ones((k, 50))
+    D @ A                                                       # warm up BLAS
+    t0 = time.perf_counter()
+    for _ in range(4):
+        D @ A
+    rate = 4 * 2.0 * k * k * 50 / max(time.perf_counter() - t0, 1e-9)
+    return flops / rate
 
 
 def ks_test(a, b):
@@ -152,11 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.crypto_lemma",
                                 description="Lemma 1 (Crypto-Lemma): two-sample tests, with a negative control.")
     p.add_argument("--lattice", default="e8", help="lattice name, a2^2 or a2xz for products (default e8)")
-    p.add_argument("--scale", type=float, default=1.0, help="lattice scale (default 1)")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="lattice scale (default 1)")
     p.add_argument("--samples", type=int, default=2000, help="samples per side (default 2000)")
     p.add_argument("--permutations", type=int, default=200, help="permutations (default 200)")
     p.add_argument("--y", default=None, help="the point y, comma separated (default: seeded random)")
     p.add_argument("--seed", type=int, default=0)
+    add_max_seconds(p, what="the tests")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -166,9 +187,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits: cli_main returns their code (0 or 2)
     try:
-        if not (math.isfinite(args.scale) and args.scale > 0):
-            raise ValueError(f"--scale must be positive, got {args.scale}")
-        lat = parse_lattice(args.lattice, args.scale)
+        lat = parse_lattice(args.lattice)
+        if args.scale != 1.0:           # volume and norms: positive normal float64 numbers
+            lat = lat.scaled(check_scale_range(lat, args.scale))
         if args.samples < 20:
             raise ValueError(f"--samples must be >= 20, got {args.samples}")
         if args.permutations < 100:  # the smallest p-value is 1/(P + 1): it must go below 0.01
@@ -183,6 +204,9 @@ def main(argv=None) -> int:
         return usage_error(str(exc))
     N = 2 * args.samples               # the energy test holds the N x N distance matrix (float64)
     check_memory(16.0 * N * N, f"--samples {args.samples} (an energy test on {N} points)")
+    check_seconds(expected_seconds(args.samples, lat.dim, args.permutations), args.max_seconds,
+                  f"--samples {args.samples} with --permutations {args.permutations} (claim and control)",
+                  "lower --samples or --permutations")
     progress = sys.stderr.isatty() and not args.json  # a bar only for a person watching
     return emit(run(lat, y, args.samples, args.permutations, args.seed, args.lattice, progress),
                 args.json)

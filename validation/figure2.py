@@ -45,7 +45,8 @@ import sympy
 
 import lattices
 from validation._report import Check, emit, make_report, usage_error, z_check
-from lattices.cli import ArgumentParser, cli_main, output_path
+from lattices.cli import (ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main,
+                          output_path)
 
 __all__ = ["matched_scales", "points_in_box", "count_in_squares", "placement_counts",
            "draw_figure", "build_report", "build_parser", "main"]
@@ -297,6 +298,22 @@ def build_report(side=FIGURE_SIDE, n_samples=20000, seed=0) -> dict:
                            f"mean A2 count (4 SE at {n_samples} placements)"))
 
 
+def expected_seconds(side: float, n_samples: int) -> float:
+    """Seconds :func:`build_report` should take here: its placement Monte Carlo (``n_samples``
+    placements of a side-``side`` square, for Z² and A2) at the rate of a timed pilot of 2000
+    placements each; the exact checks and the 2000 placements of the figure's box are quick."""
+    import time
+
+    pilot = 2000
+    if n_samples <= pilot:
+        return 0.0
+    z2, a2, _ = _scaled_pair()
+    t0 = time.perf_counter()
+    for lat in (z2, a2):
+        placement_counts(lat, side, pilot, rng=1)
+    return (time.perf_counter() - t0) * n_samples / pilot
+
+
 # --------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.figure2", description=__doc__.split("\n")[0])
@@ -307,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "always use 7)")
     p.add_argument("--samples", type=int, default=20000, help="random placements (default 20000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the placement Monte Carlo")
+    add_max_seconds(p, what="the placement Monte Carlo")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return p
 
@@ -318,6 +336,10 @@ def main(argv=None) -> int:
         return usage_error(f"--side must be a number in (0, {MAX_SIDE:g}], got {args.side}")
     if args.samples < 2:
         return usage_error(f"--samples must be >= 2, got {args.samples}")
+    # the size and time rules, before the work: the placements' centres and counts are held
+    check_memory(40.0 * args.samples, f"--samples {args.samples}")
+    check_seconds(expected_seconds(args.side, args.samples), args.max_seconds,
+                  f"--samples {args.samples} with --side {args.side:g}", "lower --samples")
     report = build_report(args.side, args.samples, args.seed)
     counts = draw_figure(args.out, args.side)
     report["figure"] = {"path": str(args.out), "counts_in_drawn_square": counts}

@@ -21,7 +21,7 @@ import math
 import sys
 
 from validation._report import emit, make_report, usage_error, z_check
-from lattices.cli import ArgumentParser, cli_main, positive_count
+from lattices.cli import ArgumentParser, add_max_seconds, check_seconds, cli_main, positive_count
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -33,18 +33,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lattice spec for lattices.parse: e8, a2^2, 'e8 x z' (default e8)")
     p.add_argument("--samples", type=positive_count, default=200_000, help="Monte Carlo samples (default 200000)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    add_max_seconds(p, what="the Monte Carlo runs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
-def run(lattice, samples: int, seed: int, progress: bool = False) -> dict:
+def expected_seconds(lattice, samples: int) -> float:
+    """Seconds :func:`run` should take here: ``2 * samples`` dithers (the claim's run and the
+    parallelepiped control's, which is cheaper) at the rate of a timed pilot of 2^15 dithers."""
+    import time
+
+    pilot = 1 << 15
+    if samples <= pilot:
+        return 0.0
+    lattice.sample_cell(256, rng=1)                      # compile / load the decoder
+    t0 = time.perf_counter()
+    lattice.sample_cell(pilot, rng=2)
+    return 2.0 * samples * (time.perf_counter() - t0) / pilot
+
+
+def run(lattice, samples: int, seed: int, progress: bool = False,
+        max_seconds: float | None = None) -> dict:
     """The report dict for the printed claim, with the corrected claim under ``"corrected"``."""
     import numpy as np
 
     from theory.kl import kl_as_printed, kl_uniform_gaussian_exact, kl_uniform_gaussian_mc
 
     m = lattice.dim
-    est, se = kl_uniform_gaussian_mc(lattice, samples, np.random.default_rng(seed), progress=progress)
+    est, se = kl_uniform_gaussian_mc(lattice, samples, np.random.default_rng(seed), progress=progress,
+                                     max_seconds=max_seconds)
     printed = kl_as_printed(lattice)
     corrected = kl_uniform_gaussian_exact(lattice)
     G = float(lattice.nsm_exact())
@@ -57,7 +74,7 @@ def run(lattice, samples: int, seed: int, progress: bool = False) -> dict:
     par_est, par_se = kl_uniform_gaussian_mc(
         lattice, samples, np.random.default_rng(seed + 1),
         cell_sampler=lambda n, rng: rng.random((n, m)) @ B,         # parallelepiped, not the cell
-        progress=progress)
+        progress=progress, max_seconds=max_seconds)
     controls = [
         z_check(f"corrected formula with {wrong_name}", est, wrong_g, se, samples),
         z_check("dither uniform over the fundamental parallelepiped vs (m/2) log(2 pi e G)",
@@ -89,7 +106,10 @@ def main(argv=None) -> int:
         lattice = lattices.parse(args.lattice)
     except ValueError as exc:
         return usage_error(str(exc))
-    report = run(lattice, args.samples, args.seed, progress=True)
+    # the time rule, before the work: one line naming the estimate
+    check_seconds(expected_seconds(lattice, args.samples), args.max_seconds,
+                  f"--samples {args.samples:.4g} on {lattice.name} (claim and control)", "lower --samples")
+    report = run(lattice, args.samples, args.seed, progress=True, max_seconds=args.max_seconds)
     if args.json:
         return emit(report, True)
     corrected = report["corrected"]

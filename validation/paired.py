@@ -126,16 +126,30 @@ def cache_path(run_dir, split: str, which: str, k: int, seed: int, images: str) 
     return Path(run_dir) / CACHE_DIR / f"{split}-{which}-k{k}-seed{seed}-{images}.npz"
 
 
-def _read_cache(path: Path, meta: dict):
-    """The cached vector when ``path`` holds one made with exactly ``meta``, else None."""
+def _read_cache(path: Path, meta: dict, warn: bool = False):
+    """The cached vector when ``path`` holds one made with exactly ``meta``, else None.
+
+    A file that cannot be read (empty, truncated, corrupt: not a zip, a bad member, a bad CRC) is
+    derived data: it is recomputed and replaced, and with ``warn`` one line on stderr names it
+    (nothing is lost, nothing silent)."""
+    import zipfile
+    import zlib
+
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as f:
             saved = json.loads(str(f["meta"]))
             values = np.array(f["nll"], dtype=np.float64)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError, EOFError):
-        return None                                   # unreadable: recomputed and replaced
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        if warn:                                      # unreadable: recomputed and replaced
+            why = " ".join((str(exc) or type(exc).__name__).split())
+            print(f"python -m validation.paired: the cache file {path} is unreadable (truncated or "
+                  f"corrupt: {why}); it is recomputed and rewritten now (delete it, or run with "
+                  f"--no-cache, to rebuild or bypass it)", file=sys.stderr)
+        return None
+    if not isinstance(saved, dict):
+        return None
     if saved != meta or values.shape != (meta["n_images"],):
         return None
     return values
@@ -214,7 +228,7 @@ class RunEvaluator:
         meta = self.meta(split, k, seed, images, x.shape[0], batch_size, max_elements)
         path = cache_path(self.run_dir, split, self.which, k, seed, images)
         if self.cache:
-            values = _read_cache(path, meta)
+            values = _read_cache(path, meta, warn=True)
             if values is not None:
                 self.hits += 1
                 return values

@@ -51,11 +51,28 @@ PAPER_BUDGET = ("the paper (Sec. 4.1): no epoch cap, lr halved after 50 epochs w
                 "= 30 runs; the full test set; k = 1 and 10^4")
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+def _read_json(path: Path, required: bool = True):
+    """The JSON object in ``path``; ``None`` when it is missing and not ``required``.
+
+    Nothing is skipped without a word: a missing required file, an unreadable one or one that is
+    not a JSON object raises ``ValueError`` naming the file (the command lines report it in one
+    line, exit 2), instead of the run silently leaving the table."""
+    if not path.exists() and not required:
         return None
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing; a run folder holding summary.json needs its "
+                         f"config.json (remove the folder, or restore the file)") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt, not valid JSON ({exc}); restore it, or rerun or "
+                         f"remove that run") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: corrupt, holds a {type(data).__name__}, not a JSON object; "
+                         f"restore it, or rerun or remove that run")
+    return data
 
 
 def _parse_eval_key(key: str) -> dict | None:
@@ -156,9 +173,10 @@ def collect_runs(runs_dirs) -> list[dict]:
     for key_dir, d in iter_run_dirs(runs_dirs):
         summary_path = d / "summary.json"
         summary, config = _read_json(summary_path), _read_json(d / "config.json")
-        if summary is None or config is None or "model" not in config:
-            continue
-        evaluations = (_read_json(d / "eval.json") or {}).get("evaluations", {})
+        if "model" not in config:
+            raise ValueError(f"{d / 'config.json'}: not the configuration of a vae.train run (no "
+                             f"'model'); remove that folder from RUNS_DIR")
+        evaluations = (_read_json(d / "eval.json", required=False) or {}).get("evaluations", {})
         key, results = _pick_evaluation(evaluations)
         val = summary.get("best_valid_nll")
         runs.append({

@@ -32,7 +32,9 @@ from theory.densities import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check
-from lattices.cli import PROGRESS_AFTER_S, ArgumentParser, check_memory, cli_main, format_seconds
+from lattices._validation import check_scale_range
+from lattices.cli import (PROGRESS_AFTER_S, ArgumentParser, add_max_seconds, check_memory, check_seconds,
+                          cli_main, format_seconds, positive_float)
 
 __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
 
@@ -47,16 +49,19 @@ def expected_seconds(lattice, prior, e, n_dithers: int, method: str, n_inner: in
     """Seconds :func:`run` should take here: a pilot of 8 dithers (its own seed, so the report's
     numbers are untouched) scaled to the ``2 * n_dithers`` of the claim and its control."""
     pilot = 8
-    if n_dithers <= 4 * pilot:
+    if n_dithers <= 4 * pilot and n_inner <= 4096:
         return 0.0
     import warnings
 
+    # the Monte Carlo inner densities cost about n_inner each: the pilot uses at most 4096 of them
+    # and is scaled up, so that the estimate of a huge --n-inner is itself quick
+    pilot_inner = min(n_inner, 4096) if method == "monte-carlo" else n_inner
     t0 = time.perf_counter()
     with warnings.catch_warnings():           # the run itself gives the warnings that apply
         warnings.simplefilter("ignore")
-        theorem1_sides(lattice, prior, e, pilot, np.random.default_rng(987654321), n_inner=n_inner,
+        theorem1_sides(lattice, prior, e, pilot, np.random.default_rng(987654321), n_inner=pilot_inner,
                        method=method)
-    return (time.perf_counter() - t0) * 2 * n_dithers / pilot
+    return (time.perf_counter() - t0) * 2 * n_dithers / pilot * (n_inner / pilot_inner)
 
 
 def make_prior(kind: str, scale: float, dim: int):
@@ -75,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Theorem 1, eq. (4): both sides, with a negative control.")
     p.add_argument("--lattice", default="a2", help="lattice name, a2^2 or a2xz for products (default a2)")
     p.add_argument("--prior", default="gaussian", choices=PRIORS)
-    p.add_argument("--scale", type=float, default=1.0, help="lattice scale Delta (default 1)")
-    p.add_argument("--prior-scale", type=float, default=None,
+    p.add_argument("--scale", type=positive_float, default=1.0, help="lattice scale Delta (default 1)")
+    p.add_argument("--prior-scale", type=positive_float, default=None,
                    help="prior scale (Gaussian sd, Laplace 1/alpha); default 0.25 V^(1/m) "
                         "with quadrature, V^(1/m) with Monte Carlo")
     p.add_argument("--e", default=None, help="encoder output e, comma separated "
@@ -86,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=("auto", "quadrature", "monte-carlo"))
     p.add_argument("--n-inner", type=int, default=1024, help="Monte Carlo samples per inner density")
     p.add_argument("--seed", type=int, default=0)
+    add_max_seconds(p, what="the check")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -165,7 +171,9 @@ def main(argv=None) -> int:
             raise ValueError(f"--scale must be positive, got {args.scale}")
         if args.prior_scale is not None and not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
             raise ValueError(f"--prior-scale must be a positive finite number, got {args.prior_scale}")
-        lat = parse_lattice(args.lattice, args.scale)
+        lat = parse_lattice(args.lattice)
+        if args.scale != 1.0:           # volume, second moment: positive normal float64 numbers
+            lat = lat.scaled(check_scale_range(lat, args.scale))
         m = lat.dim
         method = args.method if args.method != "auto" else ("quadrature" if m <= 4 else "monte-carlo")
         ps = args.prior_scale
@@ -195,6 +203,8 @@ def main(argv=None) -> int:
     check_memory(64.0 * n * m + 16.0 * args.n_inner * m * min(n, 4096),
                  f"--dithers {n} with --n-inner {args.n_inner}")
     seconds = expected_seconds(lat, prior, e, n, method, args.n_inner)
+    check_seconds(seconds, args.max_seconds, f"--dithers {n} with --n-inner {args.n_inner} ({method})",
+                  "lower --dithers or --n-inner")
     if seconds > PROGRESS_AFTER_S:
         print(f"python -m validation.theorem1: {n} dithers ({method}), expected about "
               f"{format_seconds(seconds)} on this machine (Ctrl-C stops)", file=sys.stderr)
