@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 
 __all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
-           "check_not_overwriting", "input_file", "input_dir", "check_at_most", "add_max_seconds", "check_seconds",
+           "check_not_overwriting", "DefaultsHelpFormatter", "input_file", "input_dir", "check_at_most", "add_max_seconds", "check_seconds",
            "DEFAULT_MAX_SECONDS", "output_path", "output_dir", "count", "positive_count", "finite_float", "positive_float", "available_memory",
            "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",
            "EXIT_USAGE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "USER_ERRORS"]
@@ -413,3 +413,15 @@ def input_dir(text) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{str(text)!r} does not exist")
     return path
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default shown once: ``(default: X)`` is added only where the
+    help does not state it already and the default says something (not ``None``, ``False`` or
+    an empty list: "without it, ..." in the help says what happens then)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or "(default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)

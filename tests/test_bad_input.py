@@ -308,8 +308,8 @@ def test_resume_with_contradicting_flags_is_an_error(trained_run, user_folder, c
     (["--config", "{T}/user.txt"], "not valid JSON"),
     (["--config", "{T}/nope.json"], "nope.json"),
     (["--epochs", "0"], "epochs"),
-    (["--batch-size", "0"], "batch_size"),
-    (["--seed", "-1"], "seed"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--seed", "-1"], "--seed"),
 ])
 def test_train_bad_new_run(user_folder, capsys, argv, message):
     from vae import train

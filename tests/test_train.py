@@ -165,7 +165,7 @@ def test_max_epochs_cap_and_raise_on_resume(tmp_path):
     (["--latent", "e8", "--hidden", "12"], "multiple of 8"),
     (["--arch", "deep"], "valid: linear, gated"),
     (["--dataset", "cifar"], "valid: mnist, omniglot"),
-    (["--lr", "-1"], "lr must be a positive number"),
+    (["--lr", "-1"], "--lr: expected a positive number"),
     (["--latent", "gaussian", "--latent-option", "no_such_option=1"], "no_such_option"),
     (["--latent", "gaussian", "--latent-option", "oops"], "KEY=VALUE"),
     (["--latent", "gaussian", "--data-dir", "/nonexistent-lrl-data"], "is not a directory"),

@@ -74,6 +74,11 @@ from .lattice_prior_fused import fused_log_prob, fused_supported
 __all__ = ["LatticePrior", "ProductLatticePrior", "enumerate_points"]
 
 
+#: The largest head (points of norm < t) :class:`LatticePrior` enumerates: one logit per point,
+#: block and sample; the paper's largest is E8's 241.
+MAX_HEAD_POINTS = 1 << 16
+
+
 def enumerate_points(lattice, max_norm):
     r"""Every point of ``lattice`` with de-scaled squared norm :math:`\le` ``max_norm``.
 
@@ -219,6 +224,11 @@ class LatticePrior(nn.Module):
         # coefficients alone, so K can be large (E8, K = 64: 7.3e7 points never listed).
         # support_points() enumerates the whole support on demand.
         n_enum = min(self.max_norm, self.threshold_t - 1)
+        n_head = sum(int(c) for c in theta[:max(n_enum, 0) + 1])
+        if n_head > MAX_HEAD_POINTS:
+            raise ValueError(f"threshold_t {threshold_t} is too large for {lattice.name}: its head would hold "
+                             f"{n_head} points (one logit each per block and sample), at most "
+                             f"{MAX_HEAD_POINTS}; use a smaller t")
         coords, _, norms = enumerate_points(lattice, max(n_enum, 0))
         counts = np.bincount(norms, minlength=n_enum + 1)[:n_enum + 1]
         if n_enum >= 0 and [int(c) for c in counts] != [int(t) for t in theta[:n_enum + 1]]:

@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from lattices.cli import (ArgumentParser, check_at_most, check_not_overwriting, cli_main, input_dir,
+from lattices.cli import (ArgumentParser, DefaultsHelpFormatter, check_at_most, check_not_overwriting, cli_main, input_dir,
                           positive_count)
 
 from lattices.utils.io import atomic_write
@@ -33,7 +33,7 @@ __all__ = ["build_parser", "main", "summary"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.compress", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("run_dir", type=input_dir, help="run directory written by python -m vae.train")
     p.add_argument("--out", required=True, help="the bitstream file to write (a new path: never a "
                                                    "file of the run folder)")
@@ -45,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="image indices (negative: from the end) or ranges start:stop[:step] "
                           "(Python slice semantics over the split)")
     p.add_argument("--seed", type=int, default=0, help="dither seed in [0, 2^63) (stored in the header)")
-    p.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="the model: best (lowest validation NLL) or last (latest epoch)")
     p.add_argument("--chunk", type=int, default=500, help=f"images per coding chunk (1 to {MAX_CHUNK})")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the data sets; without it, $LRL_DATA_DIR or ../shared/data")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     allow_negative_indices(p)
     return p
 

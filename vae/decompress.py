@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lattices.cli import (ArgumentParser, UsageError, add_max_seconds, check_not_overwriting, cli_main,
+from lattices.cli import (ArgumentParser, DefaultsHelpFormatter, UsageError, add_max_seconds, check_not_overwriting, cli_main,
                           input_dir, input_file)
 
 from lattices.utils.io import atomic_write
@@ -34,15 +34,16 @@ __all__ = ["build_parser", "main", "grid_png"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.decompress", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("file", type=input_file, help="bitstream written by python -m vae.compress")
     p.add_argument("run_dir", type=input_dir, help="the run directory whose model wrote the file")
     p.add_argument("--out", required=True, help="the .npz to write (a new path: never the input file "
                                                    "nor a file of the run folder)")
     p.add_argument("--png", default=None, help="also write a PNG grid of (up to 100) reconstructions")
-    p.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="the model: best (lowest validation NLL) or last (latest epoch)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_max_seconds(p, what="the decoding")
     return p
 

@@ -51,6 +51,12 @@ __all__ = ["ARCHS", "ModelConfig", "GatedLayer", "build_network", "VAE", "bernou
 
 ARCHS = ("linear", "gated")
 
+#: The widest layer (``hidden``, ``gate_width``, ``input_dim``) a config may ask for.  The paper's
+#: widest is 300 (the gated layer) and its largest latent 200; a 784 x 65536 float32 layer with
+#: its gradient and Adam's two moments takes 0.8 GB, about what a laptop can train.  A larger
+#: value is refused before anything is allocated (before: the allocator's traceback, or a hang).
+MAX_LAYER_WIDTH = 1 << 16
+
 
 @dataclass
 class ModelConfig:
@@ -88,6 +94,9 @@ class ModelConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            if v > MAX_LAYER_WIDTH:
+                raise ValueError(f"{name} {v} is too large: at most {MAX_LAYER_WIDTH} (the widest layer "
+                                 f"this toolkit builds; the paper's widest is 300)")
         latent_class(self.latent).check_options(self.latent_options)   # typed, without building
         for name in ("encoder", "decoder"):
             v = getattr(self, name)

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lattices.cli import ArgumentParser, cli_main
+from lattices.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, count, positive_count, positive_float
 from lattices.utils.io import atomic_write_text
 
 from . import data as vdata
@@ -63,7 +63,9 @@ __all__ = ["TrainConfig", "TrainingDiverged", "train", "run_epoch", "make_optimi
            "resolve_device", "load_run"]
 
 _FORMAT = 1
-logger = logging.getLogger(__name__)
+#: Named, not ``__name__``: under ``python -m vae.train`` the module is ``__main__``, whose logger
+#: is outside the ``vae`` hierarchy that :func:`vae.callbacks.log_to_stderr` shows.
+logger = logging.getLogger("vae.train")
 
 
 class TrainingDiverged(RuntimeError):
@@ -156,10 +158,11 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
                              f"the run in {out} ({config.model})")
     else:
         if ckpt_path.exists() or previous_path(ckpt_path).exists():
-            raise FileExistsError(f"{out} already holds a run ({CHECKPOINT}); pass --resume to "
-                                  f"continue it or choose another --out")
+            raise FileExistsError(f"{out} already holds a run ({CHECKPOINT}); continue it with "
+                                  f"resume=True (command line: --resume) or choose another output folder")
         if out.exists() and not out.is_dir():
             raise NotADirectoryError(20, "Not a directory (--out must be a run folder)", str(out))
+        check_new_run_folder(out, config)
         state = None
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out, RUN_FILES)
@@ -200,7 +203,8 @@ def train(config: TrainConfig, out, *, resume: bool = False, epochs: int | None 
         summary = {"stop_reason": reason, "epochs": state["epoch"], "best_epoch": state["best_epoch"],
                    "best_valid_nll": state["best_val"] if math.isfinite(state["best_val"]) else None,
                    "final_lr": state["lr"], "seed": config.seed, "dataset": config.dataset,
-                   **{k: config.model[k] for k in ("latent", "arch", "hidden")},
+                   **{k: config.model[k] for k in ("latent", "hidden")},
+                   "arch": ModelConfig.from_dict(config.model).arch_label,
                    "device": str(dev), "torch": torch.__version__,
                    "train_seconds": sum(h["time_s"] for h in state["history"])}
         _write_json(out / SUMMARY, summary)
@@ -231,6 +235,31 @@ def _record_networks(model: VAE, out: Path) -> None:
 
 #: every file vae.train writes in a run folder (their stale temporaries are removed at start)
 RUN_FILES = (CHECKPOINT, BEST, CONFIG, METRICS, SUMMARY, previous_path(CHECKPOINT).name)
+
+
+def check_new_run_folder(out: Path, config: TrainConfig) -> None:
+    """A new run may start in ``out`` only if nothing there would be replaced: no file named like a
+    run file (:data:`RUN_FILES`), except a ``config.json`` that is this very configuration (a run
+    interrupted before its first epoch, started again).  A user's own ``config.json``, or the
+    config of another run, is refused (``FileExistsError`` naming it), never overwritten."""
+    if not out.is_dir():
+        return
+    for name in RUN_FILES:
+        path = out / name
+        if not path.exists():
+            continue
+        if name == CONFIG:
+            saved = _read_json(path)
+            if saved == config.to_dict():
+                continue
+            if isinstance(saved, dict) and "model" in saved:
+                raise FileExistsError(f"{path} exists and is the configuration of another run (no "
+                                      f"{CHECKPOINT} yet); a new run would replace it: choose another "
+                                      f"output folder")
+            raise FileExistsError(f"{path} exists and is not a run's configuration (a file of yours?); "
+                                  f"a new run would replace it: choose another output folder")
+        raise FileExistsError(f"{path} exists but {out} holds no {CHECKPOINT}; a new run would replace "
+                              f"it: choose another output folder")
 
 
 def _read_json(path: Path):
@@ -391,36 +420,43 @@ def _step_hook(hooks: CallbackList, epoch: int, n_train: int, batch_size: int):
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist", help=f"one of {', '.join(vdata.DATASETS)}")
     p.add_argument("--latent", default="e8", help=f"one of {', '.join(LATENTS)}")
     p.add_argument("--arch", default="linear", help=f"one of {', '.join(ARCHS)}")
-    p.add_argument("--hidden", type=int, default=32, help="latent size m (paper: 16, 24, 32, 200)")
-    p.add_argument("--gate-width", type=int, default=300, help="width of the gated layer (gated arch)")
+    p.add_argument("--hidden", type=positive_count, default=32, help="latent size m (paper: 16, 24, 32, 200)")
+    p.add_argument("--gate-width", type=positive_count, default=300, help="width of the gated layer (gated arch)")
     p.add_argument("--latent-option", action="append", default=[], metavar="KEY=VALUE",
                    help="option of the latent layer (JSON value), e.g. alpha=2.0; repeatable")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="run at most this many epochs in this call (default: until the schedule stops)")
-    p.add_argument("--max-epochs", type=int, default=1000, help="cap on the total number of epochs")
-    p.add_argument("--patience-halve", type=int, default=50, help="halve the lr after this many epochs without improvement")
-    p.add_argument("--patience-stop", type=int, default=200, help="stop after this many epochs without improvement")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--valid-limit", type=int, default=None, help="use only the first N validation images")
+    p.add_argument("--epochs", type=positive_count, default=None,
+                   help="run at most this many epochs in this call; without it, until the schedule stops")
+    p.add_argument("--max-epochs", type=positive_count, default=1000, help="cap on the total number of epochs")
+    p.add_argument("--patience-halve", type=positive_count, default=50,
+                   help="halve the lr after this many epochs without improvement")
+    p.add_argument("--patience-stop", type=positive_count, default=200,
+                   help="stop after this many epochs without improvement")
+    p.add_argument("--batch-size", type=positive_count, default=100, help="images per Adam step")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's initial learning rate")
+    p.add_argument("--seed", type=count, default=0,
+                   help="seed of the weights and of every epoch's batch order, dithers and noise")
+    p.add_argument("--train-limit", type=positive_count, default=None,
+                   help="use only the first N training images; without it, all")
+    p.add_argument("--valid-limit", type=positive_count, default=None,
+                   help="use only the first N validation images; without it, all")
     p.add_argument("--config", default=None, metavar="CONFIG_JSON",
                    help="start a new run from a saved RUN/config.json (flags given explicitly replace its values)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="with --resume: change the schedule of the run (max_epochs, patience_halve, "
                         "patience_stop); other flags must match the saved config")
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", required=True, help="run folder (created; a new run never replaces files there)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--data-dir", default=None, help="folder with the data sets (default: $LRL_DATA_DIR or ../shared/data)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train; auto: cuda when torch sees one, else cpu")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the data sets; without it, $LRL_DATA_DIR or ../shared/data")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
-                   help="also write TensorBoard scalars to DIR (needs the tensorboard extra)")
+                   help="also write TensorBoard scalars to DIR (needs the tensorboard extra); without it, none")
     p.add_argument("--quiet", action="store_true", help="no per-epoch log lines on stderr")
     return p
 
@@ -447,6 +483,9 @@ def _configs(args, explicit) -> TrainConfig:
         model = ModelConfig(latent=args.latent, arch=args.arch, hidden=args.hidden,
                             gate_width=args.gate_width, latent_options=options)
     except ValueError as exc:
+        for name in ("hidden", "gate_width"):            # name the flag the user typed
+            if str(exc).startswith(f"{name} "):
+                raise ValueError(f"--{name.replace('_', '-')}{str(exc)[len(name):]}") from None
         if not options:
             raise
         raise ValueError(f"--latent-option {' '.join(args.latent_option)}: {exc}") from None
@@ -459,10 +498,38 @@ def _configs(args, explicit) -> TrainConfig:
     if args.resume:
         raise ValueError("--config starts a new run; --resume continues the saved one: give only one")
     base = load_config_file(args.config)
-    unknown = unknown_config_keys(base, TrainConfig)
+    unknown = unknown_config_keys(base, TrainConfig) + [f"model.{k}" for k in
+                                                        unknown_config_keys(base["model"], ModelConfig)]
     if unknown:
         raise ValueError(f"--config {args.config}: unknown keys {', '.join(unknown)}")
+    missing = [k for k in REQUIRED_CONFIG_KEYS if k not in base] + [
+        f"model.{k}" for k in REQUIRED_MODEL_KEYS if k not in base["model"]]
+    if missing:
+        raise ValueError(f"--config {args.config} lacks {', '.join(missing)}: a run's config.json names "
+                         f"its data set and model; add them (nothing is filled in from defaults)")
     return TrainConfig.from_dict(apply_explicit(base, config.to_dict(), explicit))
+
+
+#: Keys a ``--config`` file must state (the rest of a run's configuration has defaults that do
+#: not change what is modelled: the schedule, the limits).
+REQUIRED_CONFIG_KEYS = ("dataset",)
+REQUIRED_MODEL_KEYS = ("latent", "arch", "hidden")
+
+
+def check_model_memory(model_dict: dict) -> None:
+    """Refuse, before anything is allocated, a model whose weights, gradients and Adam moments
+    (4 float32 copies of every weight of the built-in networks) do not fit in memory; the
+    message names the flags that set the size."""
+    from lattices.cli import check_memory
+
+    m = ModelConfig.from_dict(model_dict)
+    width = 2 * m.hidden + m.input_dim                     # encoder out (<= 2 m) + decoder in/out
+    if m.arch == "gated":
+        weights = 2 * (2 * m.input_dim * m.gate_width + m.gate_width * width)
+    else:
+        weights = 2 * m.input_dim * width
+    check_memory(16.0 * weights, f"--hidden {m.hidden}" + (f" --gate-width {m.gate_width}"
+                                                            if m.arch == "gated" else ""))
 
 
 def _check_latent_options(model_dict: dict) -> None:
@@ -474,16 +541,34 @@ def _check_latent_options(model_dict: dict) -> None:
         raise ValueError(f"--latent-option: {exc}") from None
 
 
+def _saved_config(out: Path) -> dict:
+    """The saved configuration of the run in ``out``: ``config.json``, or, where that file is
+    missing or unreadable, the copy every checkpoint holds (a warning says so; the run keeps its
+    own schedule, never the command line's defaults)."""
+    saved = _read_json(out / CONFIG)
+    if isinstance(saved, dict) and isinstance(saved.get("model"), dict):
+        return saved
+    ckpt = out / CHECKPOINT
+    if not ckpt.exists() and not previous_path(ckpt).exists():
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
+    state, _ = load_with_fallback(ckpt, "cpu", logger.info)
+    logger.warning("%s is missing or unreadable; the run's configuration is read from its checkpoint "
+                   "and %s is restored from it", out / CONFIG, CONFIG)
+    return state["train_config"]
+
+
 def _reconcile_resume(args, config: TrainConfig, explicit) -> TrainConfig:
     """On ``--resume``: the conflicts of the explicit flags with the saved config are an error;
     the schedule keys may change (``--override`` or ``--max-epochs``)."""
     from .resume import OVERRIDABLE, config_conflicts, parse_overrides
 
-    saved_dict = _read_json(Path(args.out) / CONFIG)
-    if saved_dict is None:            # config.json lost: the checkpoint still holds the config
-        return config
+    saved_dict = _saved_config(Path(args.out))
     overrides = {k: getattr(config, k) for k in OVERRIDABLE if k in explicit}
-    overrides.update(parse_overrides(args.override))
+    for key, value in parse_overrides(args.override).items():
+        if key in overrides and overrides[key] != value:
+            raise ValueError(f"--{key.replace('_', '-')} {overrides[key]} and --override {key}={value} "
+                             f"disagree: give one of them")
+        overrides[key] = value
     conflicts = config_conflicts(saved_dict, config.to_dict(), explicit)
     if conflicts:
         raise ValueError(f"--resume: {len(conflicts)} flag(s) contradict the saved config of {args.out}: "
@@ -510,6 +595,7 @@ def main(argv=None) -> int:
     if args.resume:
         config = _reconcile_resume(args, config, explicit)
     else:
+        check_model_memory(config.model)
         _check_latent_options(config.model)      # bad latent options fail here, before any data is read
     callbacks = [] if args.tensorboard is None else [TensorBoardCallback(args.tensorboard)]
     log_to_stderr("vae", logging.WARNING if args.quiet else logging.INFO)

@@ -30,7 +30,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from lattices.cli import output_path
+from lattices.cli import DefaultsHelpFormatter, output_path
 from vae.priors import DEFAULT_PRIOR
 from validation.paper_tables import HIDDEN, LATENT_ORDER, TABLE4_HIDDEN, table2, table4
 from validation.table2 import base_latent, best_run, collect_runs, latent_label, write_block
@@ -627,7 +627,7 @@ def to_markdown(report: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m validation.experiments", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("runs_dirs", nargs="+", metavar="RUNS_DIR", help="folders of run directories (sweep 'out's)")
     p.add_argument("--out", type=output_path,
                    help="write the Markdown into this file between markers (the rest is kept); the file "

@@ -62,7 +62,7 @@ from .figure2 import draw_figure
 from .paper_tables import HIDDEN, LATENT_ORDER, table2
 from .table2 import (base_latent, best_run, collect_runs, group_runs, iter_run_dirs, latent_label,
                      mean_std, run_folders)
-from lattices.cli import ArgumentParser, cli_main, output_dir
+from lattices.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, output_dir
 
 __all__ = ["FILES", "NSM_LATENTS", "NoRunsError", "load_curves", "latent_colour", "curve_ylim",
            "plot_training_curves", "rank_agreement", "nll_vs_nsm_data", "plot_nll_vs_nsm",
@@ -442,7 +442,7 @@ def summary_text(report: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.plots", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("runs_dir", nargs="+", metavar="RUNS_DIR",
                    help="folder(s) holding run directories (e.g. the 'out' of a sweep)")
     p.add_argument("--out-dir", type=output_dir, default="docs/figures", help="folder for the PNGs (created if needed)")

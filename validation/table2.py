@@ -38,7 +38,7 @@ from pathlib import Path
 from lattices.utils.io import atomic_write_text
 
 from .paper_tables import HIDDEN, LATENT_LABELS, LATENT_ORDER, table2, table3
-from lattices.cli import ArgumentParser, cli_main, output_path
+from lattices.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, output_path
 
 __all__ = ["collect_runs", "group_runs", "best_run", "pairwise_probabilities", "mean_std",
            "build_report", "to_markdown", "write_block", "latent_name", "base_latent", "latent_label",
@@ -515,7 +515,7 @@ def write_block(path, runs_dir: str, md: str, tool: str = "validation.table2",
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m validation.table2", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("runs_dir", nargs="+", metavar="RUNS_DIR",
                    help="folder(s) holding run directories (e.g. the 'out' of a sweep); several "
                         "folders make one table (runs with other latent options are their own rows)")

@@ -7,21 +7,54 @@ import tempfile
 from pathlib import Path
 
 
+class _RecordingWriter:
+    """A binary file that remembers the ``OSError`` of a failed ``write`` (``torch.save`` turns it
+    into a ``RuntimeError`` without the cause: a full disk must still read as one)."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.error = None
+
+    def write(self, data):
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(fileobj)`` (binary) on a temporary file beside ``path``, then rename it into place.
 
     An interrupted write leaves the old file intact (``os.replace`` is atomic on POSIX and
-    Windows); the data are flushed to disk before the rename.
+    Windows); the data are flushed to disk before the rename.  A write that fails for lack of
+    room or another I/O error raises ``OSError`` naming ``path`` (whatever the writer made of
+    it) and leaves no temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    recorder = None
     try:
         os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            recorder = _RecordingWriter(fh)
+            try:
+                write(recorder)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise OSError(exc.errno, f"writing failed ({exc.strerror or exc}); the previous "
+                                         f"file, if any, is kept", str(path)) from None
+            except Exception:
+                if recorder.error is None:
+                    raise
+                exc = recorder.error
+                raise OSError(exc.errno, f"writing failed ({exc.strerror or exc}); the previous "
+                                         f"file, if any, is kept", str(path)) from None
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -66,6 +66,13 @@ __all__ = ["PaperPrior", "PaperOptions", "PaperPriorCoder", "DEFAULTS"]
 DEFAULTS = {"z2": (64, 9), "a2": (64, 7), "e8": (64, 3), "d4": (64, 3), "e6": (64, 3),
             "e7": (64, 3), "bw16": (256, 1), "leech": (256, 1)}
 
+#: The largest ``max_norm`` K, as a multiple of the lattice's default K (256 without a default).
+#: The defaults already cover the 99.9th percentile of trained models (above), the escape
+#: component codes anything farther, and the theta series that fixes the classes grows fast
+#: with K (E8: 0.8 s at 64, 4.8 s at 128, 52 s at 256 on the development machine); a larger K
+#: is refused before it is computed (``max_norm=1e8`` hung).
+MAX_NORM_FACTOR = 2
+
 
 def _non_negative_int_or_none(value, name):
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
@@ -123,6 +130,10 @@ class PaperPrior(LatticePrior, Prior):
                                  f"(defaults exist for {', '.join(DEFAULTS)}): pass both")
             K = DEFAULTS[key][0] if K is None else K
             t = DEFAULTS[key][1] if t is None else t
+        limit = MAX_NORM_FACTOR * DEFAULTS[key][0] if key in DEFAULTS else 256
+        if K > limit:
+            raise ValueError(f"max_norm {K} is too large for {lattice.name}: at most {limit} (twice the "
+                             f"default; farther points are coded by the escape component)")
         return cls(lattice, int(K), int(t), u_hidden=int(options.u_hidden), dtype=context.dtype,
                    n_blocks=int(n_blocks), escape=True)
 
