@@ -58,3 +58,11 @@ def compress_with_threads(model, x, threads: int, seed: int = 1) -> bytes:
     finally:
         torch.set_num_threads(before)
         numba.set_num_threads(nb_before)
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    """A folder holding a file of the user's (``user.txt``): the bad-input tests hash every file
+    under it before and after a refused command (tests/test_bad_input.py)."""
+    (tmp_path / "user.txt").write_text("the user's own file\n")
+    return tmp_path

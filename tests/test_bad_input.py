@@ -48,7 +48,7 @@ def check_one_line_error(main, argv, capsys, folder, message, code=2):
     return lines[0]
 
 
-def _mains():
+def cli_mains():
     import benchmarks.decoders
     import benchmarks.nsm
     import benchmarks.theta
@@ -136,16 +136,10 @@ CLI_CASES = [
 ]
 
 
-@pytest.fixture
-def user_folder(tmp_path):
-    (tmp_path / "user.txt").write_text("the user's own file\n")
-    return tmp_path
-
-
 @pytest.mark.parametrize("command, argv, message", CLI_CASES,
                          ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(CLI_CASES)])
 def test_cli_bad_input(command, argv, message, capsys, user_folder):
-    check_one_line_error(_mains()[command], argv, capsys, user_folder, message)
+    check_one_line_error(cli_mains()[command], argv, capsys, user_folder, message)
 
 
 def test_output_path_is_checked_before_the_work(capsys, user_folder, monkeypatch):

@@ -24,29 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_bad_input import check_one_line_error
-
-
-def _mains():
-    import benchmarks.nsm
-    import benchmarks.theta
-    import lattices.__main__
-    import lattices.nsm
-    import lattices.tables
-    import lattices.theta
-    import validation.crypto_lemma
-    import validation.figure2
-    import validation.kl_identity
-    import validation.table2
-    import validation.theorem1
-
-    return {
-        "lattices": lattices.__main__.main, "nsm": lattices.nsm.main, "theta": lattices.theta.main,
-        "tables": lattices.tables.main, "theorem1": validation.theorem1.main,
-        "kl": validation.kl_identity.main, "crypto": validation.crypto_lemma.main,
-        "figure2": validation.figure2.main, "table2": validation.table2.main,
-        "bench_nsm": benchmarks.nsm.main, "bench_theta": benchmarks.theta.main,
-    }
+from test_bad_input import cli_mains, check_one_line_error
 
 
 # (command, argv, words of the one-line message); {T} is the test's folder (holding a user file)
@@ -112,26 +90,20 @@ CLI_CASES = [
 ]
 
 
-@pytest.fixture
-def user_folder(tmp_path):
-    (tmp_path / "user.txt").write_text("the user's own file\n")
-    return tmp_path
-
-
 @pytest.mark.parametrize("command, argv, message", CLI_CASES,
                          ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(CLI_CASES)])
 def test_cli_bad_input(command, argv, message, capsys, user_folder):
-    check_one_line_error(_mains()[command], argv, capsys, user_folder, message)
+    check_one_line_error(cli_mains()[command], argv, capsys, user_folder, message)
 
 
 def test_time_rule_names_the_estimate_and_the_option(capsys, user_folder):
-    line = check_one_line_error(_mains()["kl"], ["--samples", "1e14"], capsys, user_folder, "--samples")
+    line = check_one_line_error(cli_mains()["kl"], ["--samples", "1e14"], capsys, user_folder, "--samples")
     assert "--max-seconds 3600" in line and "years" in line or "days" in line
 
 
 def test_bench_nsm_samples_beyond_max_seconds(capsys, user_folder):
     """--samples is refused after the calibration run, before the long run starts."""
-    check_one_line_error(_mains()["bench_nsm"], ["--lattice", "z", "--samples", "1e14", "--json"], capsys,
+    check_one_line_error(cli_mains()["bench_nsm"], ["--lattice", "z", "--samples", "1e14", "--json"], capsys,
                          user_folder, "--samples 100000000000000")
 
 
@@ -165,7 +137,7 @@ GOOD_CONFIG = json.dumps({"dataset": "mnist", "lr": 0.001, "seed": 0,
         "config-foreign", "eval-truncated"])
 def test_table2_names_a_corrupt_run_file(files, message, capsys, user_folder):
     _run(user_folder, **files)
-    check_one_line_error(_mains()["table2"], ["{T}/runs"], capsys, user_folder, message)
+    check_one_line_error(cli_mains()["table2"], ["{T}/runs"], capsys, user_folder, message)
 
 
 # ----------------------------------------------------------------------------- paired: cache
@@ -201,7 +173,7 @@ def test_meta_tensor_is_refused_naming_the_device(call):
 
 # ----------------------------------------------------------------------------- newcomer: leech
 def test_leech_overview_prints_what_is_known(capsys):
-    main = _mains()["lattices"]
+    main = cli_mains()["lattices"]
     capsys.readouterr()
     assert main(["leech", "bw16", "e8"]) == 0
     out, err = capsys.readouterr()

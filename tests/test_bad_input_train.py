@@ -29,12 +29,6 @@ pytestmark = [pytest.mark.usefixtures("vae_data_env"), needs_data]
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def user_folder(tmp_path):
-    (tmp_path / "user.txt").write_text("the user's own file\n")
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A finished 2-epoch run (Z + Laplace, hidden 4, 200 images) to copy and damage."""
