@@ -422,6 +422,8 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "%(default)" in text or "(default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+        default = action.default              # by identity: a default of 0 is shown (0 == False)
+        if ("%(default)" in text or "(default" in text or default is None or default is False
+                or default is argparse.SUPPRESS or (isinstance(default, list) and not default)):
             return text
         return super()._get_help_string(action)

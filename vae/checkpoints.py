@@ -25,7 +25,7 @@ import torch
 from lattices.utils.io import atomic_write
 
 __all__ = ["CorruptCheckpointError", "save_checkpoint", "load_checkpoint", "load_with_fallback",
-           "previous_path", "remove_stale_temporaries"]
+           "load_weights", "weights_mismatch", "previous_path", "remove_stale_temporaries"]
 
 #: Keys a training checkpoint must hold; ``best.pt`` holds the first three and ``epoch``.
 CHECKPOINT_KEYS = ("format", "train_config", "model", "optimizer", "epoch", "lr", "best_val",
@@ -57,8 +57,9 @@ def save_checkpoint(path, obj, *, keep_previous: bool = False) -> None:
     atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
-def load_checkpoint(path, device="cpu", keys=CHECKPOINT_KEYS) -> dict:
-    """The dict saved in ``path`` (``weights_only=True``), checked to hold ``keys``.
+def load_checkpoint(path, device="cpu", keys=CHECKPOINT_KEYS, *, kind: str = "training checkpoint") -> dict:
+    """The dict saved in ``path`` (``weights_only=True``), checked to hold ``keys``; ``kind`` names
+    what the file should be in the messages (``"model's weights"`` for ``VAE.save``'s ``model.pt``).
 
     Raises ``FileNotFoundError`` when there is no file and :class:`CorruptCheckpointError`
     (naming the file and what is wrong) when it cannot be read.
@@ -80,13 +81,41 @@ def load_checkpoint(path, device="cpu", keys=CHECKPOINT_KEYS) -> dict:
         raise CorruptCheckpointError(f"checkpoint {path} ({size} bytes) is corrupt or truncated "
                                      f"and cannot be loaded ({type(exc).__name__}: {what})") from None
     if not isinstance(state, dict):
-        raise CorruptCheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a "
-                                     f"training checkpoint")
+        raise CorruptCheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a {kind}")
     missing = [k for k in keys if k not in state]
     if missing:
         raise CorruptCheckpointError(f"checkpoint {path} lacks {', '.join(missing)}: not a "
                                      f"checkpoint of vae.train")
     return state
+
+
+def load_weights(model, state_dict, path, config_source=None) -> None:
+    """``model.load_state_dict(state_dict)`` for the weights read from ``path``.
+
+    Weights that do not fit the model (another hidden size, latent or architecture: a config
+    edited after the weights were saved, or files of two models mixed) raise
+    :class:`CorruptCheckpointError` naming ``path``, ``config_source`` (the file the model's
+    config was read from) and the first mismatch, instead of torch's list of every tensor.
+    """
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise CorruptCheckpointError(weights_mismatch(exc, getattr(model, "config", None), path,
+                                                      config_source)) from None
+
+
+def weights_mismatch(exc: BaseException, config, path, config_source=None) -> str:
+    """The one-line message of :func:`load_weights` for the error ``exc`` of building or loading
+    the model of ``config`` (a :class:`vae.models.ModelConfig`, or None) from the weights in ``path``."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines()[1:] if line.strip()]
+    first = lines[0] if lines else " ".join(str(exc).split())
+    first = first if len(first) <= 240 else first[:240] + "..."
+    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    described = (f" (latent {config.latent}, hidden {config.hidden}, {config.arch_label})"
+                 if config is not None else "")
+    source = f" of {config_source}" if config_source is not None else ""
+    return (f"the weights in {path} do not fit the model{source}{described}: {first}{more}; the "
+            f"config or the weights were changed after they were saved (restore the original files)")
 
 
 def load_with_fallback(path, device="cpu", log=None) -> tuple[dict, Path]:

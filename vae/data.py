@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -208,6 +209,38 @@ def _verify(path: Path, expected: str | None = None) -> None:
             f"not the published one. Replace it (see {_README} or download it again).")
 
 
+#: What reading a truncated, empty or foreign ``.npy`` / ``.npz`` raises.
+_UNREADABLE = (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, pickle.UnpicklingError)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    end = text.find(". ")
+    text = text[:end + 1] if 0 < end < 120 else text[:120]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _read_cache(path: Path, read, shape: tuple) -> np.ndarray:
+    """``read(path)``, an array of the parsed-data cache that must have ``shape`` (``None``: any size).
+
+    A cache file left truncated or damaged (a full disk, a copy cut short, another program) is a
+    ``ValueError`` naming it and saying to delete it (it is derived from the source files, so
+    nothing is lost: the next load parses them again), instead of numpy's error.
+    """
+    try:
+        array = read(path)
+    except PermissionError:
+        raise
+    except _UNREADABLE as exc:
+        raise ValueError(f"the data cache file {path} is truncated or corrupt ({_reason(exc)}); delete "
+                         f"it: it is rebuilt from the source files on the next load") from None
+    if array.ndim != len(shape) or any(want is not None and got != want
+                                       for got, want in zip(array.shape, shape)):
+        raise ValueError(f"the data cache file {path} holds an array of shape {array.shape}, expected "
+                         f"{shape}; delete it: it is rebuilt from the source files on the next load")
+    return array
+
+
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
     atomic_write(path, write)
@@ -263,7 +296,7 @@ def _load_mnist(split: str, data_dir, cache, download_: bool | None) -> np.ndarr
     filename = f"binarized_mnist_{split}.amat"
     cached = cache_dir(cache) / f"binarized_mnist_{split}.npy"
     if cached.is_file():
-        return np.load(cached)
+        return _read_cache(cached, lambda path: np.load(path), (_MNIST_SIZES[split], 784))
     dirs = resolve_data_dirs(data_dir, cache)
     tried = _candidates(dirs, "binarized_mnist", filename)
     source = next((p for p in tried if p.is_file()), None)
@@ -380,8 +413,22 @@ def _omniglot_sources(data_dir, cache, download_: bool | None) -> list[Path]:
     return sources
 
 
+def _read_source_images(path: Path) -> np.ndarray:
+    """The ``images`` array of an OMNIGLOT source ``.npz``; a truncated or foreign file is a
+    ``ValueError`` naming it (one converted from a download has no published SHA-256 to check)."""
+    try:
+        with np.load(path) as z:
+            return z["images"]
+    except PermissionError:
+        raise
+    except _UNREADABLE as exc:
+        raise ValueError(f"the OMNIGLOT source file {path} is truncated or corrupt ({_reason(exc)}); "
+                         f"delete it and download it again (LRL_DOWNLOAD=1), or replace it (see "
+                         f"{_README})") from None
+
+
 def _build_omniglot(sources: list[Path]) -> dict[str, np.ndarray]:
-    images = np.concatenate([np.load(s)["images"] for s in sources])     # (1623, 20, 105, 105) bool
+    images = np.concatenate([_read_source_images(s) for s in sources])  # (1623, 20, 105, 105) bool
     if images.shape[1:] != (20, 105, 105):
         raise ValueError(f"OMNIGLOT images have shape {images.shape}, expected (C, 20, 105, 105)")
     grey = area_downsample(~images).reshape(images.shape[0], 20, 784)    # ink = 1; (C, 20, 784)
@@ -406,8 +453,12 @@ def _load_omniglot(split: str, data_dir, cache, download_: bool | None) -> np.nd
     if not cached.is_file():
         arrays = _build_omniglot(_omniglot_sources(data_dir, cache, download_))
         _atomic_write(cached, lambda f: np.savez(f, **arrays))
-    with np.load(cached) as z:
-        return z[split]
+
+    def read(path):
+        with np.load(path) as z:
+            return z[split]
+
+    return _read_cache(cached, read, (None, 784))
 
 
 # ----------------------------------------------------------------------------- public API

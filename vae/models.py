@@ -302,24 +302,25 @@ class VAE(nn.Module):
         ------
         FileNotFoundError
             ``directory`` holds no saved model.
+        ValueError
+            A saved file that cannot be read back, named with what is wrong:
+            ``model_config.json`` that is not JSON or not a saved model's config (e.g. ``{}``),
+            ``model.pt`` empty, truncated or not a state dict, or weights that do not fit the
+            config (e.g. its ``hidden`` edited): :class:`vae.checkpoints.CorruptCheckpointError`.
         ImportError
             The module of a custom network or latent cannot be imported (the message names it).
         """
+        from .checkpoints import load_checkpoint
+
         directory = Path(directory)
         path = directory / _MODEL_CONFIG
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: {directory} is not a directory written by "
                                     f"VAE.save")
-        meta = json.loads(path.read_text())
-        config = meta["config"]
-        if str(config["latent"]).lower() not in LATENTS:       # a user latent: import registers it
-            cls = _import_class(meta.get("latent_class", ""), f"the latent {config['latent']!r}", path)
-            if str(config["latent"]).lower() not in LATENTS:
-                register_latent(config["latent"], cls)
-        config = ModelConfig.from_dict(config)
-        state = torch.load(directory / _WEIGHTS, map_location=device, weights_only=True)
-        model = model_for_state(config, state, **load_networks(directory, config))
-        model.load_state_dict(state)
+        config = _read_model_config(path)
+        weights = directory / _WEIGHTS
+        state = load_checkpoint(weights, device, keys=(), kind="state dict of a model's weights")
+        model = _model_for_saved_weights(config, state, load_networks(directory, config), weights, path)
         return model.to(device).eval()
 
 
@@ -439,6 +440,56 @@ def load_networks(directory, config: ModelConfig) -> dict:
         raise ImportError(f"{path}: a part of the custom networks cannot be imported ({exc}); "
                           f"install its module or put it on PYTHONPATH") from exc
     return {role: skeletons[role].to_empty(device="cpu") for role in roles}
+
+
+#: Keys that :meth:`VAE.load` requires in a saved config (nothing that fixes the weights' shapes
+#: is filled in from defaults).
+_REQUIRED_MODEL_KEYS = ("latent", "arch", "hidden")
+
+
+def _read_model_config(path: Path) -> ModelConfig:
+    """The :class:`ModelConfig` of ``model_config.json`` (:meth:`VAE.save`); a file that is not JSON
+    or not such a config is a ``ValueError`` naming ``path`` and what is wrong.  A user latent
+    recorded there is registered by importing its module."""
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); it should be the model_config.json "
+                         f"written by VAE.save") from None
+    config = meta.get("config") if isinstance(meta, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds no model config (expected an object with a 'config' "
+                         f"object, as VAE.save writes it; got {json.dumps(meta)[:80]})")
+    missing = [key for key in _REQUIRED_MODEL_KEYS if key not in config]
+    if missing:
+        raise ValueError(f"{path}: the config lacks {', '.join(missing)} (nothing that fixes the "
+                         f"weights' shapes is filled in from defaults)")
+    if str(config["latent"]).lower() not in LATENTS:       # a user latent: import registers it
+        latent = _import_class(meta.get("latent_class", ""), f"the latent {config['latent']!r}", path)
+        if str(config["latent"]).lower() not in LATENTS:
+            register_latent(config["latent"], latent)
+    try:
+        return ModelConfig.from_dict(config)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _model_for_saved_weights(config: ModelConfig, state: dict, networks: dict, weights: Path,
+                             config_path: Path) -> VAE:
+    """The VAE of ``config`` holding ``state`` (read from ``weights``); weights that do not fit the
+    config are a :class:`vae.checkpoints.CorruptCheckpointError` naming both files."""
+    from .checkpoints import CorruptCheckpointError, load_weights, weights_mismatch
+
+    bad = [key for key, value in state.items() if not isinstance(key, str) or not torch.is_tensor(value)]
+    if bad:
+        raise CorruptCheckpointError(f"{weights} is not a model's state dict (entry {bad[0]!r} is not "
+                                     f"a named tensor)")
+    try:
+        model = model_for_state(config, state, **networks)
+    except (RuntimeError, KeyError, IndexError, ValueError) as exc:
+        raise CorruptCheckpointError(weights_mismatch(exc, config, weights, config_path)) from None
+    load_weights(model, state, weights, config_path)
+    return model
 
 
 def model_for_state(config: ModelConfig, state_dict=None, encoder: nn.Module | None = None,

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from . import data as vdata
-from .checkpoints import BEST_KEYS, CHECKPOINT_KEYS, load_checkpoint
+from .checkpoints import (BEST_KEYS, CHECKPOINT_KEYS, CorruptCheckpointError, load_checkpoint, load_weights,
+                          weights_mismatch)
 from .models import VAE, ModelConfig, load_networks, model_for_state
 
 __all__ = ["TrainConfig", "load_run", "model_for_state", "run_file", "CHECKPOINT", "BEST", "CONFIG",
@@ -100,11 +101,24 @@ def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConf
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of vae.train "
                                 f"that finished at least one epoch?")
     state = load_checkpoint(path, device, BEST_KEYS if which == "best" else CHECKPOINT_KEYS)
-    config = TrainConfig.from_dict(state["train_config"])
-    model_config = ModelConfig.from_dict(config.model)
-    model = model_for_state(model_config, state["model"], **load_networks(run_dir, model_config)).to(device)
-    model.load_state_dict(state["model"])
-    model.eval()
+    try:
+        config = TrainConfig.from_dict(state["train_config"])
+        model_config = ModelConfig.from_dict(config.model)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CorruptCheckpointError(f"checkpoint {path}: the configuration it holds is not valid "
+                                     f"({exc}); it was changed after it was saved") from None
+    weights = state["model"]
+    if not isinstance(weights, dict):
+        raise CorruptCheckpointError(f"checkpoint {path}: its 'model' is a {type(weights).__name__}, "
+                                     f"not a model's weights")
+    networks = load_networks(run_dir, model_config)
+    try:
+        model = model_for_state(model_config, weights, **networks)
+    except (RuntimeError, KeyError, IndexError, ValueError) as exc:
+        raise CorruptCheckpointError(weights_mismatch(exc, model_config, path, f"{path.name}'s "
+                                                      f"configuration")) from None
+    load_weights(model, weights, path, f"{path.name}'s configuration")
+    model.to(device).eval()
     return model, config
 
 

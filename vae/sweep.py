@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lattices.utils.io import atomic_write_text, file_sha256
-from lattices.cli import ArgumentParser, cli_main, output_dir
+from lattices.cli import ArgumentParser, DefaultsHelpFormatter, check_at_most, cli_main, output_dir, positive_count
 
 __all__ = ["SweepConfig", "RunSpec", "load_config", "parse_config", "plan_grid", "plan_scan",
            "plan_further", "select_lr", "run_dir_name", "run_status", "current_results", "run_task", "run_sweep",
@@ -72,6 +72,15 @@ _TOP_KEYS = ("out", "protocol", "datasets", "archs", "hidden", "latents", "learn
              "scan_repeats", "further_runs", "train", "eval", "best_eval", "model", "device",
              "data_dir", "description")
 _STOPPED = ("no_improvement", "max_epochs", "non_finite_loss")
+
+#: The most runs one sweep may plan, checked before the grid is expanded (``seeds = 3000000``
+#: used to hang ``--dry-run``).  ``sweep.json`` lists every run (about 0.5 kB each) and is
+#: rewritten after each one finishes, so its writes grow with the square of the runs: 25 GB over
+#: a sweep of 10 000 runs, 2.5 TB over one of 100 000.  The paper's whole protocol (30 runs per
+#: configuration, Sec. 4.1) over every configuration of its tables is about 3400 runs.
+MAX_RUNS = 10_000
+_MAX_RUNS_WHY = ("sweep.json lists every run and is rewritten after each one; the paper's whole "
+                 "protocol is about 3400 runs: split a larger grid into several sweeps")
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -177,6 +186,20 @@ def _parse_eval(section: str, given, defaults: dict, splits) -> dict:
     return ev
 
 
+def _check_run_count(kw: dict, factors: list, further: int = 0) -> None:
+    """Refuse (:func:`lattices.cli.check_at_most`, naming the factors) a sweep of more than
+    :data:`MAX_RUNS` runs, before the grid is expanded: the product of the lists in ``kw`` and
+    ``factors`` ([(key, count)]), plus ``further`` runs per configuration (``paper`` protocol)."""
+    counts = [(key, len(kw[key])) for key in ("datasets", "archs", "hidden", "latents", "learning_rates")]
+    counts += factors
+    configurations = math.prod(n for key, n in counts[:4])
+    total = math.prod(n for _, n in counts) + configurations * further
+    formula = " x ".join(f"{n} {key}" for key, n in counts)
+    if further:
+        formula = f"{formula} + {configurations} configurations x {further} further_runs"
+    check_at_most(total, MAX_RUNS, f"config: the number of runs, {formula} =", _MAX_RUNS_WHY)
+
+
 def parse_config(raw: dict) -> SweepConfig:
     """Validate a raw config dict; ``ValueError`` names the bad key/value and what is valid."""
     from . import data as vdata
@@ -208,8 +231,9 @@ def parse_config(raw: dict) -> SweepConfig:
                 raise ValueError(f"config key {key!r} belongs to protocol 'paper'; with protocol "
                                  f"'grid' list the seeds in 'seeds'")
         seeds = raw.get("seeds", [0])
-        kw["seeds"] = (tuple(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool)
-                       and seeds >= 1 else _int_list("seeds", seeds, minimum=0))
+        count_only = isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1
+        _check_run_count(kw, [("seeds", seeds if count_only else len(_int_list("seeds", seeds, minimum=0)))])
+        kw["seeds"] = tuple(range(seeds)) if count_only else _int_list("seeds", seeds, minimum=0)
     else:
         if "seeds" in raw:
             raise ValueError("config key 'seeds' belongs to protocol 'grid'; with protocol 'paper' "
@@ -219,6 +243,7 @@ def parse_config(raw: dict) -> SweepConfig:
         kw["further_runs"] = _int_list("further_runs", raw.get("further_runs", 16), minimum=0)[0]
         if isinstance(raw.get("scan_repeats"), list) or isinstance(raw.get("further_runs"), list):
             raise ValueError("config keys 'scan_repeats' and 'further_runs' are single integers")
+        _check_run_count(kw, [("scan_repeats", kw["scan_repeats"])], further=kw["further_runs"])
 
     train = dict(raw.get("train", {}))
     _check_keys("section 'train'", train, _TRAIN_KEYS)
@@ -778,14 +803,15 @@ def _dry_run(cfg: SweepConfig) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelpFormatter)
     p.add_argument("config", help="sweep description (.json or .toml), see docs/sweeps.md")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="address of a running dask scheduler (tcp://host:8786); default: a "
+                   help="address of a running dask scheduler (tcp://host:8786); without it, a "
                         "LocalCluster of --workers processes")
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+    p.add_argument("--workers", type=positive_count, default=max(1, (os.cpu_count() or 2) // 2),
                    help="LocalCluster worker processes (1 thread each)")
-    p.add_argument("--out", type=output_dir, default=None, help="override the config's 'out' folder")
+    p.add_argument("--out", type=output_dir, default=None,
+                   help="override the config's 'out' folder; without it, the config's")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the state of each run")
     p.add_argument("--json", action="store_true", help="print sweep.json (or the plan) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -797,16 +823,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        if args.workers < 1:
-            raise ValueError(f"--workers must be a positive integer, got {args.workers}")
-        cfg = load_config(args.config)
-        if args.out is not None:
-            cfg = dataclasses.replace(cfg, out=str(args.out))
-    except ValueError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)             # a bad config: one line, exit 2 (cli_main)
+    if args.out is not None:
+        cfg = dataclasses.replace(cfg, out=str(args.out))
     if args.dry_run:
         plan = _dry_run(cfg)
         if args.json:
