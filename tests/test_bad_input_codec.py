@@ -6,8 +6,9 @@ on stderr without a traceback, the words naming the cause, and that every file u
 folder -- the run folders' ``best.pt``/``config.json``/``checkpoint.pt``, the ``.lrlb`` inputs,
 a user's earlier outputs -- has the same SHA-256 before and after.
 
-Forged files rewrite the header and recompute the checksums (:func:`forge`), so that the header
-checks themselves are tested, not the checksum in front of them.
+Forged files rewrite the header and recompute the checksums (:func:`forge` for format 1,
+:func:`forge_v2` for format 2), so that the header checks themselves are tested, not the
+checksum in front of them.
 """
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import hashlib
 import json
 import os
 import struct
+import zlib
 
 import numpy as np
 import pytest
 
 from vae import compress, decompress, train
-from vae.codec.container import unpack
+from vae.codec.container import PARAM_NAMES, unpack, write_varint
 from vae.codec.latent_coders import CodecError
 from validation import bitstream
 
@@ -72,10 +74,30 @@ def forge(data: bytes, *, version: int = 1, drop=(), **changes) -> bytes:
     return body + hashlib.sha256(body).digest()[:16]
 
 
+def forge_v2(data: bytes, *, model_hash=None, seed=None, n_images=None, chunk=None, params=None,
+             meta: bytes = b"", block_len=None, seed_bytes=None, tail: bytes = b"") -> bytes:
+    """A format-2 ``data`` with fields replaced (raw where given as bytes) and the CRC-32
+    recomputed: the file is intact, only its header lies."""
+    header, payload = unpack(data)
+    assert header["version"] == 2
+    params = header["coder_params"] if params is None else params
+    block = write_varint(header["chunk"] if chunk is None else chunk) + write_varint(len(params))
+    for name, value in sorted(params.items()):
+        block += write_varint(PARAM_NAMES.index(name)) + write_varint(value)
+    block += meta
+    body = (b"LRLB" + struct.pack("<H", 2) + (model_hash or bytes.fromhex(header["model_hash"]))
+            + (seed_bytes if seed_bytes is not None else write_varint(header["seed"] if seed is None else seed))
+            + write_varint(header["n_images"] if n_images is None else n_images)
+            + write_varint(len(block) if block_len is None else block_len) + block
+            + np.ascontiguousarray(payload, dtype="<u4").tobytes() + tail)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """One folder holding everything a user has: two runs (e8 with the paper prior, a2 with the
-    discrete-Gaussian prior), a good file of each, and an earlier output."""
+    discrete-Gaussian prior), a good file of each (format 2; the e8 one also in format 1, the
+    source of the forged format-1 headers), and an earlier output."""
     root = tmp_path_factory.mktemp("codec-bad-input")
     runs = root / "runs"
     assert train.main(["--out", str(runs / "e8"), "--latent", "e8", "--seed", "0", *SMALL]) == 0
@@ -90,11 +112,19 @@ def world(tmp_path_factory):
     (root / "links").mkdir()
     os.symlink(good, root / "links" / "good-link.lrlb")
     os.symlink(runs / "e8" / "best.pt", root / "links" / "model.lrlb")
-    data = good.read_bytes()
+    from vae.codec.api import compress as api_compress
+    from vae.codec.cli import load_model, select
+
+    model, config = load_model(runs / "e8")
+    x, idx = select(config, "test", N_GOOD, None, 0)
+    data = api_compress(model, x, 0, format_version=1, meta={"run_dir": str(runs / "e8"), "split": "test",
+                                                             "indices": {"range": [0, N_GOOD, 1]}})
+    v2 = good.read_bytes()
     header, _ = unpack(data)
     forged = root / "forged"
     forged.mkdir()
     s = header["symbol_shape"][1]
+    indices_meta = json.dumps({"indices": {"range": [0, 10 ** 18, 1]}}).encode()
     variants = {
         "latent": forge(data, latent="leech"),
         "hidden": forge(data, hidden=32),
@@ -121,8 +151,25 @@ def world(tmp_path_factory):
         "missing": forge(data, drop=("chunk",)),
         "version99": forge(data, version=99),
         "empty": b"",
-        "magic_only": data[:5],
-        "truncated": data[:-9],
+        "magic_only": v2[:5],
+        "truncated": v2[:-9],
+        "v1_truncated": data[:-9],
+        # format 2: the header's fields, forged with the CRC-32 recomputed
+        "v2_model_hash": forge_v2(v2, model_hash=bytes(8)),
+        "v2_n_huge": forge_v2(v2, n_images=2 ** 32 - 1),
+        "v2_n_too_many": forge_v2(v2, n_images=2 ** 32),
+        "v2_chunk0": forge_v2(v2, chunk=0),
+        "v2_chunk_huge": forge_v2(v2, chunk=2 ** 31),
+        "v2_seed_overlong": forge_v2(v2, seed_bytes=b"\x80" * 9 + b"\x01"),
+        "v2_seed_not_shortest": forge_v2(v2, seed_bytes=b"\x80\x00"),
+        "v2_seed_huge": forge_v2(v2, seed=2 ** 63),
+        "v2_block_past_end": forge_v2(v2, block_len=10 ** 6),
+        "v2_params_foreign": forge_v2(v2, params={"window": 3}),
+        "v2_params_value": forge_v2(v2, params={"escape_window": 5000}),
+        "v2_meta_unreadable": forge_v2(v2, meta=b"{not json"),
+        "v2_meta_indices": forge_v2(v2, meta=indices_meta),
+        "v2_not_words": forge_v2(v2, tail=b"\x00\x01\x02"),
+        "v2_version99": v2[:4] + struct.pack("<H", 99) + v2[6:],
     }
     for name, content in variants.items():
         (forged / f"{name}.lrlb").write_bytes(content)
@@ -196,8 +243,8 @@ DECOMPRESS_CASES = {
     "run-is-a-file": (["{G}", "{R}/config.json", "--out", "{W}/new.npz"], ["is a file"]),
     "max-seconds-0": (["{G}", "{R}", "--out", "{W}/new.npz", "--max-seconds", "0"], ["--max-seconds", "positive"]),
     # another model: a real file of another run, named both ways
-    "another-latent-real": (["{W}/a2.lrlb", "{R}", "--out", "{W}/new.npz"], ["latent 'a2'", "e8/paper"]),
-    "another-latent-real-reverse": (["{G}", "{W}/runs/a2", "--out", "{W}/new.npz"], ["latent 'e8'", "a2/dgauss"]),
+    "another-latent-real": (["{W}/a2.lrlb", "{R}", "--out", "{W}/new.npz"], ["another model", "e8/paper"]),
+    "another-latent-real-reverse": (["{G}", "{W}/runs/a2", "--out", "{W}/new.npz"], ["another model", "a2/dgauss"]),
 }
 FORGED_CASES = {                          # forged header: the words of the refusal
     "latent": ["latent 'leech'", "e8/paper"],
@@ -225,7 +272,23 @@ FORGED_CASES = {                          # forged header: the words of the refu
     "version99": ["format version 99"],
     "empty": ["empty"],
     "magic_only": ["truncated"],
-    "truncated": ["checksum"],
+    "truncated": ["checksum", "CRC-32"],
+    "v1_truncated": ["checksum"],
+    "v2_model_hash": ["another model", "e8/paper", "model hash 0000000000000000"],
+    "v2_n_huge": ["n_images 4294967295", "memory"],
+    "v2_n_too_many": ["n_images 4294967296", "at most"],
+    "v2_chunk0": ["chunk 0", "whole number >= 1"],
+    "v2_chunk_huge": ["chunk", "at most"],
+    "v2_seed_overlong": ["seed", "longer than 9 bytes"],
+    "v2_seed_not_shortest": ["seed", "shortest"],
+    "v2_seed_huge": ["seed", "longer than 9 bytes"],            # 2^63 needs 10 varint bytes
+    "v2_block_past_end": ["params block", "past the end"],
+    "v2_params_foreign": ["coder_params", "['window']", "e8/paper"],
+    "v2_params_value": ["coder_params", "[0, 4096]"],
+    "v2_meta_unreadable": ["metadata"],
+    "v2_meta_indices": ["indices", "disagrees"],
+    "v2_not_words": ["32-bit words"],
+    "v2_version99": ["format version 99"],
 }
 
 
@@ -303,7 +366,7 @@ def _clock():
 def test_indices_take_python_slices(world, tmp_path, capsys):
     f, npz = tmp_path / "s.lrlb", tmp_path / "s.npz"
     assert compress.main([str(run_dir(world)), "--indices", "0:10000:500", "-1", "-3:", "::-2500",
-                          "--out", str(f), "--no-progress"]) == 0
+                          "--out", str(f), "--no-progress", "--metadata"]) == 0
     assert decompress.main([str(f), str(run_dir(world)), "--out", str(npz), "--no-progress"]) == 0
     with np.load(npz) as z:
         assert z["indices"].tolist() == (list(range(0, 10000, 500)) + [9999, 9997, 9998, 9999]

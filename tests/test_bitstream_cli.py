@@ -40,9 +40,11 @@ def _one_line_error(capsys):
 
 def test_compress_decompress_round_trip(runs, tmp_path, capsys):
     f = tmp_path / "t.lrlb"
-    assert compress.main([str(runs["e8"]), "--images", "60", "--out", str(f), "--json", "--no-progress"]) == 0
+    assert compress.main([str(runs["e8"]), "--images", "60", "--out", str(f), "--json", "--no-progress",
+                          "--metadata"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 60 and summary["bytes"] == f.stat().st_size
+    assert summary["latent_prior"] == "e8/paper"
     assert summary["bits_per_image"] == pytest.approx(8 * summary["bytes"] / 60)
     assert abs(summary["payload_overhead_percent"]) < 5          # 60 images: the 96 fixed bits are ~2 %
     npz, png = tmp_path / "r.npz", tmp_path / "g.png"
@@ -58,7 +60,8 @@ def test_compress_decompress_round_trip(runs, tmp_path, capsys):
 
 def test_indices_are_recorded(runs, tmp_path, capsys):
     f, npz = tmp_path / "i.lrlb", tmp_path / "i.npz"
-    assert compress.main([str(runs["e8"]), "--indices", "3", "9", "20:23", "--out", str(f), "--no-progress"]) == 0
+    assert compress.main([str(runs["e8"]), "--indices", "3", "9", "20:23", "--out", str(f), "--no-progress",
+                          "--metadata"]) == 0
     assert decompress.main([str(f), str(runs["e8"]), "--out", str(npz), "--no-progress"]) == 0
     with np.load(npz) as z:
         assert z["indices"].tolist() == [3, 9, 20, 21, 22]

@@ -163,7 +163,7 @@ def test_gaussian_has_no_symbols():
     (lambda d: d[:-5], "checksum"), (lambda d: b"", "empty"), (lambda d: d[:3], "not a bitstream"),
     (lambda d: d[:40] + bytes([d[40] ^ 1]) + d[41:], "checksum"),
     (lambda d: d[:-30] + bytes([d[-30] ^ 0x80]) + d[-29:], "checksum"),
-    (lambda d: d[:4] + (2).to_bytes(2, "little") + d[6:], "format version 2")])
+    (lambda d: d[:4] + (3).to_bytes(2, "little") + d[6:], "format version 3")])
 def test_damaged_files_fail_loudly(e8_file, damage, message):
     model, data = e8_file
     with pytest.raises(CodecError, match=message):

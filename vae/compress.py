@@ -1,10 +1,13 @@
 r"""Compress images to a file with a trained run: ``python -m vae.compress RUN_DIR --out FILE``.
 
 The file holds the ANS-coded symbols of each image under the run's own prior (exact code
-lengths, docs/bitstream.md); the dithers are regenerated from ``--seed`` on both sides.
-Prints a summary (``--json``: one object): images, bytes, bits per image, the model's code
-length (10) in bits per image and the overhead, and names the latent with its prior family
-(``e8/paper``).  Exit 2 with one line on bad usage, checked before any work: an ``--out``
+lengths, docs/bitstream.md) behind a binary header of at most 32 bytes (format 2: model hash,
+seed, image count, CRC-32); the dithers are regenerated from ``--seed`` on both sides.  The
+run name, split and image indices are stored only with ``--metadata`` (never a path).
+``--images N --subset spread`` codes N images spread evenly over the split (the MNIST test
+set is ordered: its first 1000 images are not representative).  Prints a summary (``--json``:
+one object): images, bytes, bits per image, the model's code length (10) in bits per image and
+the overhead, and names the latent with its prior family (``e8/paper``).  Exit 2 with one line on bad usage, checked before any work: an ``--out``
 that is a file of the run folder (``best.pt``, ``config.json``, ...), ``--images`` 0, negative
 or more than the split holds, ``--indices`` out of range, empty, malformed or with step 0
 (``start:stop[:step]`` has Python's slice semantics over the split; negative indices count
@@ -16,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from lattices.cli import (ArgumentParser, DefaultsHelpFormatter, check_at_most, check_not_overwriting, cli_main, input_dir,
-                          positive_count)
+from lattices.cli import (ArgumentParser, DefaultsHelpFormatter, UsageError, check_at_most, check_not_overwriting,
+                          cli_main, input_dir, positive_count)
 
 from lattices.utils.io import atomic_write
 
@@ -40,10 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="train, valid or test")
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--images", type=positive_count, default=None,
-                     help="code the first N images (default: all; at most what the split holds)")
+                     help="code N images, the first N or --subset spread (default: all; at most what the "
+                          "split holds)")
     sel.add_argument("--indices", nargs="+", default=None,
                      help="image indices (negative: from the end) or ranges start:stop[:step] "
                           "(Python slice semantics over the split)")
+    p.add_argument("--subset", default="first", choices=("first", "spread"),
+                   help="which --images N: the first N, or N spread evenly over the split (images "
+                        "floor(i * size / N); the MNIST test set is ordered, so 'spread' is representative)")
+    p.add_argument("--metadata", action="store_true",
+                   help="store the run's name, the data set, split, checkpoint and image indices in the "
+                        "file (vae.decompress then writes the indices); never a path")
     p.add_argument("--seed", type=int, default=0, help="dither seed in [0, 2^63) (stored in the header)")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
                    help="the model: best (lowest validation NLL) or last (latest epoch)")
@@ -61,6 +72,7 @@ def summary(n_images: int, n_bytes: int, stats: dict) -> dict:
     ideal = float(np.sum(stats["ideal_bits"]))
     bits = 8 * n_bytes
     return {"images": n_images, "bytes": n_bytes, "bits_per_image": bits / n_images,
+            "header_bytes": n_bytes - stats["payload_bits"] // 8,
             "payload_bits_per_image": stats["payload_bits"] / n_images,
             "code_length_bits_per_image": ideal / n_images,
             "overhead_percent": 100.0 * (bits - ideal) / ideal if ideal > 0 else None,
@@ -85,14 +97,17 @@ def main(argv=None) -> int:
         if args.split not in SPLITS:
             raise ValueError(f"unknown --split {args.split!r}; valid: {', '.join(SPLITS)}")
         indices = parse_indices(args.indices) if args.indices is not None else None
+        if args.subset != "first" and args.images is None:
+            raise UsageError(f"--subset {args.subset} chooses among --images N; give --images (with "
+                             f"--indices, the indices are the choice)")
         model, config = load_model(args.run_dir, args.checkpoint)
         from .codec.api import compress_with_stats, latent_label
         from .codec.dispatch import coder_for
 
         coder_for(model.latent)                               # a continuous latent fails before the data load
-        x, idx = select(config, args.split, args.images, indices, args.seed, args.data_dir)
-        meta = {"run_dir": str(args.run_dir), "dataset": config.dataset, "split": args.split,
-                "checkpoint": args.checkpoint, "indices": _compact(idx)}
+        x, idx = select(config, args.split, args.images, indices, args.seed, args.data_dir, args.subset)
+        meta = {"run": Path(args.run_dir).resolve().name, "dataset": config.dataset, "split": args.split,
+                "checkpoint": args.checkpoint, "indices": _compact(idx)} if args.metadata else None
         data, stats = compress_with_stats(model, x, args.seed, chunk=args.chunk, meta=meta,
                                           progress=not args.no_progress)
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
@@ -104,7 +119,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
-        print(f"{report['file']}: {report['images']} images, {label} latent, {report['bytes']} bytes, "
+        print(f"{report['file']}: {report['images']} images, {label} latent, {report['bytes']} bytes "
+              f"({report['header_bytes']} beyond the payload), "
               f"{report['bits_per_image']:.1f} bits/image (payload {report['payload_bits_per_image']:.1f}); "
               f"code length (10) {report['code_length_bits_per_image']:.1f} bits/image; "
               f"overhead {report['overhead_percent']:.2f} % (payload {report['payload_overhead_percent']:.2f} %)")

@@ -1,16 +1,19 @@
 r"""Decompress a file of ``python -m vae.compress``: ``python -m vae.decompress FILE RUN_DIR --out recon.npz``.
 
-Checks the file (format version, checksums) and that RUN_DIR holds the model that wrote it
-(SHA-256 of weights and config), decodes the symbols (checked against the header), and
-writes ``recon.npz`` with ``reconstruction`` (n, 784) Bernoulli means, ``symbols``,
-``decoder_input`` and ``indices``; ``--png`` also writes a grid of the reconstructions.
+Checks the file (format version, CRC-32) and that RUN_DIR holds the model that wrote it (the
+model hash of weights and config), decodes the symbols (checked by the stream's sentinel, the
+symbols' hash), and writes ``recon.npz`` with ``reconstruction`` (n, 784) Bernoulli means,
+``symbols``, ``decoder_input`` and ``indices`` (the split's image indices when the file was
+written with ``vae.compress --metadata``, else empty); ``--png`` also writes a grid of the
+reconstructions.  Reads files of format 2 and of format 1 (docs/bitstream.md).
 Exit 2 with one line on bad usage or a file that does not decode, checked before any work or
 allocation: an ``--out``/``--png`` that is the input file (through any path or link) or a file
-of the run folder, a folder given as the file or a file as the run, a header that names another
-latent, hidden size or input size than the run's, a forged header (a chunk of 0, a negative,
-non-integer or inconsistent image count, an image count whose decoding needs more memory than
-this machine has), a decoding estimated over ``--max-seconds``.  Outputs are written atomically
-and only after decoding succeeded.
+of the run folder, a folder given as the file or a file as the run, a file made by another
+model (format 1: a header that names another latent, hidden size or input size than the
+run's), a forged header (a chunk of 0, a malformed varint, a negative, non-integer or
+inconsistent image count, an image count whose decoding needs more memory than this machine
+has), a decoding estimated over ``--max-seconds``.  Outputs are written atomically and only
+after decoding succeeded.
 """
 from __future__ import annotations
 
@@ -134,11 +137,11 @@ def main(argv=None) -> int:
 
     atomic_write(out, write)
     if png is not None:
-        image = grid_png(arrays["reconstruction"], side=int(round(np.sqrt(header["input_dim"]))))
+        image = grid_png(arrays["reconstruction"], side=int(round(np.sqrt(model.config.input_dim))))
         atomic_write(png, lambda fh: fh.write(image))
     report = {"file": str(path), "out": str(out), "png": str(png) if png else None,
-              "images": header["n_images"], "bytes": len(data), "latent": header["latent"],
-              "latent_prior": latent_label(model),
+              "images": header["n_images"], "bytes": len(data), "format_version": header["version"],
+              "latent": model.config.latent, "latent_prior": latent_label(model),
               "seed": header["seed"], "bits_per_image": 8 * len(data) / header["n_images"]}
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))

@@ -11,8 +11,10 @@ pmf): with :math:`P = 2^{24}` (the ANS coder's precision) and :math:`A` symbols,
 
 so every symbol has a frequency :math:`\ge 1` (any symbol stays codable) and the
 frequencies sum to exactly :math:`P`.  The coded probability is :math:`f_i/P`; the coder
-receives these dyadic floats, which it represents exactly.  The float64 pmf itself is
-computed on the CPU (:func:`single_thread`), so thread count and device do not enter.
+receives these dyadic floats, which it represents exactly.  The coders compute their pmfs
+from log-probabilities with :func:`quantize_log_pmf`, whose exponentials and sums are the
+deterministic ones of :mod:`vae.fixed_math` (fixed-order loops of correctly rounded
+operations): the integers are the same on every IEEE-754 machine, SIMD width and thread count.
 
 The coder is a stack (ANS): :func:`push` encodes symbols so that :func:`pop` returns them in
 the same order; the encoder applies the decoder's operations in reverse order.
@@ -27,7 +29,9 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["PRECISION", "quantize_pmf", "coded_bits", "push", "pop", "push_uniform", "pop_uniform",
+from vae.fixed_math import _exp
+
+__all__ = ["PRECISION", "quantize_pmf", "quantize_log_pmf", "coded_bits", "push", "pop", "push_uniform", "pop_uniform",
            "uniform_bits", "single_thread", "MAX_UNIFORM", "MAX_WINDOW", "CodecError", "symbol_window",
            "with_outside_mass"]
 
@@ -97,25 +101,98 @@ def quantize_pmf(p) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _quantize_rows(p, total, out):  # pragma: no cover - compiled
-    """The rule of :func:`quantize_pmf` row by row in one pass (IEEE float64 product and floor,
-    as numpy's); False when an entry is negative or not finite."""
+    """The rule of :func:`quantize_pmf` row by row (IEEE float64 product and floor, as numpy's);
+    False when an entry is negative or not finite.  Separate loops per step, so LLVM vectorizes
+    the elementwise ones; the sums are integer sums (exact in any order)."""
     n, A = p.shape
     scale = np.float64(total - A)
     for i in range(n):
-        s = 0
-        best = 0
-        best_f = -1
+        row = p[i]
+        bad = False
         for j in range(A):
-            v = p[i, j]
-            if not v >= 0.0 or v == np.inf:                      # negative or NaN, or infinite
-                return False
-            f = np.int64(np.floor(v * scale)) + 1
-            out[i, j] = f
-            s += f
-            if f > best_f:
-                best_f = f
-                best = j
-        out[i, best] += total - s
+            v = row[j]
+            bad |= not (v >= 0.0 and v != np.inf)              # negative, NaN or infinite
+        if bad:
+            return False
+        _quantize_row(row, scale, total, out[i])
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_row(row, scale, total, o):  # pragma: no cover - compiled
+    """f_j = floor(p_j scale) + 1, then the remainder to the first largest f_j."""
+    A = row.shape[0]
+    for j in range(A):
+        o[j] = np.int64(np.floor(row[j] * scale)) + 1
+    t = 0
+    mx = o[0]
+    for j in range(A):
+        t += o[j]
+        mx = max(mx, o[j])
+    for j in range(A):
+        if o[j] == mx:
+            o[j] += total - t
+            break
+
+
+def quantize_log_pmf(logp, outside: bool = False) -> np.ndarray:
+    r"""Integer frequencies (the rule of :func:`quantize_pmf`) of rows of log-probabilities, deterministically.
+
+    ``outside=False``: ``logp`` (..., A) are unnormalized log-weights; the pmf is
+    :math:`p_j = e^{l_j - m} / \sum_k e^{l_k - m}`, :math:`m = \max_k l_k`.  ``outside=True``:
+    ``logp`` (..., W) are the log-probabilities of a window of symbols, kept as they are, and
+    one more column holds the mass beyond the window, :math:`\max(0, 1 - \sum_j e^{l_j})`
+    (the result has W + 1 columns; :func:`with_outside_mass`).  The exponentials are
+    :func:`vae.fixed_math.exp` and the sums run left to right, in one compiled pass per row,
+    so the integers are identical on every IEEE-754 machine (:mod:`vae.fixed_math`).
+
+    >>> quantize_log_pmf(np.log([[0.5, 0.5]])).tolist()
+    [[8388608, 8388608]]
+    """
+    logp = np.asarray(logp, dtype=np.float64)
+    if logp.ndim == 0 or logp.shape[-1] < 1:
+        raise ValueError("logp must have at least one symbol along its last axis")
+    A = logp.shape[-1] + (1 if outside else 0)
+    if A > _TOTAL // 2:
+        raise ValueError(f"an alphabet of {A} symbols is too large for precision {PRECISION}")
+    flat = np.ascontiguousarray(logp.reshape(-1, logp.shape[-1]))
+    f = np.empty((len(flat), A), dtype=np.int64)
+    if not _quantize_log_rows(flat, _TOTAL, bool(outside), f):
+        raise ValueError("logp must not be NaN or +inf, and a row must have a finite entry")
+    return f.reshape(logp.shape[:-1] + (A,))
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_log_rows(lp, total, outside, out):  # pragma: no cover - compiled
+    n, W = lp.shape
+    A = W + 1 if outside else W
+    scale = np.float64(total - A)
+    p = np.empty(A)
+    for i in range(n):
+        row = lp[i]
+        bad = False
+        m = -np.inf
+        for j in range(W):
+            v = row[j]
+            bad |= v != v or v == np.inf
+            m = max(m, v)
+        if bad:
+            return False
+        if outside:
+            m = 0.0
+        elif m == -np.inf:
+            return False
+        for j in range(W):
+            p[j] = _exp(row[j] - m)
+        s = 0.0
+        for j in range(W):                                      # left to right: a fixed order
+            s += p[j]
+        if outside:
+            p[W] = max(1.0 - s, 0.0)
+        else:
+            for j in range(W):
+                p[j] = p[j] / s
+        _quantize_row(p, scale, total, out[i])
     return True
 
 

@@ -3,13 +3,16 @@ r"""Compress images to a bitstream with a trained VAE and decompress them (Sec. 
 :func:`compress` runs the encoder, quantizes with the shared dither (regenerated from the
 ``seed`` in the header, never sent), codes the symbols chunk by chunk under the latent's
 own prior (:mod:`vae.codec.latent_coders`) and packs the file (:mod:`vae.codec.container`).
-:func:`decompress` checks the file and the model, decodes the symbols, checks them against
-the header's checksum and runs the decoder.  :func:`measure` returns the per-image lengths
-(the model's code length and the coded bits) with the file size, for reports.
+:func:`decompress` checks the file and the model, decodes the symbols, checks them and runs
+the decoder.  :func:`measure` returns the per-image lengths (the model's code length and the
+coded bits) with the payload size, for reports.
 
 The ANS stack is seeded with a 32-bit sentinel (pushed first, popped last and checked): it
-gives the first bits-back operation something to take, and a wrong model or seed that
-slipped through would not reproduce it.
+gives the first bits-back operation something to take, and it is the symbols' check.  In
+format 2 it is the first 4 bytes of the SHA-256 of the symbols (:func:`symbols_check`), so a
+decoder whose symbols differ (another seed, another model that slipped through, pmfs that
+differ on another machine) fails loudly unless 32 bits agree by chance (2^-32); in format 1 it
+was the constant ``b"LRLB"`` and the symbols' SHA-256 was in the header.
 """
 from __future__ import annotations
 
@@ -20,16 +23,17 @@ import constriction
 import numpy as np
 import torch
 
-from .container import MAX_CHUNK, pack, sha256_hex, unpack
+from .container import FORMAT_VERSION, MAX_CHUNK, MODEL_HASH_BYTES, pack, pack_v1, sha256_hex, unpack
 from .dispatch import coder_for
 from .latent_coders import CodecError
 from vae.entropy_coding import pop_uniform, push_uniform, single_thread
 
 __all__ = ["compress", "compress_with_stats", "decode_payload", "decompress", "measure", "model_sha256",
-           "symbols_sha256", "check_header", "latent_label", "symbols_per_image", "DEFAULT_CHUNK"]
+           "symbols_sha256", "symbols_check", "model_hash", "check_header", "latent_label", "symbols_per_image",
+           "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 500
-_SENTINEL = [0x4C, 0x52, 0x4C, 0x42]
+_SENTINEL_V1 = [0x4C, 0x52, 0x4C, 0x42]                 # b"LRLB": the constant sentinel of format 1
 
 
 def model_sha256(model) -> str:
@@ -42,8 +46,26 @@ def model_sha256(model) -> str:
     return h.hexdigest()
 
 
+def model_hash(model) -> bytes:
+    """The model hash of a format-2 file: the first 8 bytes of :func:`model_sha256`.
+
+    64 bits: two different models share it with probability 2^-64 (for 10^4 runs, some pair
+    with ~3e-12); it tells models apart, it does not authenticate (the file is not signed).
+    """
+    return bytes.fromhex(model_sha256(model))[:MODEL_HASH_BYTES]
+
+
 def symbols_sha256(symbols: np.ndarray) -> str:
     return sha256_hex(np.ascontiguousarray(symbols, dtype="<i8").tobytes())
+
+
+def symbols_check(symbols: np.ndarray) -> list[int]:
+    """The format-2 sentinel: the first 4 bytes of the SHA-256 of the symbols (int64, little-endian)."""
+    return list(hashlib.sha256(np.ascontiguousarray(symbols, dtype="<i8").tobytes()).digest()[:4])
+
+
+def _sentinel(version: int, symbols) -> list[int]:
+    return _SENTINEL_V1 if version == 1 else symbols_check(symbols)
 
 
 def _check_seed(seed):
@@ -101,10 +123,10 @@ def chunk_slices(n: int, chunk: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
 
 
-def _encode(coder, symbols, dither, chunk, bar=None):
+def _encode(coder, symbols, dither, chunk, bar=None, version=FORMAT_VERSION):
     """The ANS payload (u32 words) and coded bits per image, chunks pushed last-first."""
     ans = constriction.stream.stack.AnsCoder()
-    push_uniform(ans, _SENTINEL, [256] * 4)
+    push_uniform(ans, _sentinel(version, symbols), [256] * 4)
     n = len(symbols)
     bits = np.zeros(n)
     with single_thread():                  # once: toggling torch's pool per chunk costs more than the chunk
@@ -116,53 +138,64 @@ def _encode(coder, symbols, dither, chunk, bar=None):
 
 
 def compress(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
-             progress: bool = False) -> bytes:
+             progress: bool = False, format_version: int = FORMAT_VERSION) -> bytes:
     """The bitstream (bytes) of images ``x`` (n, input_dim) under ``model``, dithers from ``seed``.
 
-    ``meta``: JSON-serializable facts stored in the header (e.g. the split and indices).
-    ``TypeError`` for a continuous latent (``gaussian``).
+    ``meta``: JSON-serializable facts stored in the file only when given (e.g. the split and
+    indices; ``vae.compress --metadata``).  ``format_version=1`` writes the old format (for the
+    compatibility tests).  ``TypeError`` for a continuous latent (``gaussian``).
     """
-    return _compress(model, x, seed, chunk, meta, progress, with_stats=False)[0]
+    return _compress(model, x, seed, chunk, meta, progress, False, format_version)[0]
 
 
 def compress_with_stats(model, x, seed: int = 0, *, chunk: int = DEFAULT_CHUNK, meta: dict | None = None,
-                        progress: bool = False) -> tuple[bytes, dict]:
+                        progress: bool = False, format_version: int = FORMAT_VERSION) -> tuple[bytes, dict]:
     """:func:`compress` and the per-image ``ideal_bits`` (the model's code length) and ``coded_bits``."""
-    return _compress(model, x, seed, chunk, meta, progress, with_stats=True)
+    return _compress(model, x, seed, chunk, meta, progress, True, format_version)
 
 
-def _compress(model, x, seed, chunk, meta, progress, with_stats):
+def _compress(model, x, seed, chunk, meta, progress, with_stats, version):
     """The file bytes and, ``with_stats``, the per-image lengths (one more pass of the prior)."""
     seed = _check_seed(seed)
     x = _check_images(model, x)
     coder = coder_for(model.latent)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= MAX_CHUNK:
         raise ValueError(f"chunk must be a whole number in [1, {MAX_CHUNK}], got {chunk!r}")
+    if version not in (1, FORMAT_VERSION):
+        raise ValueError(f"format_version must be 1 or {FORMAT_VERSION}, got {version!r}")
     dither = coder.dither(len(x), seed)
     symbols = coder.symbols(_encoder_outputs(model, x), dither)
     params = coder.file_params(symbols)
     coder.set_params(params)
     bar = _bar(len(x), "compress", progress)
-    payload, bits = _encode(coder, symbols, dither, chunk, bar)
+    payload, bits = _encode(coder, symbols, dither, chunk, bar, version)
     if bar is not None:
         bar.close()
-    header = {"latent": model.config.latent, "hidden": model.config.hidden,
-              "input_dim": model.config.input_dim, "n_images": len(x), "chunk": chunk, "seed": seed,
-              "model_sha256": model_sha256(model), "symbols_sha256": symbols_sha256(symbols),
-              "symbol_shape": list(symbols.shape), "coder_params": params, "meta": meta or {}}
     stats = {"ideal_bits": coder.ideal_bits(symbols, dither), "coded_bits": bits,
              "payload_bits": 32 * len(payload)} if with_stats else None
-    return pack(header, payload), stats
+    if version == 1:
+        header = {"latent": model.config.latent, "hidden": model.config.hidden,
+                  "input_dim": model.config.input_dim, "n_images": len(x), "chunk": chunk, "seed": seed,
+                  "model_sha256": model_sha256(model), "symbols_sha256": symbols_sha256(symbols),
+                  "symbol_shape": list(symbols.shape), "coder_params": params, "meta": meta or {}}
+        return pack_v1(header, payload), stats
+    return pack(model_hash=model_hash(model), seed=seed, n_images=len(x), chunk=chunk, coder_params=params,
+                payload=payload, meta=meta), stats
 
 
 def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
-                   progress: bool = False) -> np.ndarray:
-    """The symbols of a payload, decoded with dithers from ``seed`` (no header checks; for controls)."""
+                   progress: bool = False, format_version: int = FORMAT_VERSION) -> np.ndarray:
+    """The symbols of a payload, decoded with dithers from ``seed`` (no header checks; for controls).
+
+    :class:`CodecError` when the sentinel at the bottom of the stack disagrees (another seed or model).
+    """
     coder = coder_for(model.latent)
-    return _decode_symbols(coder, payload, n, coder.dither(n, seed), chunk, params, progress)
+    return _decode_symbols(coder, payload, n, coder.dither(n, seed), chunk, params, progress,
+                           version=format_version)
 
 
-def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds=None):
+def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds=None,
+                    version=FORMAT_VERSION):
     import time
 
     from lattices.cli import check_seconds
@@ -182,9 +215,11 @@ def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seco
                 check_seconds((n - rows.stop) / rate, max_seconds, f"decoding the file's {n} images")
     if bar is not None:
         bar.close()
-    if pop_uniform(ans, [256] * 4).tolist() != _SENTINEL or not ans.is_empty():
-        raise CodecError("the stream does not end with its sentinel: decoded with another model or seed")
-    return np.concatenate(parts)
+    symbols = np.concatenate(parts)
+    if pop_uniform(ans, [256] * 4).tolist() != _sentinel(version, symbols) or not ans.is_empty():
+        raise CodecError("the decoded symbols fail their check (the stream's sentinel): decoded with another "
+                         "model or seed, or with pmfs that differ from the encoder's")
+    return symbols
 
 
 def latent_label(model) -> str:
@@ -193,22 +228,57 @@ def latent_label(model) -> str:
     return f"{model.config.latent}/{family}" if family else str(model.config.latent)
 
 
+def _blank_symbols(model, coder) -> np.ndarray:
+    """The symbols (1, S) of a blank image (one encoder pass): the model's symbol layout."""
+    e = _encoder_outputs(model, torch.zeros(1, model.config.input_dim))
+    return coder.symbols(e, coder.dither(1, 0))
+
+
 def symbols_per_image(model, coder=None) -> int:
     """How many symbols the model codes per image (one encoder pass on a blank image)."""
     coder = coder_for(model.latent) if coder is None else coder
-    e = _encoder_outputs(model, torch.zeros(1, model.config.input_dim))
-    return int(coder.symbols(e, coder.dither(1, 0)).shape[1])
+    return int(_blank_symbols(model, coder).shape[1])
+
+
+def _check_memory(model, coder, n, s) -> None:
+    from lattices.cli import check_memory
+
+    cfg = model.config
+    dither = coder.dither(1, 0)
+    per_image = (16 * s + 8 * (0 if dither is None else dither[0].numel()) + 16 * cfg.hidden
+                 + 8 * cfg.input_dim)                   # symbols (+ parts), dither, decoder input, reconstruction
+    check_memory(n * per_image, f"decoding the header's n_images {n}")
+
+
+def _check_header_v2(model, header, run, coder) -> None:
+    """Format 2: the model hash, the coder's parameter names, the memory for ``n_images``."""
+    cfg = model.config
+    mine = model_hash(model).hex()
+    if header["model_hash"] != mine:
+        raise CodecError(f"the file was made by another model (model hash {header['model_hash']}); {run} "
+                         f"({latent_label(model)}, hidden {cfg.hidden}, input_dim {cfg.input_dim}) has model "
+                         f"hash {mine}: decode it with the run that wrote it")
+    blank = _blank_symbols(model, coder)
+    names = sorted(coder.file_params(blank))
+    if sorted(header["coder_params"]) != names:
+        raise CodecError(f"the header's coder_params {sorted(header['coder_params'])} are not those of "
+                         f"{run}'s coder ({latent_label(model)}: {names}): a forged or foreign file")
+    _check_memory(model, coder, header["n_images"], int(blank.shape[1]))
 
 
 def check_header(model, header: dict, run: str = "this model") -> None:
     """Refuse (:class:`CodecError`, ``MemoryError``) a header that ``model`` must not decode,
-    before anything is allocated or decoded: another latent, hidden size or input size than the
-    model's (named both ways, ``run`` naming the model), another number of symbols per image
-    (``symbol_shape``), and an image count whose decoding needs more memory than this machine
-    has (:func:`lattices.cli.check_memory`, naming the header's count).  The model's SHA-256
-    is compared afterwards by :func:`decompress`."""
-    from lattices.cli import check_memory
+    before anything is allocated or decoded.
 
+    Format 2: another model hash ("made by another model", ``run`` naming the model), coder
+    parameters other than the model's coder's, and an image count whose decoding needs more
+    memory than this machine has (:func:`lattices.cli.check_memory`, naming the header's
+    count).  Format 1: another latent, hidden size or input size than the model's (named both
+    ways), another number of symbols per image (``symbol_shape``), the memory; the model's
+    SHA-256 is compared afterwards by :func:`decompress`."""
+    coder = coder_for(model.latent)
+    if header.get("version", 1) != 1:
+        return _check_header_v2(model, header, run, coder)
     cfg = model.config
     for field, mine in (("latent", cfg.latent), ("hidden", cfg.hidden), ("input_dim", cfg.input_dim)):
         if header[field] != mine:
@@ -217,17 +287,13 @@ def check_header(model, header: dict, run: str = "this model") -> None:
                              f"({header['latent']}, hidden {header['hidden']}, input_dim {header['input_dim']}); "
                              f"{run} has {field} {mine!r} ({latent_label(model)}, hidden {cfg.hidden}, "
                              f"input_dim {cfg.input_dim}): refusing to decode it with another model")
-    coder = coder_for(model.latent)
     n = header["n_images"]
-    dither = coder.dither(1, 0)
     s = symbols_per_image(model, coder)
     if "symbol_shape" in header and header["symbol_shape"][1] != s:
         raise CodecError(f"the file's header has {header['symbol_shape'][1]} symbols per image "
                          f"(symbol_shape {header['symbol_shape']}); {run} ({latent_label(model)}, hidden "
                          f"{cfg.hidden}) codes {s}: a forged or foreign file")
-    per_image = (16 * s + 8 * (0 if dither is None else dither[0].numel()) + 16 * cfg.hidden
-                 + 8 * cfg.input_dim)                   # symbols (+ parts), dither, decoder input, reconstruction
-    check_memory(n * per_image, f"decoding the header's n_images {n}")
+    _check_memory(model, coder, n, s)
 
 
 @torch.no_grad()
@@ -236,23 +302,25 @@ def decompress(model, data: bytes, *, progress: bool = False, run: str = "this m
     """Decode a file of :func:`compress` with ``model``.
 
     Returns ``symbols`` (n, S) int64, ``decoder_input`` (n, m) float32, ``reconstruction``
-    (n, input_dim) float32 Bernoulli means, and the ``header``.  :class:`CodecError` (a
-    ``ValueError``) for a corrupted or forged file or another model (:func:`check_header`, then
-    the model's SHA-256), ``MemoryError`` for an image count this machine cannot hold,
+    (n, input_dim) float32 Bernoulli means, and the ``header`` (:func:`vae.codec.container.unpack`).
+    :class:`CodecError` (a ``ValueError``) for a corrupted or forged file or another model
+    (:func:`check_header`; format 1 also the model's SHA-256), symbols that fail their check
+    after decoding, ``MemoryError`` for an image count this machine cannot hold,
     ``TypeError`` for a continuous latent.  ``max_seconds``: refuse (after the first chunk) a
     decoding estimated to take longer (:func:`lattices.cli.check_seconds`).
     """
     header, payload = unpack(data)
+    version = header["version"]
     coder = coder_for(model.latent)
     check_header(model, header, run)
-    if header["model_sha256"] != model_sha256(model):
+    if version == 1 and header["model_sha256"] != model_sha256(model):
         raise CodecError(f"the file was written by another model (weights/config SHA-256 "
                          f"{header['model_sha256'][:12]}…, {run} {model_sha256(model)[:12]}…)")
     n, chunk, seed = int(header["n_images"]), int(header["chunk"]), int(header["seed"])
     params = header.get("coder_params", {})
     dither = coder.dither(n, seed)
-    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds)
-    if symbols_sha256(symbols) != header["symbols_sha256"]:
+    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds, version)
+    if version == 1 and symbols_sha256(symbols) != header["symbols_sha256"]:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
     z = coder.decoder_input(symbols, dither)
     dev = next(model.parameters()).device

@@ -104,13 +104,24 @@ def resolve_indices(specs, n: int, where: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def select(config, split: str, images, indices, seed: int, data_dir=None):
-    """``(x, indices)``: the images of ``split`` to code (the first ``images``, or ``indices``, or all).
+def select(config, split: str, images, indices, seed: int, data_dir=None, subset: str = "first"):
+    """``(x, indices)``: the images of ``split`` to code (``images`` of them, or ``indices``, or all).
 
-    ``indices``: :func:`parse_indices`' items (or plain integers in [0, n)); ``images`` more
-    than the split holds is refused, not clipped.
+    ``subset``: which ``images`` images, the first ones or ``spread`` evenly over the split
+    (:func:`vae.evaluate.select_images`: images ``floor(i * n / images)``; the MNIST test set is
+    ordered, so its first 1000 images are not representative).  ``indices``:
+    :func:`parse_indices`' items (or plain integers in [0, n)); ``images`` more than the split
+    holds is refused, not clipped.
+
+    >>> from vae.evaluate import select_images
+    >>> select_images(torch.arange(10000), 4, "spread").tolist()
+    [0, 2500, 5000, 7500]
     """
     from vae import data as vdata
+    from vae.evaluate import SUBSETS, select_images
+
+    if subset not in SUBSETS:
+        raise UsageError(f"unknown --subset {subset!r}; valid: {', '.join(SUBSETS)}")
 
     if split not in vdata.SPLITS:
         raise UsageError(f"unknown split {split!r}; valid: {', '.join(vdata.SPLITS)}")
@@ -125,7 +136,7 @@ def select(config, split: str, images, indices, seed: int, data_dir=None):
     else:
         if images is not None and images > n:
             raise UsageError(f"--images {images} is more than the {n} images of {where}")
-        idx = np.arange(images if images is not None else n)
+        idx = select_images(torch.arange(n), images, subset).numpy()
     if vdata.is_dynamic(config.dataset, split):
         x = torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
     return x[torch.as_tensor(idx)], idx

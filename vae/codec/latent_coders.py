@@ -20,8 +20,13 @@ coder's 32-bit word granularity).
   symbols are the MAP bits of :meth:`~vae.latents.concrete.ConcreteLatent.encode`).
 
 Each coder codes a chunk of images: ``push`` (encoder, ops in reverse order) and ``pop``
-(decoder).  Dithers come from a seeded CPU generator (:meth:`LatentCoder.dither`); every
-pmf is computed in float64 on the CPU on one thread.
+(decoder).  Dithers come from a seeded CPU generator (:meth:`LatentCoder.dither`: torch's
+serial Mersenne-Twister draws, then fixed-order float64 arithmetic and the lattice's numba
+decoder).  Every integer frequency is computed from the model's float64 weights and the dither
+with the deterministic arithmetic of :mod:`vae.fixed_math` and
+:func:`vae.entropy_coding.quantize_log_pmf` (no libm, no BLAS, no library reductions), so the
+encoder and the decoder get the same integers on any IEEE-754 machine and thread count;
+``ideal_bits`` (the float model's code length) is computed by the model itself.
 """
 from __future__ import annotations
 
@@ -30,12 +35,31 @@ import math
 import numpy as np
 import torch
 
-from vae.entropy_coding import (CodecError, coded_bits, pop, push, quantize_pmf, single_thread,
-                                symbol_window, with_outside_mass)
+from vae import fixed_math as fm
+from vae.entropy_coding import CodecError, coded_bits, pop, push, quantize_log_pmf, single_thread, symbol_window
 
 __all__ = ["LatentCoder", "LatticeCoder", "ZLaplaceCoder", "CategoricalCoder", "CodecError"]
 
 _LN2 = math.log(2.0)
+_LOG2_DET = fm._log.py_func(2.0)
+
+
+def _neg_log_p_z_given_u(z, u, alpha, delta):
+    r""":func:`theory.laplace.neg_log_p_z_given_u` (the same closed forms and branches) in the
+    deterministic arithmetic of :mod:`vae.fixed_math`, numpy float64 arrays (broadcasting)."""
+    z, u, delta = (np.asarray(a, dtype=np.float64) for a in (z, u, delta))
+    h = delta / 2
+    # z = 0: -log(1 - e^{-alpha h} cosh(alpha u)), |u| clamped to h
+    ac = np.minimum(np.abs(u), h)
+    a, b = alpha * (h - ac), alpha * (h + ac)
+    q = 0.5 * (fm.exp(-a) + fm.exp(-b))
+    p = -0.5 * (fm.expm1(-a) + fm.expm1(-b))
+    use_q = q <= 0.5
+    zero = np.where(use_q, -fm.log1p(-np.where(use_q, q, 0.5)), -fm.log(p))
+    # z != 0: alpha (|z Delta - u| - h) + log 2 - log(-expm1(-2 alpha h))
+    oc = np.maximum(np.abs(z * delta - u), h)
+    nonzero = alpha * (oc - h) + _LOG2_DET - fm.log(-fm.expm1(-2.0 * alpha * h))
+    return np.where(z == 0, zero, nonzero)
 
 
 class LatentCoder:
@@ -113,10 +137,10 @@ class ZLaplaceCoder(LatentCoder):
             return (self._neg_log_p(torch.as_tensor(symbols), dither, self.delta).sum(-1) / _LN2).numpy()
 
     def _freqs(self, dither, w):
-        grid = torch.arange(-w, w + 1, dtype=torch.float64)                   # (2W+1,)
-        with single_thread():
-            nl = self._neg_log_p(grid, dither[..., None], self.delta[:, None])    # (n, m, 2W+1)
-        return quantize_pmf(with_outside_mass(np.exp(-nl.reshape(-1, 2 * w + 1).numpy())))
+        grid = np.arange(-w, w + 1, dtype=np.float64)                          # (2W+1,)
+        nl = _neg_log_p_z_given_u(grid, np.asarray(dither)[..., None], self.alpha,
+                                  self.delta.numpy()[:, None])               # (n, m, 2W+1), deterministic
+        return quantize_log_pmf(-nl.reshape(-1, 2 * w + 1), outside=True)
 
     def file_params(self, symbols):
         return {"window": symbol_window(symbols)}
@@ -163,7 +187,18 @@ class LatticeCoder(LatentCoder):
         return getattr(self.prior_coder, name)
 
     def dither(self, n, seed):
-        return self.layer.cell_dither(n, torch.Generator().manual_seed(int(seed)))   # (n, R, nb), de-scaled
+        """De-scaled cell dithers (n, R, nb) float64: the draws of
+        :meth:`~vae.latents.proxy.ProxyLatticeLatent.cell_dither` (uniform coefficients times the basis, minus the nearest point), with the product by the
+        basis written as a fixed-order sum of float64 products (no BLAS): the same bits on any machine."""
+        layer = self.layer
+        g = torch.Generator().manual_seed(int(seed))
+        r = torch.rand((n * self.R, self.n), generator=g, dtype=torch.float64).numpy()   # serial MT19937 draws
+        basis = layer._basis.detach().cpu().double().numpy()                                # (nb, nb)
+        w = r[:, 0, None] * basis[0]
+        for i in range(1, self.n):                                                          # fixed order
+            w = w + r[:, i, None] * basis[i]
+        v = w - layer.base.nearest(w)
+        return torch.from_numpy(v.reshape(n, self.R, self.n))
 
     def symbols(self, e, dither):
         return self.layer.block_coefficients(e.cpu(), dither).reshape(len(e), -1).numpy()
@@ -205,8 +240,13 @@ class CategoricalCoder(LatentCoder):
                 l64 = layer.prior_logits.detach().double().cpu()                            # (m,)
                 logp = torch.stack([torch.nn.functional.logsigmoid(-l64),
                                     torch.nn.functional.logsigmoid(l64)], -1)               # (m, 2)
-        self.logp = logp.numpy()
-        self.freqs = quantize_pmf(np.exp(self.logp))
+        self.logp = logp.numpy()                                   # the float model (ideal_bits)
+        l64 = layer.prior_logits.detach().double().cpu().numpy()
+        if layer.name == "vq":                                     # the coded pmfs: deterministic
+            det = l64                                              # quantize_log_pmf normalizes the rows
+        else:
+            det = np.stack([fm.log_sigmoid(-l64), fm.log_sigmoid(l64)], -1)
+        self.freqs = quantize_log_pmf(det)
 
     def ideal_bits(self, symbols, dither):
         pos = np.arange(symbols.shape[1])

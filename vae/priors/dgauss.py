@@ -66,21 +66,26 @@ its probability underflows).  Each conditional is a pmf over all integers; the c
 alphabet is the window :math:`|k| \le W` (``window``, the largest :math:`|k|` of the file,
 in the header) plus one never-coded symbol holding the mass beyond it, so every coded
 :math:`k` keeps exactly its model probability (as the ``z-laplace`` coder).  The float64
-conditionals are computed on the CPU on one thread by the same code, on the same arrays, on
-both sides and quantized by :func:`vae.entropy_coding.quantize_pmf`; bits = :math:`-\log_2
-p(a|u)` up to that 24-bit quantization and the ANS flush.  No bits-back step is needed.
+conditionals are computed by the same code, on the same arrays, on both sides, with
+deterministic arithmetic only (:mod:`vae.fixed_math`: the theta sums, ``logaddexp``,
+``logsumexp`` and ``exp`` are fixed-order compositions of correctly rounded float64 operations;
+the prior's scales and weights are recomputed from its float64 parameters the same way) and
+quantized by :func:`vae.entropy_coding.quantize_log_pmf`: identical integers on any IEEE-754
+machine and thread count.  Bits = :math:`-\log_2 p(a|u)` up to round-off, the 24-bit
+quantization and the ANS flush.  No bits-back step is needed.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-import torch
 
-from theory.discrete_gaussian_prior import SUPPORTED_NAMES, DiscreteGaussianPrior, log_theta_1d
-from vae.entropy_coding import (CodecError, coded_bits, pop, push, quantize_pmf, single_thread,
-                                symbol_window, with_outside_mass)
+from theory.discrete_gaussian_prior import (DIRECT_TERMS, DUAL_TERMS, S_MAX, S_MIN, SUPPORTED_NAMES,
+                                            SWITCH_SCALE, DiscreteGaussianPrior)
+from vae import fixed_math as fm
+from vae.entropy_coding import CodecError, coded_bits, pop, push, quantize_log_pmf, symbol_window
 
 from .base import Prior, PriorCoder, PriorContext  # noqa: F401  (PriorContext: the doctest)
 
@@ -154,11 +159,95 @@ class DGaussPrior(DiscreteGaussianPrior, Prior):
 
 
 def _logsumexp(a, axis):
-    """log(sum(exp(a))) along ``axis``; -inf where every entry is -inf (no warning)."""
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - m).sum(axis)) + np.squeeze(m, axis)
+    """log(sum(exp(a))) along ``axis``; -inf where every entry is -inf (deterministic, :mod:`vae.fixed_math`)."""
+    return fm.logsumexp(a, axis)
+
+
+_HALF_LOG_2PI = 0.5 * fm._log.py_func(2.0 * math.pi)
+_TWO_PI2 = 2.0 * math.pi ** 2
+
+
+def _log_theta_1d(x, s):
+    r""":func:`theory.discrete_gaussian_prior.log_theta_1d` (the same two fixed-length sums, the same
+    branch rule) in deterministic float64 arithmetic (:mod:`vae.fixed_math`: its compiled
+    elementwise kernels, sums left to right), numpy arrays (broadcasting)."""
+    x, s = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.maximum(np.asarray(s, dtype=np.float64), S_MIN))
+    r = x - np.rint(x)                                                   # in [-1/2, 1/2], exact
+    sd = np.minimum(s, SWITCH_SCALE)
+    c = -0.5 / (sd * sd)
+    acc = np.zeros(x.shape)
+    for j in range(-DIRECT_TERMS, DIRECT_TERMS + 1):                     # fixed order
+        d = j - r
+        acc = acc + fm.exp(d * d * c)
+    direct = fm.log(acc)
+    sp = np.maximum(s, SWITCH_SCALE)
+    corr = np.zeros(x.shape)
+    for n in range(1, DUAL_TERMS + 1):
+        corr = corr + fm.exp((-_TWO_PI2) * (sp * sp) * float(n * n)) * fm.cos_2pi(n * r)
+    dual = fm.log(sp) + _HALF_LOG_2PI + fm.log1p(2.0 * corr)
+    return np.where(s < SWITCH_SCALE, direct, dual)
+
+
+@numba.njit(cache=True, nogil=True)
+def _coordinate_kernel(x, sc, adj, offset, lw, window, lc, log_pmf):  # pragma: no cover - compiled
+    r"""One step of the chain for ``N`` rows in one pass: the components' conditionals
+    ``lc[n, c, k] = -(1/2) ((k - W - x_n) / sc_{n,c})^2 + adj[n, c, (offset_n + k - W) mod P]``
+    (``adj`` (N, C, P): the parity (P = 2) or residue (P = 4) dependent log-ratio of the suffix
+    sums, or minus the 1-D theta (P = 1)) and the mixture ``log_pmf[n, k] = logsumexp_c(lw[n, c] +
+    lc[n, c, k])`` (max-shifted, components summed in order; :mod:`vae.fixed_math`)."""
+    N, C = sc.shape
+    K = 2 * window + 1
+    P = adj.shape[2]                                      # 1, 2 or 4: a power of two
+    sums = np.empty(N * K)
+    t = np.empty(K)
+    a = np.empty(K)
+    mk = np.empty(K)
+    acc = np.empty(K)
+    for n in range(N):
+        xn = x[n]
+        base = ((offset[n] - window) % P + P) % P         # (offset_n + k - W) mod P = (base + k) & (P - 1)
+        for k in range(K):
+            a[k] = (k - window) - xn
+        for c in range(C):
+            s = sc[n, c]
+            ad = adj[n, c]
+            row = lc[n, c]
+            for k in range(K):
+                t[k] = a[k] / s
+            for k in range(K):
+                row[k] = -0.5 * (t[k] * t[k]) + ad[(base + k) & (P - 1)]
+        for k in range(K):
+            mk[k] = -np.inf
+            acc[k] = 0.0
+        for c in range(C):                               # components in order, k innermost
+            lwc = lw[n, c]
+            row = lc[n, c]
+            for k in range(K):
+                mk[k] = max(mk[k], lwc + row[k])
+        for c in range(C):
+            lwc = lw[n, c]
+            row = lc[n, c]
+            for k in range(K):
+                acc[k] += fm._exp((lwc + row[k]) - mk[k])
+        for k in range(K):
+            finite = mk[k] != -np.inf and mk[k] != np.inf
+            log_pmf[n, k] = mk[k]
+            sums[n * K + k] = acc[k] if finite else 1.0
+    logs = np.empty(N * K)
+    fm._map_log(sums, logs)
+    for i in range(N * K):
+        log_pmf.flat[i] = log_pmf.flat[i] + logs[i]
+
+
+def _coordinate_step(x, sc, adj, offset, lw, window):
+    """:func:`_coordinate_kernel` with fresh outputs: (log_pmf (N, 2W+1), lc (N, C, 2W+1))."""
+    N, C = sc.shape
+    lc = np.empty((N, C, 2 * window + 1))
+    log_pmf = np.empty((N, 2 * window + 1))
+    _coordinate_kernel(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(sc, dtype=np.float64),
+                       np.ascontiguousarray(adj, dtype=np.float64), np.ascontiguousarray(offset, dtype=np.int64),
+                       np.ascontiguousarray(lw, dtype=np.float64), int(window), lc, log_pmf)
+    return log_pmf, lc
 
 
 class _MixtureChain:
@@ -209,25 +298,24 @@ class DGaussConditionals(_MixtureChain):
         self.rows = np.arange(len(v))
         self.sc = coder.scales[blocks] / coder.spacing                        # (N, C, n)
         self.x = (v[None] - coder.shifts[:, None, :]) / coder.spacing           # (H, N, n)
-        with single_thread(), torch.no_grad():
-            x = torch.from_numpy(self.x)[:, :, None, :]                         # (H, N, 1, n)
-            sc = torch.from_numpy(self.sc)[None]                                # (1, N, C, n)
-            if self.parity:
-                log_e = log_theta_1d(x / 2, sc / 2).numpy()                     # (H, N, C, n)
-                log_o = log_theta_1d((x - 1) / 2, sc / 2).numpy()
-            else:
-                self.log_t = log_theta_1d(x, sc).numpy()                        # (H, N, C, n)
+        x = self.x[:, :, None, :]                                               # (H, N, 1, n)
+        sc = self.sc[None]                                                      # (1, N, C, n)
+        if self.parity:
+            log_e = _log_theta_1d(x / 2, sc / 2)                                # (H, N, C, n)
+            log_o = _log_theta_1d((x - 1) / 2, sc / 2)
+        else:
+            self.log_t = _log_theta_1d(x, sc)                                   # (H, N, C, n)
         if self.parity:
             suffix = np.empty(log_e.shape[:-1] + (self.n + 1, 2))                # (H, N, C, n+1, parity)
             suffix[..., self.n, 0], suffix[..., self.n, 1] = 0.0, -np.inf
             for i in range(self.n - 1, -1, -1):
                 even, odd = suffix[..., i + 1, 0], suffix[..., i + 1, 1]
-                suffix[..., i, 0] = np.logaddexp(log_e[..., i] + even, log_o[..., i] + odd)
-                suffix[..., i, 1] = np.logaddexp(log_o[..., i] + even, log_e[..., i] + odd)
+                suffix[..., i, 0] = fm.logaddexp(log_e[..., i] + even, log_o[..., i] + odd)
+                suffix[..., i, 1] = fm.logaddexp(log_o[..., i] + even, log_e[..., i] + odd)
             self.suffix = suffix
             self.log_zh = suffix[..., 0, 0]                                      # (H, N, C)
         else:
-            self.log_zh = self.log_t.sum(-1)
+            self.log_zh = fm.row_sum(self.log_t)
         self.log_z = _logsumexp(self.log_zh, 0)                                  # (N, C)
         self.log_w = coder.log_w[blocks]                                        # (N, C) prior weights
 
@@ -241,18 +329,16 @@ class DGaussConditionals(_MixtureChain):
     def coordinate_log_pmf(self, i: int, window: int):
         """log p(k_i | h, k_<i) of the mixture over ``k = -W .. W``: (N, 2W + 1), and the
         components' conditionals (N, C, 2W + 1) for :meth:`advance`."""
-        grid = np.arange(-window, window + 1)
         x = self.x[self.h, self.rows, i]                                         # (N,)
         sc = self.sc[:, :, i]                                                    # (N, C)
-        lc = -0.5 * ((grid[None, None, :] - x[:, None, None]) / sc[:, :, None]) ** 2
         if self.parity:
-            suf = self.suffix[self.h, self.rows]                                 # (N, C, n+1, 2)
-            tail = (self.par[:, None] + grid[None, :]) % 2                       # (N, 2W+1)
-            nxt = np.where(tail[:, None, :] == 0, suf[:, :, i + 1, 0, None], suf[:, :, i + 1, 1, None])
-            lc += nxt - suf[self.rows, :, i, self.par][:, :, None]
-        else:
-            lc -= self.log_t[self.h, self.rows, :, i][:, :, None]
-        return _logsumexp(self.lw[:, :, None] + lc, 1), lc
+            # adj[n, c, q]: log S^{tail}_{i+1} - log S^{par}_i with tail = (par + k) mod 2 = q's parity
+            nxt = self.suffix[self.h, self.rows, :, i + 1]                       # (N, C, 2)
+            now = self.suffix[self.h, self.rows, :, i, self.par]                 # (N, C)
+            adj = nxt - now[:, :, None]
+            return _coordinate_step(x, sc, adj, self.par, self.lw, window)
+        adj = -self.log_t[self.h, self.rows, :, i][:, :, None]                  # (N, C, 1)
+        return _coordinate_step(x, sc, adj, np.zeros(len(x), dtype=np.int64), self.lw, window)
 
     def advance(self, k, log_pmf, lc, window: int) -> None:
         """Condition on ``k_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""
@@ -275,9 +361,11 @@ class DGaussPriorCoder(PriorCoder):
         """The prior's parameters as float64 arrays on the CPU, and its basis."""
         PriorCoder.__init__(self, prior)
         self.H, self.C, self.parity = cosets, prior.components, bool(parity)
-        with single_thread(), torch.no_grad():
-            self.scales = prior.scales().detach().double().cpu().numpy()        # (R, C, n), clamped
-            self.log_w = torch.log_softmax(prior.mix_logits.detach().double().cpu(), -1).numpy()
+        # the prior's scales() and log-softmax weights, recomputed deterministically (:mod:`vae.fixed_math`)
+        log_scale = prior.log_scale.detach().cpu().double().numpy()
+        lo = fm.log(np.asarray(prior.scale_floor, dtype=np.float64))
+        self.scales = fm.exp(np.minimum(np.maximum(log_scale, lo), fm.log(np.float64(S_MAX))))   # (R, C, n)
+        self.log_w = fm.log_softmax_last(prior.mix_logits.detach().cpu().double().numpy())        # (R, C)
         self.basis = np.asarray(prior.lattice.basis, dtype=np.float64)
         self.basis_inv = np.linalg.inv(self.basis)
 
@@ -338,12 +426,12 @@ class DGaussPriorCoder(PriorCoder):
             chain = self.conditionals(v_all[rows], rows.start)
             steps = []
             if self.H > 1:
-                freqs = quantize_pmf(np.exp(chain.coset_log_pmf()))
+                freqs = quantize_log_pmf(chain.coset_log_pmf())
                 steps.append((h, freqs))
             chain.choose_coset(h)
             for i in range(self.n):
                 log_pmf, lc = chain.coordinate_log_pmf(i, w)
-                steps.append((k[:, i] + w, quantize_pmf(with_outside_mass(np.exp(log_pmf)))))
+                steps.append((k[:, i] + w, quantize_log_pmf(log_pmf, outside=True)))
                 chain.advance(k[:, i], log_pmf, lc, w)
             for sym, freqs in reversed(steps):
                 push(coder, sym, freqs)
@@ -358,12 +446,12 @@ class DGaussPriorCoder(PriorCoder):
         k_all = np.zeros((N, self.n), dtype=np.int64)
         for rows in self._groups(N):
             chain = self.conditionals(v_all[rows], rows.start)
-            h = pop(coder, quantize_pmf(np.exp(chain.coset_log_pmf()))) if self.H > 1 \
+            h = pop(coder, quantize_log_pmf(chain.coset_log_pmf())) if self.H > 1 \
                 else np.zeros(rows.stop - rows.start, dtype=np.int64)
             chain.choose_coset(h)
             for i in range(self.n):
                 log_pmf, lc = chain.coordinate_log_pmf(i, w)
-                idx = pop(coder, quantize_pmf(with_outside_mass(np.exp(log_pmf))))
+                idx = pop(coder, quantize_log_pmf(log_pmf, outside=True))
                 if np.any(idx > 2 * w) or not np.all(np.isfinite(log_pmf[chain.rows, np.minimum(idx, 2 * w)])):
                     raise CodecError("decoded a symbol beyond the window or of probability 0: another model or seed, "
                                      "or a corrupted file")
@@ -371,6 +459,31 @@ class DGaussPriorCoder(PriorCoder):
                 k_all[rows, i] = idx - w
             h_all[rows] = h
         return self.join(h_all, k_all).reshape(n_img, self.R * self.n)
+
+
+def _suffix_scaled(trellis, log_w):
+    r"""The backward trellis sums (:meth:`theory.code_trellis.CodeTrellis.log_suffix`) in the linear
+    domain with a log-scale per row and depth (:func:`vae.fixed_math.trellis_step_linear`): ``lin`` (n+1 arrays (..., |S_i|, 2),
+    largest entry 1) and ``off`` (..., n+1) with :math:`\log\beta_i = \log\mathrm{lin}_i + \mathrm{off}_i`."""
+    w = np.asarray(log_w, dtype=np.float64)[..., trellis.order, :]
+    lead = w.shape[:-2]
+    L = int(np.prod(lead))
+    w = np.ascontiguousarray(w.reshape(L, trellis.n, 4))
+    lin = [None] * (trellis.n + 1)
+    off = np.zeros((L, trellis.n + 1))
+    last = np.zeros((L, 1, 2))
+    last[:, 0, 0] = 1.0
+    lin[trellis.n] = last
+    step = np.empty(L)
+    for i in range(trellis.n - 1, -1, -1):
+        nxt = np.concatenate([lin[i + 1], np.zeros((L, 1, 2))], 1)              # pad: index -1, weight 0
+        succ = np.asarray(trellis.succ[i], dtype=np.int64)
+        out = np.empty((L, len(succ), 2))
+        fm.trellis_step_linear(nxt, np.where(succ < 0, nxt.shape[1] - 1, succ), np.ascontiguousarray(w[:, i]),
+                               out, step)
+        off[:, i] = off[:, i + 1] + step                                        # fixed order: depth by depth
+        lin[i] = out
+    return [b.reshape(lead + b.shape[1:]) for b in lin], off.reshape(lead + (trellis.n + 1,))
 
 
 class DGaussCodedConditionals(_MixtureChain):
@@ -403,13 +516,13 @@ class DGaussCodedConditionals(_MixtureChain):
         d = dec.spacing
         self.sc = (coder.scales[blocks] / d)[:, :, order]                       # (N, C, n) trellis order
         self.x = ((v[None] - dec.shifts[:, None, :]) / d)[:, :, order]          # (G, N, n) trellis order
-        with single_thread(), torch.no_grad():
-            x = torch.from_numpy((v[None] - dec.shifts[:, None, :]) / d)[:, :, None, :, None]   # (G, N, 1, n, 1)
-            sc = torch.from_numpy(coder.scales[blocks] / d)[None, :, :, :, None]                # (1, N, C, n, 1)
-            r = torch.arange(4, dtype=torch.float64)
-            log_t = log_theta_1d((x - r) / 4, sc / 4).numpy()                   # (G, N, C, n, 4) lattice order
-        self.beta = self.trellis.log_suffix(log_t)                              # n+1 x (G, N, C, |S_i|, 2)
-        self.log_zh = self.beta[0][..., 0, 0]                                   # (G, N, C)
+        x = ((v[None] - dec.shifts[:, None, :]) / d)[:, :, None, :, None]       # (G, N, 1, n, 1)
+        sc = (coder.scales[blocks] / d)[None, :, :, :, None]                    # (1, N, C, n, 1)
+        r = np.arange(4, dtype=np.float64)
+        log_t = _log_theta_1d((x - r) / 4, sc / 4)                              # (G, N, C, n, 4) lattice order
+        # n+1 x (G, N, C, |S_i|, 2) scaled sums and (G, N, C, n+1) their log-scales
+        self.lin, self.off = _suffix_scaled(self.trellis, log_t)
+        self.log_zh = fm.log(self.lin[0][..., 0, 0]) + self.off[..., 0]        # (G, N, C)
         self.log_z = _logsumexp(self.log_zh, 0)                                 # (N, C)
         self.log_w = coder.log_w[blocks]                                        # (N, C)
 
@@ -425,21 +538,20 @@ class DGaussCodedConditionals(_MixtureChain):
         and the components' conditionals (N, C, 2W + 1) for :meth:`advance`."""
         if i != self.depth:                                                     # internal invariant
             raise AssertionError(f"trellis depth {i} asked, the chain is at depth {self.depth}")
-        grid = np.arange(-window, window + 1)
         x = self.x[self.h, self.rows, i]                                        # (N,)
         sc = self.sc[:, :, i]                                                   # (N, C)
-        lc = -0.5 * ((grid[None, None, :] - x[:, None, None]) / sc[:, :, None]) ** 2
-        nxt_beta = self.beta[i + 1][self.h, self.rows]                          # (N, C, |S_i+1|, 2)
-        nxt_beta = np.concatenate([nxt_beta, np.full(nxt_beta.shape[:2] + (1, 2), -np.inf)], 2)  # pad: -1
-        succ = self.trellis.succ[i][self.state]                                 # (N, 2) bits
-        nb = np.empty(lc.shape[:2] + (4,))                                      # (N, C, residue)
+        nxt_lin = self.lin[i + 1]                                               # (G, N, C, |S_i+1|, 2)
+        succ = self.trellis.succ[i][self.state]                                 # (N, 2) bits; -1: no edge
+        nb = np.empty(sc.shape + (4,))                                          # (N, C, residue)
         for r in range(4):
             b, kappa = r & 1, r >> 1
-            nb[:, :, r] = nxt_beta[self.rows, :, succ[:, b], self.par ^ kappa]
-        now = self.beta[i][self.h, self.rows, :, self.state, self.par]           # (N, C)
-        res = grid % 4                                                          # (2W+1,)
-        lc += nb[:, :, res] - now[:, :, None]
-        return _logsumexp(self.lw[:, :, None] + lc, 1), lc
+            s = succ[:, b]
+            val = nxt_lin[self.h, self.rows, :, np.maximum(s, 0), self.par ^ kappa]   # (N, C)
+            nb[:, :, r] = np.where((s >= 0)[:, None], val, 0.0)
+        nb = fm.log(nb) + self.off[self.h, self.rows, :, i + 1][:, :, None]     # log beta_{i+1}
+        now = fm.log(self.lin[i][self.h, self.rows, :, self.state, self.par]) + self.off[self.h, self.rows, :, i]
+        adj = nb - now[:, :, None]                                              # (N, C, 4): residue j mod 4
+        return _coordinate_step(x, sc, adj, np.zeros(len(x), dtype=np.int64), self.lw, window)
 
     def advance(self, k, log_pmf, lc, window: int) -> None:
         """Condition on ``j_i = k`` (N,) given this step's :meth:`coordinate_log_pmf` outputs."""

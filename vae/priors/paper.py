@@ -16,10 +16,19 @@ file's largest :math:`|c|`, in the header).  A point inside the support has both
 encoder chooses one by *bits-back* coding (Frey & Hinton 1997; Townsend et al. 2019): it decodes
 the component from the stack with the posterior :math:`P(\text{component}|a, u)` and the decoder
 re-encodes it, so the net cost is :math:`-\log_2 p(a|u)` of the mixture, not of one component.
-The U-dependent tables come from the prior itself
+The U-dependent tables are those of the prior
 (:meth:`~theory.lattice_prior.LatticePrior.part_log_probs`,
-:meth:`~theory.lattice_prior.LatticePrior.escape_log_params`), computed in float64 on the CPU on
-one thread on both sides.
+:meth:`~theory.lattice_prior.LatticePrior.escape_log_params`), recomputed by the coder from the
+prior's weights (float64, exact copies of the checkpoint's floats) with deterministic
+arithmetic only (:mod:`vae.fixed_math`): the MLP :math:`u \to` logits is a compiled fixed-order
+loop of float64 multiply-adds (no BLAS, no FMA; :func:`_head_table`), ``tanh``, ``logsigmoid``,
+``logsoftmax`` and ``exp`` are :mod:`vae.fixed_math`'s, and the frequencies come from
+:func:`vae.entropy_coding.quantize_pmf` (the head/shell symbol, whose probabilities the kernel
+writes directly) and :func:`vae.entropy_coding.quantize_log_pmf` (component, bits-back
+posterior, escape coefficients).  So the encoder and the decoder get identical
+integers on any IEEE-754 machine and thread count (the *integer model*); its log-probabilities
+differ from the float model's by round-off (~1e-15), its code length from the float model's (10)
+by far less than 0.1 % (``validation.bitstream`` reports both).
 """
 from __future__ import annotations
 
@@ -28,10 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+import math
+
+import numba
+
 from lattices.shells import shell_ranker
 from theory.lattice_prior import LatticePrior
-from vae.entropy_coding import (coded_bits, pop, pop_uniform, push, push_uniform, quantize_pmf,
-                                single_thread, symbol_window, uniform_bits, with_outside_mass)
+from vae import fixed_math as fm
+from vae.entropy_coding import (coded_bits, pop, pop_uniform, push, push_uniform, quantize_log_pmf,
+                                quantize_pmf, symbol_window, uniform_bits)
 
 from .base import Prior, PriorCoder, PriorContext  # noqa: F401  (PriorContext: the doctest)
 
@@ -221,6 +235,76 @@ def _lattice_tables(lattice, K: int, t: int):
 
 
 
+@numba.njit(cache=True, nogil=True)
+def _head_table(x, blk, w1, b1, w2, b2, wf, bf, has_flag, psi_lsm, psi_p, out, prob):  # pragma: no cover
+    r"""Rows of the truncated part's log-pmf ``out`` and pmf ``prob``, (N, H + C): for row ``r`` of
+    block ``b = blk[r]``, :math:`h = \tanh(b_1 + x W_1)`, logits :math:`g = b_2 + h W_2`, flag
+    :math:`f = b_f + h w_f`; ``out[r, :H] = logsigmoid(f) + logsoftmax(g)``,
+    ``out[r, H:] = logsigmoid(-f) + psi_lsm[b]``
+    (:meth:`theory.lattice_prior.LatticePrior.part_log_probs`), ``prob`` the same as
+    probabilities (``psi_p = exp(psi_lsm)``).  Every sum runs in a fixed order (the matmuls as
+    loops over the input index with the output index innermost, which LLVM vectorizes without
+    changing any element's order of operations; :mod:`vae.fixed_math`): the same bits on every
+    IEEE-754 machine."""
+    N, m = x.shape
+    hid = w1.shape[2]
+    H = w2.shape[2]
+    C = psi_lsm.shape[1]
+    h = np.empty(hid)
+    g = np.empty(H)
+    e = np.empty(H)
+    for r in range(N):
+        b = blk[r]
+        w1b = w1[b]
+        for k in range(hid):
+            h[k] = b1[b, k]
+        for i in range(m):
+            xi = x[r, i]
+            w1i = w1b[i]
+            for k in range(hid):
+                h[k] = h[k] + xi * w1i[k]
+        for k in range(hid):
+            h[k] = fm._tanh(h[k])
+        w2b = w2[b]
+        b2b = b2[b]
+        for j in range(H):
+            g[j] = b2b[j]
+        for k in range(hid):
+            hk = h[k]
+            wk = w2b[k]
+            for j in range(H):
+                g[j] = g[j] + hk * wk[j]
+        lf_head = 0.0
+        lf_tail = 0.0
+        if has_flag:
+            f = bf[b]
+            for k in range(hid):
+                f = f + h[k] * wf[b, k]
+            lf_head = fm._log_sigmoid(f)
+            lf_tail = fm._log_sigmoid(-f)
+        mx = -np.inf
+        for j in range(H):
+            mx = max(mx, g[j])
+        for j in range(H):
+            e[j] = fm._exp(g[j] - mx)
+        s = 0.0
+        for j in range(H):                                  # left to right
+            s += e[j]
+        lse = mx + fm._log(s)
+        head_scale = fm._exp(lf_head) / s if H > 0 else 0.0
+        tail_scale = fm._exp(lf_tail)
+        o = out[r]
+        q = prob[r]
+        for j in range(H):
+            o[j] = lf_head + (g[j] - lse)
+            q[j] = e[j] * head_scale
+        pl = psi_lsm[b]
+        pp = psi_p[b]
+        for c in range(C):
+            o[H + c] = lf_tail + pl[c]
+            q[H + c] = tail_scale * pp[c]
+
+
 class PaperPriorCoder(PriorCoder):
     r"""Codes block symbols exactly under :class:`PaperPrior` (module notes)."""
 
@@ -241,31 +325,51 @@ class PaperPriorCoder(PriorCoder):
         self.class_of_norm[self.class_norms] = np.arange(self.C)
         self._head_lookup = _RowIndex(self.head_coords)
         self.gram = np.asarray(prior.lattice.gram, dtype=np.float64) / prior.unit
-        with torch.no_grad():
-            self.psi_log_softmax = torch.log_softmax(prior.psi.detach(), -1)   # (R, C): the model's alone
+        self._adopt_weights(prior)
+
+    def _adopt_weights(self, prior):
+        """The prior's parameters as float64 numpy arrays (exact copies of the checkpoint's floats)
+        and the U-independent tables, computed once with :mod:`vae.fixed_math`."""
+        f64 = lambda t: np.ascontiguousarray(t.detach().cpu().double().numpy())   # noqa: E731
+        R = self.R
+        self.psi_lsm = fm.log_softmax_last(f64(prior.psi)) if self.C else np.zeros((R, 0))     # (R, C)
+        self.psi_p = fm.exp(self.psi_lsm)
+        if prior.has_mlp:
+            self.w1, self.b1 = f64(prior.w1), f64(prior.b1).reshape(R, -1)                  # (R, m, h), (R, h)
+            self.w2, self.b2 = f64(prior.w2), f64(prior.b2).reshape(R, -1)                  # (R, h, H), (R, H)
+        else:
+            self.w1, self.b1 = np.zeros((R, self.n, 1)), np.zeros((R, 1))
+            self.w2, self.b2 = np.zeros((R, 1, 0)), np.zeros((R, 0))
+        self.has_flag = bool(prior.has_flag)
+        self.wf = f64(prior.w_flag) if self.has_flag else np.zeros((R, self.w1.shape[2]))
+        self.bf = f64(prior.b_flag).reshape(R) if self.has_flag else np.zeros(R)
+        self.inv_sqrt_unit = 1.0 / math.sqrt(prior.unit)                                    # IEEE sqrt and /
+        e, r = f64(prior.escape_logit).reshape(R), f64(prior.ratio_logit).reshape(R)
+        self.log_eps, self.log_1m_eps = fm.log_sigmoid(e), fm.log_sigmoid(-e)                 # (R,)
+        self.log_rho = fm.log_sigmoid(r)
+        self.log_geo = fm.log_sigmoid(-r) - fm.log1p(fm.exp(self.log_rho))                  # log (1-rho)/(1+rho)
+        self.log_theta = fm.log(np.array([float(t) for t in self.theta]))                    # (K+1,), -inf at 0
+        # the component's frequencies, per block (R, 2): 0 truncated part, 1 escape
+        self.comp_freqs = quantize_log_pmf(np.stack([self.log_1m_eps, self.log_eps], 1))
 
     # -------------------------------------------------------------- the prior's tables
     def _tables(self, dither):
-        """Per block (N = n R rows): log-pmf of the truncated part's symbol (N, H + C), log eps, log rho.
+        """Per block row (N = n R rows, block-major per image): the log-pmf of the truncated
+        part's symbol (N, H + C), deterministic (:func:`_head_table`), and log eps, log (1 - eps),
+        log rho, log (1-rho)/(1+rho) of the row's block (N,) each."""
+        return self._tables_and_probs(dither)[0]
 
-        The U-dependent head and the escape parameters are the prior's own
-        (:meth:`theory.lattice_prior.LatticePrior.part_log_probs`, ``escape_log_params``): one
-        definition for the code length and the coder."""
-        p = self.prior
-        N = dither.shape[0] * self.R
-        with single_thread(), torch.no_grad():
-            # one (n, R, H + C) table written in place: the same float64 values as concatenating
-            # the head and shell parts block-major and transposing, without the two copies
-            cat = torch.empty((dither.shape[0], self.R, self.H + self.C), dtype=self.psi_log_softmax.dtype)
-            lh, head, lt = p.part_log_probs(dither)                               # (R, n), (R, n, H), (R, n)
-            if head is not None:
-                torch.add(lh[..., None], head, out=cat[:, :, :self.H].transpose(0, 1))
-            if self.C:
-                torch.add(lt[..., None], self.psi_log_softmax[:, None, :], out=cat[:, :, self.H:].transpose(0, 1))
-            cat = cat.reshape(N, self.H + self.C)
-            log_eps, log_1m_eps, log_rho, log_geo = p.escape_log_params()          # (R,) each
-        tile = lambda a: np.tile(a.numpy(), dither.shape[0])                # noqa: E731  (R,) -> (N,)
-        return cat.double().numpy(), tile(log_eps), tile(log_1m_eps), tile(log_rho), tile(log_geo)
+    def _tables_and_probs(self, dither):
+        """:meth:`_tables` and the truncated part's pmf (N, H + C) as probabilities (what is quantized)."""
+        n_img = dither.shape[0]
+        blk = np.tile(np.arange(self.R), n_img)
+        v = np.asarray(dither, dtype=np.float64).reshape(n_img * self.R, self.n)
+        x = np.ascontiguousarray(v * self.inv_sqrt_unit)
+        cat = np.empty((len(x), self.H + self.C))
+        probs = np.empty((len(x), self.H + self.C))                       # the same table as probabilities
+        _head_table(x, blk, self.w1, self.b1, self.w2, self.b2, self.wf, self.bf, self.has_flag,
+                    self.psi_lsm, self.psi_p, cat, probs)
+        return (cat, self.log_eps[blk], self.log_1m_eps[blk], self.log_rho[blk], self.log_geo[blk]), probs
 
     def _norms(self, c):
         return np.rint(np.einsum("ni,ij,nj->n", c, self.gram, c)).astype(np.int64)
@@ -284,17 +388,19 @@ class PaperPriorCoder(PriorCoder):
         return sym, rank
 
     def _component_logits(self, c, norms, sym, tabs):
-        """log of (1-eps) p_trunc(a) and eps p_esc(a) per row (in-support rows)."""
+        """log of (1-eps) p_trunc(a) and eps p_esc(a) per row (in-support rows; ``tabs`` of
+        :meth:`_tables` for these rows), deterministic."""
         cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
         rows = np.arange(len(c))
-        lt = log_1m_eps + cat[rows, sym] - np.where(sym >= self.H, np.log(self.theta[norms].astype(float)), 0.0)
+        lt = log_1m_eps + cat[rows, sym] - np.where(sym >= self.H, self.log_theta[norms], 0.0)
         le = log_eps + self.n * log_geo + log_rho * np.abs(c).sum(1)
         return lt, le
 
-    @staticmethod
-    def _esc_freqs(log_rho, log_geo, w):
-        grid = np.abs(np.arange(-w, w + 1))
-        return quantize_pmf(with_outside_mass(np.exp(log_geo[:, None] + log_rho[:, None] * grid[None, :])))
+    def _esc_freqs(self, w):
+        """Frequencies (R, 2W + 2) of one escape coefficient per block: two-sided geometric over
+        ``|c| <= w`` and the outside mass."""
+        grid = np.abs(np.arange(-w, w + 1)).astype(np.float64)
+        return quantize_log_pmf(self.log_geo[:, None] + self.log_rho[:, None] * grid[None, :], outside=True)
 
     # -------------------------------------------------------------- coding
     def file_params(self, symbols):
@@ -304,8 +410,8 @@ class PaperPriorCoder(PriorCoder):
         n_img = len(symbols)
         c = symbols.reshape(-1, self.n)                                          # (N, nb) block-major per image
         N = len(c)
-        tabs = self._tables(dither)
-        cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
+        tabs, probs = self._tables_and_probs(dither)
+        blk = np.tile(np.arange(self.R), n_img)
         norms = self._norms(c)
         inside = norms <= self.K
         bits = np.zeros(N)
@@ -314,16 +420,15 @@ class PaperPriorCoder(PriorCoder):
         sym[inside], rank[inside] = self._trunc_symbol(c[inside], norms[inside])
         # 5': bits back, the component of in-support points drawn from the posterior
         comp = np.ones(N, dtype=np.int64)                                       # 1: escape
-        lt, le = self._component_logits(c[inside], norms[inside], sym[inside],
-                                        tuple(a[inside] for a in tabs))
-        post = quantize_pmf(np.exp(np.stack([lt, le], 1) - np.logaddexp(lt, le)[:, None]))
+        lt, le = self._component_logits(c[inside], norms[inside], sym[inside], tuple(a[inside] for a in tabs))
+        post = quantize_log_pmf(np.stack([lt, le], 1))
         comp[inside] = pop(coder, post)
         bits[inside] -= coded_bits(post, comp[inside])
         # 4': escape coefficients and their window
         esc = comp == 1
         if np.any(esc):
             w = self.params["escape_window"]
-            freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
+            freqs = np.repeat(self._esc_freqs(w)[blk[esc]], self.n, axis=0)
             flat = (c[esc] + w).reshape(-1)
             push(coder, flat, freqs)
             bits[esc] += coded_bits(freqs, flat).reshape(-1, self.n).sum(1)
@@ -334,23 +439,23 @@ class PaperPriorCoder(PriorCoder):
         push_uniform(coder, rank[shell], sizes)
         bits[shell] += uniform_bits(sizes)
         # 2': the truncated part's symbol
-        freqs = quantize_pmf(np.exp(cat if trunc.all() else cat[trunc]))
+        freqs = quantize_pmf(probs if trunc.all() else probs[trunc])
         push(coder, sym[trunc], freqs)
         bits[trunc] += coded_bits(freqs, sym[trunc])
         # 1': the component
-        cfreq = quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1)))
+        cfreq = self.comp_freqs[blk]
         push(coder, comp, cfreq)
         bits += coded_bits(cfreq, comp)
         return bits.reshape(n_img, self.R).sum(1)
 
     def pop(self, coder, n_img, dither):
-        tabs = self._tables(dither)
-        cat, log_eps, log_1m_eps, log_rho, log_geo = tabs
+        tabs, probs = self._tables_and_probs(dither)
+        blk = np.tile(np.arange(self.R), n_img)
         N = n_img * self.R
-        comp = pop(coder, quantize_pmf(np.exp(np.stack([log_1m_eps, log_eps], 1))))          # 1
+        comp = pop(coder, self.comp_freqs[blk])                                              # 1
         trunc = comp == 0
         sym = np.full(N, -1, dtype=np.int64)
-        sym[trunc] = pop(coder, quantize_pmf(np.exp(cat if trunc.all() else cat[trunc])))                            # 2
+        sym[trunc] = pop(coder, quantize_pmf(probs if trunc.all() else probs[trunc]))  # 2
         c = np.zeros((N, self.n), dtype=np.int64)
         head = trunc & (sym < self.H)
         c[head] = self.head_coords[sym[head]]
@@ -361,13 +466,12 @@ class PaperPriorCoder(PriorCoder):
         esc = comp == 1
         if np.any(esc):                                                                       # 4
             w = self.params["escape_window"]
-            freqs = np.repeat(self._esc_freqs(log_rho[esc], log_geo[esc], w), self.n, axis=0)
+            freqs = np.repeat(self._esc_freqs(w)[blk[esc]], self.n, axis=0)
             c[esc] = (pop(coder, freqs) - w).reshape(-1, self.n)
         norms = self._norms(c)                                                                # 5: bits back
         inside = norms <= self.K
         s_in, _ = self._trunc_symbol(c[inside], norms[inside])
-        lt, le = self._component_logits(c[inside], norms[inside], s_in,
-                                        tuple(a[inside] for a in tabs))
-        post = quantize_pmf(np.exp(np.stack([lt, le], 1) - np.logaddexp(lt, le)[:, None]))
+        lt, le = self._component_logits(c[inside], norms[inside], s_in, tuple(a[inside] for a in tabs))
+        post = quantize_log_pmf(np.stack([lt, le], 1))
         push(coder, comp[inside], post)
         return c.reshape(n_img, self.R * self.n)
