@@ -165,9 +165,9 @@ def main(argv=None):
         G2 = _integral_gram(lat)
         # the size and time rules, before the work (as python -m lattices.theta): our calls
         # (warm-up + --repeats) and about as many of PARI's
-        from lattices.theta_exact import _plan, expected_leaves, expected_seconds
+        from lattices.theta_exact import expected_bytes, expected_leaves, expected_seconds
 
-        check_memory(48 * (args.max_norm + 1) * (len(_plan(lat)[1]) + 2), f"--max-norm {args.max_norm}")
+        check_memory(expected_bytes(lat, args.max_norm), f"--max-norm {args.max_norm}")
         check_seconds(2 * (args.repeats + 1) * expected_seconds(lat, args.max_norm), args.max_seconds,
                       f"--max-norm {args.max_norm} x --repeats {args.repeats} on {lat.name} (about "
                       f"{expected_leaves(lat, args.max_norm):.3g} lattice vectors per call)",

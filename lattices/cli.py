@@ -45,7 +45,9 @@ import tempfile
 import traceback
 from pathlib import Path
 
-__all__ = ["UsageError", "ArgumentParser", "cli_main", "error_line", "check_output_path",
+from ._validation import check_scale_range  # the --scale rule of every command line
+
+__all__ = ["UsageError", "check_scale_range", "ArgumentParser", "cli_main", "error_line", "check_output_path",
            "check_not_overwriting", "DefaultsHelpFormatter", "input_file", "input_dir", "check_at_most", "add_max_seconds", "check_seconds",
            "DEFAULT_MAX_SECONDS", "output_path", "output_dir", "count", "positive_count", "finite_float", "positive_float", "available_memory",
            "check_memory", "format_bytes", "format_seconds", "chunk_ranges", "PROGRESS_AFTER_S", "EXIT_OK", "EXIT_REFUTED",

@@ -21,7 +21,7 @@ from ._validation import check_scale_range
 from .cli import (ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main, count,
                   format_seconds, positive_float)
 from .lattice import parse
-from .theta_exact import _plan, expected_leaves, expected_seconds, norm_unit, theta_series
+from .theta_exact import expected_bytes, expected_leaves, expected_seconds, norm_unit, theta_series
 
 __all__ = ["theta_series", "norm_unit", "build_parser", "main"]
 
@@ -49,7 +49,7 @@ def main(argv=None):
         lat = parse(args.name)
         if args.scale != 1.0:            # squared norms: positive normal float64 numbers
             lat = lat.scaled(check_scale_range(lat, args.scale))
-        check_memory(48 * (args.max_norm + 1) * (len(_plan(lat)[1]) + 2), f"--max-norm {args.max_norm}")
+        check_memory(expected_bytes(lat, args.max_norm), f"--max-norm {args.max_norm}")
         seconds = expected_seconds(lat, args.max_norm)
         check_seconds(seconds, args.max_seconds,
                       f"--max-norm {args.max_norm} on {lat.name} (about "

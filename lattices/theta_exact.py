@@ -42,7 +42,7 @@ from numba import njit
 
 from ._validation import check_lattice
 
-__all__ = ["theta_series", "norm_unit", "expected_leaves", "expected_seconds"]
+__all__ = ["theta_series", "norm_unit", "expected_leaves", "expected_seconds", "expected_bytes"]
 
 #: Absolute tolerance (relative for entries above 1) when deciding that a
 #: Gram entry is an integer (diagonal) or a half-integer (off-diagonal).
@@ -648,6 +648,13 @@ def expected_leaves(lattice, max_norm: int) -> float:
         log_ball = (n / 2) * math.log(math.pi) - math.lgamma(n / 2 + 1) + (n / 2) * math.log(max(max_norm, 1))
         total += 0.5 * math.exp(min(log_ball - 0.5 * math.log(det), 700.0))
     return total
+
+
+def expected_bytes(lattice, max_norm: int) -> float:
+    """Bytes ``theta_series(lattice, max_norm)`` holds: about six float64/int64 arrays of
+    ``max_norm + 1`` coefficients per distinct block, plus two for the product (the size rule
+    of ``python -m lattices.theta``, checked with :func:`lattices.cli.check_memory`)."""
+    return 48.0 * (max_norm + 1) * (len(_plan(lattice)[1]) + 2)
 
 
 def expected_seconds(lattice, max_norm: int) -> float:

@@ -30,8 +30,7 @@ from scipy.stats import ks_2samp
 from theory.crypto_lemma import crypto_lemma_samples, parallelepiped_is_cell
 from validation._report import Check, emit, make_report, usage_error
 from validation.theorem1 import parse_lattice
-from lattices._validation import check_scale_range
-from lattices.cli import ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main, positive_float
+from lattices.cli import check_scale_range, ArgumentParser, add_max_seconds, check_memory, check_seconds, cli_main, positive_float
 
 __all__ = ["build_parser", "main", "energy_test", "ks_test", "run"]
 

@@ -32,8 +32,7 @@ from theory.densities import Gaussian, Laplace, Mixture
 from theory.theorem1 import (laplace_log_p_z_given_u, laplace_theorem1_exact, log_p_z_given_u,
                              theorem1_sides)
 from validation._report import Check, emit, make_report, usage_error, z_check
-from lattices._validation import check_scale_range
-from lattices.cli import (PROGRESS_AFTER_S, ArgumentParser, add_max_seconds, check_memory, check_seconds,
+from lattices.cli import (check_scale_range, PROGRESS_AFTER_S, ArgumentParser, add_max_seconds, check_memory, check_seconds,
                           cli_main, format_seconds, positive_float)
 
 __all__ = ["build_parser", "main", "parse_lattice", "make_prior", "run"]
