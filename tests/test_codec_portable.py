@@ -227,3 +227,30 @@ def test_files_decode_identically_in_another_process_without_simd(files, threads
             assert np.abs(a[2] - b[2]).max() <= 1e-6, f"{label}: reconstructions differ"
         else:
             assert a[2].tobytes() == b[2].tobytes(), f"{label}: reconstructions differ"
+
+
+def test_constants_written_as_literals_equal_the_deterministic_log():
+    """``_LOG2_DET`` and ``_HALF_LOG_2PI`` are literals (no numba dispatch at import): they must
+    equal what :func:`vae.fixed_math._log` gives."""
+    from vae.codec.latent_coders import _LOG2_DET
+    from vae.priors.dgauss import _HALF_LOG_2PI
+
+    assert _LOG2_DET == fm._log.py_func(2.0)
+    assert _HALF_LOG_2PI == 0.5 * fm._log.py_func(2.0 * math.pi)
+
+
+def test_importing_the_command_lines_compiles_nothing_and_skips_matplotlib():
+    """Start-up (issue 31): importing vae.compress / vae.decompress runs no numba kernel (its
+    first dispatch loads numba's registries and scipy, ~0.6 s) and imports no matplotlib."""
+    code = textwrap.dedent("""
+        import sys
+        import numba
+        import vae.compress, vae.decompress
+        from vae import fixed_math, entropy_coding
+        compiled = [f"{m.__name__}.{k}" for m in (fixed_math, entropy_coding) for k, v in vars(m).items()
+                    if isinstance(v, numba.core.registry.CPUDispatcher) and v.signatures]
+        print(compiled, "matplotlib" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "False"], out.stdout

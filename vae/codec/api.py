@@ -81,8 +81,14 @@ def _check_images(model, x):
     return x
 
 
+#: Images per call of the networks (encoder, decoder): ~50 MB of float32 MNIST inputs.  Each call
+#: of a threaded torch op pays the thread pool's synchronization, which on a loaded machine is a
+#: scheduler slice (~10-30 ms): calls of 1000 images cost ~10x the networks' own arithmetic.
+NET_BATCH = 1 << 14
+
+
 @torch.no_grad()
-def _encoder_outputs(model, x, batch=1000):
+def _encoder_outputs(model, x, batch=NET_BATCH):
     """Encoder outputs on the CPU (the encoder runs on the model's device, in eval mode)."""
     dev = next(model.parameters()).device
     was_training = model.training
@@ -163,14 +169,16 @@ def _compress(model, x, seed, chunk, meta, progress, with_stats, version):
         raise ValueError(f"chunk must be a whole number in [1, {MAX_CHUNK}], got {chunk!r}")
     if version not in (1, FORMAT_VERSION):
         raise ValueError(f"format_version must be 1 or {FORMAT_VERSION}, got {version!r}")
-    dither = coder.dither(len(x), seed)
-    symbols = coder.symbols(_encoder_outputs(model, x), dither)
-    params = coder.file_params(symbols)
-    coder.set_params(params)
-    bar = _bar(len(x), "compress", progress)
-    payload, bits = _encode(coder, symbols, dither, chunk, bar, version)
-    if bar is not None:
-        bar.close()
+    bar = _bar(len(x), "compress", progress)      # shown as the work starts (the dither and the
+    try:                                          # symbols first run the lattice's compiled decoder)
+        dither = coder.dither(len(x), seed)
+        symbols = coder.symbols(_encoder_outputs(model, x), dither)
+        params = coder.file_params(symbols)
+        coder.set_params(params)
+        payload, bits = _encode(coder, symbols, dither, chunk, bar, version)
+    finally:
+        if bar is not None:
+            bar.close()
     stats = {"ideal_bits": coder.ideal_bits(symbols, dither), "coded_bits": bits,
              "payload_bits": 32 * len(payload)} if with_stats else None
     if version == 1:
@@ -195,7 +203,8 @@ def decode_payload(model, payload, n: int, seed: int, chunk: int, params: dict,
 
 
 def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds=None,
-                    version=FORMAT_VERSION):
+                    version=FORMAT_VERSION, bar=None):
+    """The symbols of a payload; ``bar``: a progress bar already shown (else one when ``progress``)."""
     import time
 
     from lattices.cli import check_seconds
@@ -203,18 +212,22 @@ def _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seco
     coder.set_params(params)
     ans = constriction.stream.stack.AnsCoder(np.asarray(payload, dtype=np.uint32))
     parts = []
-    bar = _bar(n, "decompress", progress)
+    own = bar is None
+    if own:
+        bar = _bar(n, "decompress", progress)
     t0 = time.perf_counter()
-    with single_thread():
-        for i, rows in enumerate(chunk_slices(n, chunk)):
-            parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
-            if bar is not None:
-                bar.update(rows.stop - rows.start)
-            if i == 0 and max_seconds is not None and rows.stop < n:     # the time rule, after one chunk
-                rate = rows.stop / max(time.perf_counter() - t0, 1e-9)
-                check_seconds((n - rows.stop) / rate, max_seconds, f"decoding the file's {n} images")
-    if bar is not None:
-        bar.close()
+    try:
+        with single_thread():
+            for i, rows in enumerate(chunk_slices(n, chunk)):
+                parts.append(coder.pop(ans, rows.stop - rows.start, coder.take(dither, rows)))
+                if bar is not None:
+                    bar.update(rows.stop - rows.start)
+                if i == 0 and max_seconds is not None and rows.stop < n:     # the time rule, after one chunk
+                    rate = rows.stop / max(time.perf_counter() - t0, 1e-9)
+                    check_seconds((n - rows.stop) / rate, max_seconds, f"decoding the file's {n} images")
+    finally:
+        if own and bar is not None:
+            bar.close()
     symbols = np.concatenate(parts)
     if pop_uniform(ans, [256] * 4).tolist() != _sentinel(version, symbols) or not ans.is_empty():
         raise CodecError("the decoded symbols fail their check (the stream's sentinel): decoded with another "
@@ -260,7 +273,8 @@ def _check_header_v2(model, header, run, coder) -> None:
                          f"hash {mine}: decode it with the run that wrote it")
     blank = _blank_symbols(model, coder)
     names = sorted(coder.file_params(blank))
-    if sorted(header["coder_params"]) != names:
+    optional = set(getattr(coder, "optional_params", ()))       # absent in older files of the format
+    if sorted(header["coder_params"]) not in (names, sorted(set(names) - optional)):
         raise CodecError(f"the header's coder_params {sorted(header['coder_params'])} are not those of "
                          f"{run}'s coder ({latent_label(model)}: {names}): a forged or foreign file")
     _check_memory(model, coder, header["n_images"], int(blank.shape[1]))
@@ -318,15 +332,21 @@ def decompress(model, data: bytes, *, progress: bool = False, run: str = "this m
                          f"{header['model_sha256'][:12]}…, {run} {model_sha256(model)[:12]}…)")
     n, chunk, seed = int(header["n_images"]), int(header["chunk"]), int(header["seed"])
     params = header.get("coder_params", {})
-    dither = coder.dither(n, seed)
-    symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds, version)
+    bar = _bar(n, "decompress", progress)           # shown as the work starts (the dither runs the
+    try:                                            # lattice's compiled decoder)
+        dither = coder.dither(n, seed)
+        symbols = _decode_symbols(coder, payload, n, dither, chunk, params, progress, max_seconds, version,
+                                  bar=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if version == 1 and symbols_sha256(symbols) != header["symbols_sha256"]:
         raise CodecError("the decoded symbols disagree with the header's checksum (another model or seed)")
     z = coder.decoder_input(symbols, dither)
     dev = next(model.parameters()).device
     recon = None
-    for i in range(0, n, 1000):                          # written in place: no concatenated copy
-        part = torch.sigmoid(model.decoder(z[i:i + 1000].to(dev))).cpu()
+    for i in range(0, n, NET_BATCH):                     # written in place: no concatenated copy
+        part = torch.sigmoid_(model.decoder(z[i:i + NET_BATCH].to(dev))).cpu()
         if recon is None:
             recon = torch.empty((n, part.shape[1]), dtype=part.dtype)
         recon[i:i + len(part)] = part

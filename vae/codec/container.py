@@ -52,7 +52,7 @@ _MAX_SEED = 2 ** 63 - 1
 #: hash, seed, image count, CRC-32).
 MAX_FRAME = _PREFIX.size + MODEL_HASH_BYTES + 9 + 5 + _CRC
 #: Coder-parameter names written as one byte (their index); any other name is spelled out.
-PARAM_NAMES = ("window", "escape_window")
+PARAM_NAMES = ("window", "escape_window", "spread")
 _MAX_PARAM = 4096
 #: Format-1 header keys.
 REQUIRED = ("latent", "hidden", "input_dim", "n_images", "chunk", "seed", "model_sha256",

@@ -163,7 +163,8 @@ def _logsumexp(a, axis):
     return fm.logsumexp(a, axis)
 
 
-_HALF_LOG_2PI = 0.5 * fm._log.py_func(2.0 * math.pi)
+#: ``0.5 * fm._log(2 pi)`` as a literal (tests/test_codec_portable.py checks it): no numba dispatch at import.
+_HALF_LOG_2PI = 0.9189385332046727
 _TWO_PI2 = 2.0 * math.pi ** 2
 
 
