@@ -18,7 +18,6 @@ target, the first progress update within 1.5 s).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import selectors
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lattices.cli import ArgumentParser, cli_main, input_dir, positive_count
 
 
 def first_line_seconds(cmd, env=None) -> tuple[float, float, int]:
@@ -78,20 +79,19 @@ def measure(run_dir, images: int = 1000, repeats: int = 5, progress: bool = True
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m benchmarks.codec_startup", description=__doc__.split("\n\n")[0])
-    p.add_argument("run_dir", help="a run folder of python -m vae.train with a discrete latent (read only)")
-    p.add_argument("--images", type=int, default=1000, help="images to compress")
-    p.add_argument("--repeats", type=int, default=5, help="rounds (median reported)")
+    p = ArgumentParser(prog="python -m benchmarks.codec_startup", description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", type=input_dir,
+                   help="a run folder of python -m vae.train with a discrete latent (read only)")
+    p.add_argument("--images", type=positive_count, default=1000, help="images to compress")
+    p.add_argument("--repeats", type=positive_count, default=5, help="rounds (median reported)")
     p.add_argument("--no-progress", action="store_true", help="time to the first line of any output")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
+@cli_main("python -m benchmarks.codec_startup")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.repeats < 1 or args.images < 1:
-        print("python -m benchmarks.codec_startup: error: --repeats and --images must be >= 1", file=sys.stderr)
-        return 2
     out = measure(args.run_dir, args.images, args.repeats, not args.no_progress)
     if args.json:
         print(json.dumps(out, indent=2))
