@@ -339,3 +339,17 @@ def test_lattice_prior_api_refuses_a_huge_head():
 
     with pytest.raises(ValueError, match=f"at most {MAX_HEAD_POINTS}"):
         LatticePrior(lattices.get("e8"), max_norm=64, threshold_t=40)
+
+
+@pytest.mark.parametrize("command, argv, message", [
+    ("vae.evaluate", ["{T}/user.txt", "--device", "cpu"], "is a file, not a run directory"),
+    ("validation.train_vs_inference", ["{T}/user.txt", "--device", "cpu"], "is a file; give the run's folder"),
+    ("vae.sweep", ["{T}"], "is a folder; give the sweep's .json"),
+])
+def test_a_file_or_folder_of_the_wrong_kind_is_named(command, argv, message, capsys, user_folder):
+    """A file given where a run folder is expected (or a folder for a file) says so, instead of
+    "does not exist" or "best.pt not found"."""
+    import importlib
+
+    main = importlib.import_module(command).main
+    check_one_line_error(main, argv, capsys, user_folder, message)

@@ -97,6 +97,9 @@ def load_run(run_dir, which: str = "best", device="cpu") -> tuple[VAE, TrainConf
     if name is None:
         raise ValueError(f"which must be 'best' or 'last', got {which!r}")
     path = run_dir / name
+    if run_dir.is_file():
+        raise FileNotFoundError(f"{run_dir} is a file, not a run directory of vae.train (the folder "
+                                f"holding {BEST} and config.json)")
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a run directory of vae.train "
                                 f"that finished at least one epoch?")

@@ -296,6 +296,8 @@ def parse_config(raw: dict) -> SweepConfig:
 def load_config(path) -> SweepConfig:
     """Read a JSON (``.json``) or TOML (``.toml``) sweep file and validate it."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"config file {str(path)!r} is a folder; give the sweep's .json or .toml file")
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} not found")
     text = path.read_text()

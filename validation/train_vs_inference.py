@@ -316,6 +316,9 @@ def run(run_dir, *, split="test", limit=1000, subset="first", dithers=32, inner=
         raise ValueError(f"--inner must be even (split-half Jensen correction), got {inner}")
     dev = resolve_device(device)
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise FileNotFoundError(f"run directory {run_dir} is a file; give the run's folder "
+                                f"(the one holding best.pt and config.json)")
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
     model, config = load_run(run_dir, which, dev)
