@@ -40,7 +40,6 @@ from fractions import Fraction
 from math import factorial
 
 import numpy as np
-import sympy
 
 from ._polytope import ExactPolytope, det_exact
 from ._registry import get
@@ -94,10 +93,12 @@ def exact_gram(basis, max_denominator: int = 10**6):
 
 
 def _to_sympy(q: Fraction):
+    import sympy
     return sympy.Rational(q.numerator, q.denominator)
 
 
 def _exact_scale(delta: float):
+    import sympy
     return sympy.nsimplify(float(delta), rational=True)
 
 
@@ -283,6 +284,7 @@ def _blocks(lattice):
 
 def volume_exact(lattice):
     """V = |det B| exactly: prod over blocks of Delta^m sqrt(det G)."""
+    import sympy
     V = sympy.Integer(1)
     for spec, s in _blocks(lattice):
         d = _block_det(spec)
@@ -299,6 +301,7 @@ def second_moment_exact(lattice, method="auto"):
     >>> lattices.get("e8").nsm_exact()
     929/12960
     """
+    import sympy
     total = sympy.Integer(0)
     n = lattice.dim
     for spec, s in _blocks(lattice):
@@ -310,6 +313,7 @@ def second_moment_exact(lattice, method="auto"):
 
 def nsm_exact(lattice, method="auto"):
     """G(Lambda) = sigma^2 / V^{2/m} (paper, Sec. 3.5), exactly (sympy)."""
+    import sympy
     G = second_moment_exact(lattice, method) / volume_exact(lattice) ** sympy.Rational(2, lattice.dim)
     return sympy.radsimp(sympy.simplify(G))
 
@@ -322,6 +326,7 @@ def product_nsm(nsm, scales):
     (sigma^2 averages the blocks' Delta_i^2 sigma^2, the volume multiplies); by
     AM-GM, unequal scales never lower the NSM.
     """
+    import sympy
     D = [sympy.nsimplify(d, rational=True) if isinstance(d, float) else sympy.sympify(d) for d in scales]
     k = len(D)
     return sympy.simplify(sympy.sympify(nsm) * (sum(d ** 2 for d in D) / k)
@@ -416,6 +421,7 @@ def _block_min_norm(spec) -> Fraction:
 
 def packing_radius(lattice):
     """rho = (1/2) min |v| over nonzero lattice vectors, exactly."""
+    import sympy
     return sympy.nsimplify(min(
         _exact_scale(s) * sympy.sqrt(_to_sympy(_block_min_norm(spec))) / 2
         for spec, s in _blocks(lattice)))
@@ -443,6 +449,7 @@ def deep_hole(lattice):
     products of deep holes) and ``R2`` a sympy number.  Decoding ``x`` must give a
     lattice point at squared distance exactly ``R2``.
     """
+    import sympy
     x = np.zeros(lattice.dim)
     R2 = sympy.Integer(0)
     holes = {}  # id(spec) -> (hole at unit scale, R^2 at unit scale): once per distinct block
@@ -474,12 +481,14 @@ def covering_radius(lattice):
 
     For a product the deep holes multiply: R^2 is the sum of the blocks' R^2.
     """
+    import sympy
     R2 = sum(_exact_scale(s) ** 2 * _to_sympy(_block_covering2(spec)) for spec, s in _blocks(lattice))
     return sympy.nsimplify(sympy.sqrt(R2))
 
 
 def kissing_number(lattice) -> int:
     """The number of lattice vectors of minimal norm (all of them are relevant)."""
+    import sympy
     mins = []
     for spec, s in _blocks(lattice):
         q = _block_min_norm(spec)
