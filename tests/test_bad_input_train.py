@@ -8,9 +8,7 @@ the first checkpoint leaves no temporary file; per-epoch lines reach a user of `
 """
 from __future__ import annotations
 
-import argparse
 import errno
-import hashlib
 import json
 import os
 import re
@@ -22,22 +20,11 @@ from pathlib import Path
 import pytest
 
 from shared_data import SHARED, needs_data
-from test_bad_input import SMALL, check_one_line_error, snapshot
+from test_bad_input import SMALL, check_one_line_error, snapshot, trained_run  # noqa: F401 (a fixture: the finished 2-epoch Z + Laplace run, hidden 4)
 
 pytestmark = [pytest.mark.usefixtures("vae_data_env"), needs_data]
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A finished 2-epoch run (Z + Laplace, hidden 4, 200 images) to copy and damage."""
-    from vae import train
-
-    out = tmp_path_factory.mktemp("runs") / "z"
-    assert train.main(["--out", str(out), *SMALL, "--latent", "z-laplace", "--hidden", "4",
-                       "--max-epochs", "2"]) == 0
-    return out
 
 
 def copy_run(run: Path, folder: Path) -> Path:
@@ -52,8 +39,8 @@ def write_config(folder: Path, data) -> Path:
     return path
 
 
-def base_config(tiny_run: Path) -> dict:
-    return json.loads((tiny_run / "config.json").read_text())
+def base_config(trained_run: Path) -> dict:
+    return json.loads((trained_run / "config.json").read_text())
 
 
 # ---------------------------------------------------------------- a new run: flags
@@ -125,10 +112,10 @@ CONFIG_CASES = [
 
 
 @pytest.mark.parametrize("edit, message", CONFIG_CASES, ids=[m.split()[-1] for _, m in CONFIG_CASES])
-def test_bad_config_file(tiny_run, user_folder, capsys, edit, message):
+def test_bad_config_file(trained_run, user_folder, capsys, edit, message):
     from vae import train
 
-    data = edit(base_config(tiny_run))
+    data = edit(base_config(trained_run))
     path = write_config(user_folder, data if isinstance(data, str) else json.dumps(data))
     check_one_line_error(train.main, ["--out", "{T}/new", "--config", str(path), "--no-progress"], capsys,
                          user_folder, message)
@@ -146,22 +133,22 @@ def test_out_with_a_users_config_json_is_refused(user_folder, capsys):
                          "not a run's configuration")
 
 
-def test_out_with_another_runs_config_is_refused(tiny_run, user_folder, capsys):
+def test_out_with_another_runs_config_is_refused(trained_run, user_folder, capsys):
     from vae import train
 
     other = user_folder / "other"
     other.mkdir()
-    shutil.copy(tiny_run / "config.json", other / "config.json")      # no checkpoint: not started
+    shutil.copy(trained_run / "config.json", other / "config.json")      # no checkpoint: not started
     check_one_line_error(train.main, ["--out", str(other), *SMALL, "--latent", "z-laplace", "--hidden", "8"], capsys, user_folder,
                          "another run")
 
 
-def test_out_with_a_stray_run_file_is_refused(tiny_run, user_folder, capsys):
+def test_out_with_a_stray_run_file_is_refused(trained_run, user_folder, capsys):
     from vae import train
 
     stray = user_folder / "stray"
     stray.mkdir()
-    shutil.copy(tiny_run / "metrics.jsonl", stray / "metrics.jsonl")
+    shutil.copy(trained_run / "metrics.jsonl", stray / "metrics.jsonl")
     check_one_line_error(train.main, ["--out", str(stray), *SMALL, "--latent", "z-laplace", "--hidden", "4"], capsys, user_folder,
                          "metrics.jsonl")
 
@@ -172,27 +159,27 @@ def test_out_that_is_a_file_is_refused(user_folder, capsys):
     check_one_line_error(train.main, ["--out", "{T}/user.txt", *SMALL], capsys, user_folder, "user.txt")
 
 
-def test_restart_with_the_same_config_before_the_first_epoch_is_allowed(tiny_run, tmp_path):
+def test_restart_with_the_same_config_before_the_first_epoch_is_allowed(trained_run, tmp_path):
     """The one case where a config.json may be there: this very configuration, written by a run
     interrupted before its first checkpoint (started again, it is the same run)."""
     from vae import train
 
     out = tmp_path / "again"
     out.mkdir()
-    config = base_config(tiny_run)
+    config = base_config(trained_run)
     (out / "config.json").write_text(json.dumps(config))
     assert train.main(["--out", str(out), "--config", str(out / "config.json"), "--no-progress",
                        "--device", "cpu"]) == 0
     assert (out / "checkpoint.pt").exists()
 
 
-def test_train_api_into_an_existing_run_names_the_argument(tiny_run, user_folder):
+def test_train_api_into_an_existing_run_names_the_argument(trained_run, user_folder):
     """From Python the hint is the argument ``resume=True``, not only the flag."""
     from vae.train import TrainConfig, train
 
-    run = copy_run(tiny_run, user_folder)
+    run = copy_run(trained_run, user_folder)
     before = snapshot(user_folder)
-    config = TrainConfig.from_dict(base_config(tiny_run))
+    config = TrainConfig.from_dict(base_config(trained_run))
     with pytest.raises(FileExistsError, match="resume=True"):
         train(config, run, progress=False)
     assert snapshot(user_folder) == before
@@ -204,10 +191,10 @@ def test_train_api_into_an_existing_run_names_the_argument(tiny_run, user_folder
     (["--override", "nonsense=5"], "nonsense"),
     (["--override", "max_epochs=0"], "positive integer"),
 ])
-def test_resume_bad_flags(tiny_run, user_folder, capsys, argv, message):
+def test_resume_bad_flags(trained_run, user_folder, capsys, argv, message):
     from vae import train
 
-    run = copy_run(tiny_run, user_folder)
+    run = copy_run(trained_run, user_folder)
     check_one_line_error(train.main, ["--out", str(run), "--resume", "--no-progress", "--device", "cpu", *argv],
                          capsys, user_folder, message)
 
@@ -222,13 +209,13 @@ def test_resume_without_checkpoint_is_refused(user_folder, capsys):
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated"])
-def test_lost_config_json_is_restored_not_extended(tiny_run, tmp_path, capsys, damage):
+def test_lost_config_json_is_restored_not_extended(trained_run, tmp_path, capsys, damage):
     """A finished run whose config.json was deleted or truncated is not extended with the command
     line's defaults (1000 epochs): its configuration comes from the checkpoint, a warning says so,
     and config.json is restored to what it was."""
     from vae import train
 
-    run = copy_run(tiny_run, tmp_path)
+    run = copy_run(trained_run, tmp_path)
     original = json.loads((run / "config.json").read_text())
     epochs_before = len((run / "metrics.jsonl").read_text().splitlines())
     if damage == "deleted":
